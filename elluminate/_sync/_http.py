@@ -1,0 +1,187 @@
+# DO NOT EDIT: generated from elluminate/_async/_http.py by scripts/unasync.py; edit the _async original.
+"""Requests with retries, error mapping, JSON decoding and pagination (one place, both twins)."""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Iterator, Mapping
+from typing import Any, TypeVar
+
+import msgspec
+
+from .._compat import gather, sleep
+from .._retry import RetryConfig, parse_retry_after
+from .._transport._base import RawResponse, encode_params
+from .._transport.requests import Transport
+from ..exceptions import (
+    APIError,
+    ConflictError,
+    RateLimitError,
+    ResponseInfo,
+    TransportError,
+    error_class_for_status,
+)
+from ..schemas import Page
+
+T = TypeVar("T")
+logger = logging.getLogger("elluminate")
+
+_ENCODER = msgspec.json.Encoder()
+_DECODERS: dict[Any, msgspec.json.Decoder[Any]] = {}
+_PAGE_FETCH_CONCURRENCY = 8
+
+
+def decoder_for(type_: Any) -> msgspec.json.Decoder[Any]:
+    """A cached JSON decoder for ``type_``."""
+    dec = _DECODERS.get(type_)
+    if dec is None:
+        dec = _DECODERS[type_] = msgspec.json.Decoder(type_)
+    return dec
+
+
+def encode_json(obj: Any) -> bytes:
+    return _ENCODER.encode(obj)
+
+
+def error_from_response(resp: RawResponse) -> APIError:
+    """The APIError subclass for a non-2xx answer, carrying the server's ``detail``."""
+    body: Any
+    text = resp.content.decode("utf-8", errors="replace")
+    try:
+        body = msgspec.json.decode(resp.content) if resp.content else None
+    except msgspec.DecodeError:
+        body = text if len(text) <= 1000 else text[:1000] + "..."
+    if isinstance(body, dict) and body.get("detail"):
+        message: Any = body["detail"]
+    else:
+        message = text or f"HTTP {resp.status}"
+    info = ResponseInfo(
+        status_code=resp.status,
+        method=resp.method,
+        url=ResponseInfo.redact_url(resp.url),
+        body=body,
+        content_type=resp.content_type,
+    )
+    cls = error_class_for_status(resp.status)
+    if cls is RateLimitError:
+        return RateLimitError(
+            message, response_info=info, retry_after=parse_retry_after(resp.retry_after)
+        )
+    if cls is ConflictError:
+        resource_id = body.get("prompt_template_id") if isinstance(body, dict) else None
+        return ConflictError(message, response_info=info, resource_id=resource_id)
+    return cls(message, status_code=resp.status, response_info=info)
+
+
+class HTTP:
+    """The client's HTTP layer: one transport, the retry policy, and the API's conventions."""
+
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        headers: Mapping[str, str],
+        timeout: float,
+        proxy: str | None,
+        retry_config: RetryConfig,
+    ) -> None:
+        self.base_url = base_url
+        self.retry_config = retry_config
+        self.transport = Transport(headers=headers, timeout=timeout, proxy=proxy)
+
+    def url(self, path: str) -> str:
+        return path if path.startswith(("http://", "https://")) else self.base_url + path
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        json: Any = None,
+        content: bytes | None = None,
+        content_type: str | None = None,
+        retry: bool = True,
+    ) -> RawResponse:
+        """Send a request, retrying by the policy; non-2xx raises the mapped APIError."""
+        url = self.url(path)
+        query = encode_params(params)
+        if json is not None:
+            content, content_type = encode_json(json), "application/json"
+        attempts = self.retry_config.max_attempts if retry else 1
+        failures = 0
+        while True:
+            try:
+                resp = self.transport.send(
+                    method, url, params=query, content=content, content_type=content_type
+                )
+            except TransportError as exc:
+                failures += 1
+                sent = getattr(exc, "request_sent", True)
+                if failures >= attempts or not self.retry_config.should_retry_error(
+                    method, request_sent=sent
+                ):
+                    raise
+                wait = self.retry_config.wait_seconds(failures)
+                logger.info("%s %s failed (%s); retry %d in %.2f s", method, url, exc, failures, wait)
+                sleep(wait)
+                continue
+            if resp.status < 300:
+                return resp
+            failures += 1
+            if failures >= attempts or not self.retry_config.should_retry_status(method, resp.status):
+                raise error_from_response(resp)
+            retry_after = parse_retry_after(resp.retry_after) if resp.status == 429 else None
+            wait = self.retry_config.wait_seconds(failures, retry_after)
+            logger.info(
+                "%s %s answered %d; retry %d in %.2f s", method, url, resp.status, failures, wait
+            )
+            sleep(wait)
+
+    def get(self, path: str, type_: type[T], params: Mapping[str, Any] | None = None) -> T:
+        """GET and decode the JSON body as ``type_``."""
+        resp = self.request("GET", path, params=params)
+        return decoder_for(type_).decode(resp.content)  # type: ignore[no-any-return]
+
+    def send_json(
+        self, method: str, path: str, type_: Any, json: Any = None, params: Mapping[str, Any] | None = None
+    ) -> Any:
+        """Send a JSON body and decode the answer as ``type_`` (None: ignore the body)."""
+        resp = self.request(method, path, json=json, params=params)
+        if type_ is None:
+            return None
+        return decoder_for(type_).decode(resp.content)
+
+    def get_page(
+        self, path: str, type_: type[T], params: Mapping[str, Any] | None = None
+    ) -> Page[T]:
+        return self.get(path, Page[type_], params)  # type: ignore[valid-type]
+
+    def paginate(
+        self, path: str, type_: type[T], params: Mapping[str, Any] | None = None
+    ) -> list[T]:
+        """All items of a paginated list endpoint (pages after the first fetched concurrently)."""
+        base = dict(params or {})
+        first = self.get_page(path, type_, {**base, "page": 1})
+        items = list(first.items)
+        if len(items) >= first.count or not items:
+            return items
+        pages = math.ceil(first.count / len(items))
+        for start in range(2, pages + 1, _PAGE_FETCH_CONCURRENCY):
+            batch = gather(
+                *[
+                    self.get_page(path, type_, {**base, "page": page})
+                    for page in range(start, min(start + _PAGE_FETCH_CONCURRENCY, pages + 1))
+                ]
+            )
+            for page in batch:
+                items.extend(page.items)
+        return items
+
+    def stream_lines(self, path: str, params: Mapping[str, Any] | None = None) -> Iterator[bytes]:
+        for line in self.transport.stream_lines(self.url(path), params=encode_params(params)):
+            yield line
+
+    def close(self) -> None:
+        self.transport.close()

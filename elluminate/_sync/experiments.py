@@ -1,0 +1,589 @@
+# DO NOT EDIT: generated from elluminate/_async/experiments.py by scripts/unasync.py; edit the _async original.
+"""Experiments, responses, ratings and long-running tasks (mixed into ``AsyncClient``)."""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Iterator
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+import msgspec
+
+from .. import schemas
+from .._compat import sleep
+from ..exceptions import NotFoundError, TaskFailedError, TaskTimeoutError, TransportError
+from ..schemas import GenerationParams, RatingMode, TaskStatus
+from ..streaming import (
+    BatchStatusEvent,
+    ExperimentProgress,
+    ExperimentStatusEvent,
+    parse_status,
+    progress_from_payload,
+)
+from .._sse import SSEParser
+from ._http import decoder_for
+from .models import CriterionSet, Experiment, bind
+
+if TYPE_CHECKING:
+    from ._http import HTTP
+
+logger = logging.getLogger("elluminate")
+
+_UNSET = "<unset>"
+_WAIT_STREAM_INTERVAL = 0.1
+_POLL_MIN, _POLL_MAX = 0.05, 1.0
+
+
+def _check_polling_interval(polling_interval: float) -> None:
+    if not 0.1 <= polling_interval <= 10.0:
+        raise ValueError("polling_interval must be between 0.1 and 10.0 seconds")
+
+
+def _deadline(timeout: float | None) -> float | None:
+    if timeout is None:
+        return None
+    if timeout <= 0:
+        raise ValueError("timeout must be a positive number of seconds (or None to wait forever)")
+    return time.monotonic() + timeout
+
+
+def _check_deadline(deadline: float | None, what: str) -> None:
+    if deadline is not None and time.monotonic() > deadline:
+        raise TaskTimeoutError(f"{what} did not finish within the timeout")
+
+
+def _monotonic_progress(
+    payload: dict[str, Any], best: ExperimentProgress | None
+) -> ExperimentProgress | None:
+    progress = progress_from_payload(payload)
+    if progress is None or best is None:
+        return progress
+    return ExperimentProgress(
+        responses_generated=max(progress.responses_generated, best.responses_generated),
+        responses_rated=max(progress.responses_rated, best.responses_rated),
+        total_responses=max(progress.total_responses, best.total_responses),
+    )
+
+
+def _response_messages(response: str | list[dict[str, Any]]) -> list[dict[str, Any]]:
+    if isinstance(response, str):
+        return [{"role": "assistant", "content": response}]
+    if isinstance(response, list) and all(isinstance(m, dict) for m in response):
+        if not any(m.get("role") in ("assistant", "tool") for m in response):
+            raise ValueError("a response given as messages needs an assistant or tool message")
+        return response
+    raise ValueError("each response is a string or a list of message dicts")
+
+
+class ExperimentsMixin:
+    """Experiment, response and rating methods of the client."""
+
+    _http: HTTP
+    project_route_prefix: str | None
+
+    if TYPE_CHECKING:  # provided by the client class
+
+        def _prefix(self) -> str: ...
+
+        def create_criterion_set(
+            self, name: str, criteria: list[str | schemas.CriterionIn] | None = None
+        ) -> CriterionSet: ...
+
+    # ---- experiments ----------------------------------------------------------------------
+
+    def create_experiment(
+        self,
+        name: str,
+        prompt_template: schemas.PromptTemplate | None,
+        collection: schemas.TemplateVariablesCollection | None = None,
+        llm_config: schemas.LLMConfig | None = None,
+        criterion_set: schemas.CriterionSet | None = None,
+        description: str = "",
+        rating_version: str | None = None,
+        response_column_id: int | None = None,
+        generation_params: GenerationParams | None = None,
+    ) -> Experiment:
+        """Create an experiment without running it (see ``Experiment.arun``)."""
+        body = self._experiment_request(
+            name, prompt_template, collection, llm_config, criterion_set, description,
+            rating_version=rating_version, response_column_id=response_column_id,
+            generation_params=generation_params,
+        )
+        return self._post_experiment(body)
+
+    def run_experiment(
+        self,
+        name: str,
+        prompt_template: schemas.PromptTemplate | None,
+        collection: schemas.TemplateVariablesCollection,
+        llm_config: schemas.LLMConfig | None = None,
+        criterion_set: schemas.CriterionSet | None = None,
+        criteria: list[str | schemas.CriterionIn] | None = None,
+        description: str = "",
+        rating_mode: RatingMode = RatingMode.DETAILED,
+        n_epochs: int = 1,
+        timeout: float | None = None,
+        rating_version: str | None = None,
+        generate: bool = True,
+        response_column_id: int | None = None,
+        generation_params: GenerationParams | None = None,
+    ) -> Experiment:
+        """Create an experiment, generate and rate all responses, and return it finished.
+
+        Raises TaskFailedError if the run ends FAILURE, REVOKED, REJECTED or TIMEOUT, and
+        TaskTimeoutError if ``timeout`` seconds pass first.
+        """
+        deadline = _deadline(timeout)
+        criterion_set = self._criteria_as_set(name, criterion_set, criteria, allow_empty=True)
+        body = self._experiment_request(
+            name, prompt_template, collection, llm_config, criterion_set, description,
+            rating_mode=rating_mode, n_epochs=n_epochs, rating_version=rating_version,
+            generate=generate, response_column_id=response_column_id,
+            generation_params=generation_params,
+        )
+        experiment = self._post_experiment(body)
+        if experiment.generation_task_id is not None:
+            self._wait_experiment_task(experiment, experiment.generation_task_id, deadline)
+        self._refresh_experiment(experiment)
+        return experiment
+
+    def stream_experiment(
+        self,
+        name: str,
+        prompt_template: schemas.PromptTemplate | None,
+        collection: schemas.TemplateVariablesCollection,
+        llm_config: schemas.LLMConfig | None = None,
+        criterion_set: schemas.CriterionSet | None = None,
+        criteria: list[str | schemas.CriterionIn] | None = None,
+        description: str = "",
+        rating_mode: RatingMode = RatingMode.DETAILED,
+        n_epochs: int = 1,
+        polling_interval: float = 0.5,
+        response_column_id: int | None = None,
+        rating_version: str | None = None,
+    ) -> Iterator[ExperimentStatusEvent[Experiment]]:
+        """Create and run an experiment, yielding progress events until one terminal event.
+
+        On SUCCESS the event's ``result`` is the finished experiment with its responses.
+        """
+        _check_polling_interval(polling_interval)
+        criterion_set = self._criteria_as_set(name, criterion_set, criteria, allow_empty=False)
+        body = self._experiment_request(
+            name, prompt_template, collection, llm_config, criterion_set, description,
+            rating_mode=rating_mode, n_epochs=n_epochs, rating_version=rating_version,
+            generate=True, response_column_id=response_column_id,
+        )
+        experiment = self._post_experiment(body)
+        task_id = experiment.generation_task_id
+        if task_id is None:
+            raise RuntimeError(f"the server started no generation task for experiment {name!r}")
+        best: ExperimentProgress | None = None
+        for payload in self._follow_task(
+            self._experiment_task_path(experiment, task_id), polling_interval, stream=True
+        ):
+            status = parse_status(payload.get("status"))
+            best = _monotonic_progress(payload, best)
+            result = None
+            if status is TaskStatus.SUCCESS:
+                self._refresh_experiment(experiment)
+                result = experiment
+            yield ExperimentStatusEvent(
+                status=status,
+                progress=best,
+                logs_delta=payload.get("logs_delta"),
+                error_msg=payload.get("error_msg"),
+                result=result,
+            )
+
+    def get_experiment(
+        self, *, name: str | None = None, id: int | None = None, fetch_responses: bool = True
+    ) -> Experiment:
+        """An experiment by name or id, with its responses unless ``fetch_responses=False``."""
+        if (name is None) == (id is None):
+            raise ValueError("pass exactly one of name= or id=")
+        prefix = self._prefix()
+        if id is not None:
+            experiment = self._http.get(f"{prefix}/experiments/{id}", Experiment)
+        else:
+            page = self._http.get_page(
+                f"{prefix}/experiments", Experiment, {"experiment_name": name}
+            )
+            if not page.items:
+                raise NotFoundError(f"no experiment named {name!r}")
+            experiment = page.items[0]
+        bind(experiment, self)
+        if fetch_responses:
+            self._fetch_responses(experiment)
+        return experiment
+
+    def list_experiments(
+        self,
+        prompt_template: schemas.PromptTemplate | None = None,
+        collection: schemas.TemplateVariablesCollection | None = None,
+        llm_config: schemas.LLMConfig | None = None,
+    ) -> list[Experiment]:
+        """Experiments of the project, optionally filtered (responses are not loaded)."""
+        prefix = self._prefix()
+        params = {
+            "prompt_template_id": prompt_template.id if prompt_template else None,
+            "collection_id": collection.id if collection else None,
+            "llm_config_id": llm_config.id if llm_config else None,
+        }
+        items = self._http.paginate(f"{prefix}/experiments", Experiment, params)
+        return bind(items, self)  # type: ignore[no-any-return]
+
+    def delete_experiment(self, experiment: schemas.Experiment | int) -> None:
+        """Delete an experiment with its responses and ratings."""
+        prefix = self._prefix()
+        ident = experiment if isinstance(experiment, int) else experiment.id
+        self._http.request("DELETE", f"{prefix}/experiments/{ident}")
+
+    def cancel_experiment(self, experiment: schemas.Experiment) -> None:
+        """Ask the server to stop a running experiment (its task ends REVOKED)."""
+        prefix = self._prefix()
+        self._http.request("POST", f"{prefix}/experiments/{experiment.id}/cancel")
+
+    # ---- ratings --------------------------------------------------------------------------
+
+    def stream_batch_rate(
+        self,
+        prompt_responses: list[schemas.PromptResponse],
+        rating_mode: RatingMode = RatingMode.DETAILED,
+        polling_interval: float = 0.5,
+    ) -> Iterator[BatchStatusEvent]:
+        """Rate responses in one batch, yielding status events until one terminal event.
+
+        On SUCCESS the event's ``result`` is one list of ratings per response.
+        """
+        _check_polling_interval(polling_interval)
+        task_id = self._start_rating_batch(prompt_responses, rating_mode)
+        if task_id is None:
+            yield BatchStatusEvent(status=TaskStatus.SUCCESS, result=[])
+            return
+        prefix = self._prefix()
+        for payload in self._follow_task(
+            f"{prefix}/ratings/batches/{task_id}", polling_interval, stream=True
+        ):
+            status = parse_status(payload.get("status"))
+            result = None
+            if status is TaskStatus.SUCCESS:
+                result = self._ratings_of(prompt_responses)
+            yield BatchStatusEvent(status=status, error_msg=payload.get("error_msg"), result=result)
+
+    def _start_rating_batch(
+        self, prompt_responses: list[schemas.PromptResponse], rating_mode: RatingMode
+    ) -> str | None:
+        prefix = self._prefix()
+        body = schemas.BatchRateRequest(
+            prompt_response_ids=[r.id for r in prompt_responses], rating_mode=RatingMode(rating_mode)
+        )
+        task_id: str | None = self._http.send_json(
+            "POST", f"{prefix}/ratings/batches", str | None, body
+        )
+        return task_id
+
+    def _ratings_of(
+        self, prompt_responses: list[schemas.PromptResponse]
+    ) -> list[list[schemas.Rating]]:
+        if not prompt_responses:
+            return []
+        prefix = self._prefix()
+        fresh = self._http.paginate(
+            f"{prefix}/responses", schemas.PromptResponse, {"response_ids": [r.id for r in prompt_responses]}
+        )
+        by_id = {r.id: r.ratings for r in fresh}
+        return [by_id.get(r.id, []) for r in prompt_responses]
+
+    # ---- used by the Experiment rich model ------------------------------------------------
+
+    def _fetch_responses(self, experiment: schemas.Experiment) -> list[schemas.PromptResponse]:
+        prefix = self._prefix()
+        responses = self._http.paginate(
+            f"{prefix}/responses", schemas.PromptResponse, {"experiment_id": experiment.id}
+        )
+        experiment.rated_responses = responses
+        return responses
+
+    def _run_experiment_task(
+        self,
+        experiment: Experiment,
+        rating_mode: RatingMode,
+        n_epochs: int,
+        timeout: float | None,
+        generation_params: GenerationParams | None,
+    ) -> Experiment:
+        deadline = _deadline(timeout)
+        prefix = self._prefix()
+        body = schemas.RunExperimentRequest(
+            rating_mode=RatingMode(rating_mode),
+            n_epochs=n_epochs,
+            generation_params=generation_params or experiment.generation_params,
+        )
+        started = self._http.send_json(
+            "POST", f"{prefix}/experiments/{experiment.id}/run", Experiment, body
+        )
+        if started.generation_task_id is not None:
+            self._wait_experiment_task(experiment, started.generation_task_id, deadline)
+        self._refresh_experiment(experiment)
+        return experiment
+
+    def _retry_failed(
+        self,
+        experiment: Experiment,
+        rating_mode: RatingMode,
+        discard_annotations: bool,
+        timeout: float | None,
+    ) -> Experiment:
+        deadline = _deadline(timeout)
+        prefix = self._prefix()
+        started = self._http.send_json(
+            "POST",
+            f"{prefix}/experiments/{experiment.id}/retry-failed",
+            Experiment,
+            schemas.RetryFailedRequest(
+                rating_mode=RatingMode(rating_mode), discard_annotations=discard_annotations
+            ),
+        )
+        if started.generation_task_id is not None:
+            self._wait_experiment_task(experiment, started.generation_task_id, deadline)
+        self._refresh_experiment(experiment)
+        return experiment
+
+    def _clone_experiment(
+        self,
+        source: schemas.Experiment,
+        name: str,
+        llm_config: schemas.LLMConfig | None,
+        criterion_set: schemas.CriterionSet | None,
+        description: str | None,
+        rating_version: str | None,
+    ) -> Experiment:
+        if source.evaluation_mode == schemas.EvaluationMode.MULTI_TURN:
+            raise ValueError("multi-turn experiments cannot be cloned")
+        body = schemas.CreateExperimentRequest(
+            name=name,
+            description=source.description or "" if description is None else description,
+            prompt_template_id=source.prompt_template.id if source.prompt_template else None,
+            collection_id=source.collection.id,
+            criterion_set_id=(criterion_set or source.criterion_set).id,
+            llm_config_id=(llm_config or source.llm_config).id
+            if (llm_config or source.llm_config) is not None
+            else None,
+            rating_version=source.rating_version if rating_version == _UNSET else rating_version,
+            response_column_id=source.response_column_id,
+            evaluation_mode=source.evaluation_mode,
+            agent_config=source.agent_config,
+            evaluation_agent_config=source.evaluation_agent_config,
+            generation_params=source.generation_params,
+        )
+        return self._post_experiment(body)
+
+    def _add_responses(
+        self,
+        experiment: Experiment,
+        responses: list[str | list[dict[str, Any]]],
+        template_variables: list[schemas.TemplateVariables],
+        epoch: int,
+        metadata: schemas.LLMConfig | schemas.GenerationMetadata | None,
+        timeout: float | None,
+    ) -> list[schemas.PromptResponse]:
+        if len(responses) != len(template_variables):
+            raise ValueError(
+                f"{len(responses)} responses but {len(template_variables)} template_variables: "
+                "pass one entry per response"
+            )
+        if isinstance(metadata, schemas.LLMConfig):
+            metadata = schemas.GenerationMetadata(llm_model_config=metadata)
+        items = [
+            schemas.CreatePromptResponseRequest(
+                template_variables_id=tv.id,
+                experiment_id=experiment.id,
+                epoch=epoch,
+                messages=_response_messages(response),
+                metadata=metadata,
+            )
+            for response, tv in zip(responses, template_variables)
+        ]
+        if not items:
+            return []
+        deadline = _deadline(timeout)
+        before = {r.id for r in self._fetch_responses(experiment)}
+        prefix = self._prefix()
+        task_id: str | None = self._http.send_json(
+            "POST",
+            f"{prefix}/responses/batches",
+            str | None,
+            schemas.BatchCreatePromptResponseRequest(prompt_response_ins=items),
+        )
+        if task_id is not None:
+            self._wait_batch(f"{prefix}/responses/batches/{task_id}", deadline, stream=False)
+        after = self._fetch_responses(experiment)
+        return [r for r in after if r.id not in before]
+
+    def _rate_experiment_responses(
+        self,
+        experiment: Experiment,
+        prompt_responses: list[schemas.PromptResponse] | None,
+        rating_mode: RatingMode,
+        timeout: float | None,
+    ) -> list[list[schemas.Rating]]:
+        deadline = _deadline(timeout)
+        targets = list(experiment.rated_responses if prompt_responses is None else prompt_responses)
+        task_id = self._start_rating_batch(targets, rating_mode)
+        if task_id is not None:
+            prefix = self._prefix()
+            self._wait_batch(f"{prefix}/ratings/batches/{task_id}", deadline, stream=True)
+        ratings = self._ratings_of(targets)
+        self._refresh_experiment(experiment)
+        return ratings
+
+    # ---- internals ------------------------------------------------------------------------
+
+    def _experiment_request(
+        self,
+        name: str,
+        prompt_template: schemas.PromptTemplate | None,
+        collection: schemas.TemplateVariablesCollection | None,
+        llm_config: schemas.LLMConfig | None,
+        criterion_set: schemas.CriterionSet | None,
+        description: str,
+        *,
+        rating_mode: RatingMode = RatingMode.DETAILED,
+        n_epochs: int = 1,
+        rating_version: str | None = None,
+        generate: bool = False,
+        response_column_id: int | None = None,
+        generation_params: GenerationParams | None = None,
+    ) -> schemas.CreateExperimentRequest:
+        if n_epochs < 1:
+            raise ValueError("n_epochs must be at least 1")
+        if collection is None:
+            raise ValueError("an experiment needs a collection")
+        return schemas.CreateExperimentRequest(
+            name=name,
+            description=description,
+            prompt_template_id=prompt_template.id if prompt_template is not None else None,
+            collection_id=collection.id,
+            criterion_set_id=criterion_set.id if criterion_set is not None else None,
+            llm_config_id=llm_config.id if llm_config is not None else None,
+            generate=generate,
+            rating_mode=RatingMode(rating_mode),
+            n_epochs=n_epochs,
+            generation_params=generation_params,
+            rating_version=rating_version,
+            response_column_id=response_column_id,
+        )
+
+    def _post_experiment(self, body: schemas.CreateExperimentRequest) -> Experiment:
+        prefix = self._prefix()
+        from ..exceptions import ConflictError
+
+        try:
+            created = self._http.send_json("POST", f"{prefix}/experiments", Experiment, body)
+        except ConflictError as exc:
+            exc.resource_type, exc.resource_name = "experiment", body.name
+            raise
+        return bind(created, self)  # type: ignore[no-any-return]
+
+    def _criteria_as_set(
+        self,
+        name: str,
+        criterion_set: schemas.CriterionSet | None,
+        criteria: list[str | schemas.CriterionIn] | None,
+        *,
+        allow_empty: bool,
+    ) -> schemas.CriterionSet | None:
+        if criteria is None:
+            return criterion_set
+        if criterion_set is not None:
+            raise ValueError("pass criterion_set= or criteria=, not both")
+        if not criteria:
+            if allow_empty:
+                return None
+            raise ValueError("criteria= must not be empty")
+        stamp = datetime.now().strftime("%Y-%m-%d %H:%M")
+        created = self.create_criterion_set(f"{name} Criteria ({stamp})")
+        created.add_criteria(list(criteria))
+        return created
+
+    def _refresh_experiment(self, experiment: Experiment) -> None:
+        prefix = self._prefix()
+        fresh = self._http.get(f"{prefix}/experiments/{experiment.id}", schemas.Experiment)
+        for field in msgspec.structs.fields(schemas.Experiment):
+            if field.name != "rated_responses":
+                setattr(experiment, field.name, getattr(fresh, field.name))
+        self._fetch_responses(experiment)
+
+    def _experiment_task_path(self, experiment: schemas.Experiment, task_id: str) -> str:
+        assert self.project_route_prefix is not None
+        return f"{self.project_route_prefix}/experiments/{experiment.id}/generation/{task_id}"
+
+    def _wait_experiment_task(
+        self, experiment: schemas.Experiment, task_id: str, deadline: float | None
+    ) -> None:
+        last = self._wait_batch(
+            self._experiment_task_path(experiment, task_id), deadline, stream=True
+        )
+        logger.debug("experiment %s task %s ended %s", experiment.id, task_id, last.get("status"))
+
+    def _wait_batch(
+        self, status_path: str, deadline: float | None, *, stream: bool
+    ) -> dict[str, Any]:
+        """Wait for a task to end; returns its SUCCESS payload, raises on any other end."""
+        last: dict[str, Any] = {}
+        for payload in self._follow_task(
+            status_path, _WAIT_STREAM_INTERVAL, stream=stream, deadline=deadline
+        ):
+            last = payload
+        status = parse_status(last.get("status"))
+        if status is not TaskStatus.SUCCESS:
+            raise TaskFailedError(status.value, last.get("error_msg"), status_path.rsplit("/", 1)[-1])
+        return last
+
+    def _follow_task(
+        self,
+        status_path: str,
+        polling_interval: float,
+        *,
+        stream: bool,
+        deadline: float | None = None,
+    ) -> Iterator[dict[str, Any]]:
+        """Status payloads of a task until exactly one terminal payload.
+
+        Follows the SSE stream when there is one; if the stream breaks before a terminal
+        event, continues by polling, so the sequence still ends with one terminal payload.
+        """
+        consumer = str(uuid.uuid4())
+        if stream:
+            parser = SSEParser()
+            try:
+                for line in self._http.stream_lines(
+                    f"{status_path}/stream",
+                    {"polling_interval": polling_interval, "connection_uuid": consumer},
+                ):
+                    _check_deadline(deadline, "the task")
+                    event = parser.feed(line)
+                    if event is None:
+                        continue
+                    yield event
+                    if parse_status(event.get("status")).is_terminal:
+                        return
+            except TransportError as exc:
+                logger.info("progress stream broke (%s); polling instead", exc)
+        interval = _POLL_MIN
+        decoder = decoder_for(dict[str, Any])
+        while True:
+            _check_deadline(deadline, "the task")
+            resp = self._http.request(
+                "GET", status_path, params={"connection_uuid": consumer}
+            )
+            payload: dict[str, Any] = decoder.decode(resp.content)
+            status = parse_status(payload.get("status"))
+            yield payload
+            if status.is_terminal:
+                return
+            sleep(interval)
+            interval = min(_POLL_MAX, interval * 1.5, max(polling_interval, _POLL_MIN))

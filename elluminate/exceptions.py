@@ -1,0 +1,237 @@
+"""The elluminate error hierarchy (shared by the SDK and the local server).
+
+Every error raised by the SDK for a failed call is an :class:`ElluminateError`. HTTP answers
+map to :class:`APIError` subclasses by status; failures without an HTTP answer raise
+:class:`TransportError` (the original library error is its ``__cause__``).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+_SECRET_QUERY = re.compile(r"(api_key|token|key|secret|password)", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class ResponseInfo:
+    """What is kept of a failed HTTP answer (the raw response object is not kept)."""
+
+    status_code: int | None
+    method: str | None = None
+    url: str | None = None
+    body: Any = None
+    content_type: str | None = None
+
+    @staticmethod
+    def redact_url(url: str) -> str:
+        """Replace the query string by ``?<redacted>`` if it mentions a secret."""
+        base, sep, query = url.partition("?")
+        if sep and _SECRET_QUERY.search(query):
+            return f"{base}?<redacted>"
+        return url
+
+
+class ElluminateError(Exception):
+    """Base of every error raised by elluminate."""
+
+
+class TransportError(ElluminateError):
+    """No HTTP answer: connection refused or reset, timeout, protocol or stream error."""
+
+
+class RequestTimeoutError(TransportError, TimeoutError):
+    """An HTTP request did not complete within the client's ``timeout``."""
+
+
+class APIError(ElluminateError):
+    """The server answered with a non-2xx status."""
+
+    def __init__(
+        self,
+        message: Any,
+        *,
+        status_code: int | None = None,
+        response_info: ResponseInfo | None = None,
+    ) -> None:
+        self.message = message
+        self.status_code = status_code
+        self.response_info = response_info
+        super().__init__(str(self))
+
+    def __str__(self) -> str:
+        if self.status_code is None:
+            return str(self.message)
+        return f"[{self.status_code}] {self.message}"
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuild_api_error, (type(self), self.message, self.status_code, self.response_info))
+
+    @property
+    def body(self) -> Any:
+        """The parsed JSON error body (or text), if any."""
+        return self.response_info.body if self.response_info else None
+
+
+def _rebuild_api_error(
+    cls: type[APIError], message: Any, status_code: int | None, info: ResponseInfo | None
+) -> APIError:
+    return cls(message, status_code=status_code, response_info=info)
+
+
+class BadRequestError(APIError):
+    """400 or 422: the request is invalid; the message says what to fix."""
+
+
+class AuthenticationError(APIError):
+    """401: missing or wrong API key / token."""
+
+
+class PermissionDeniedError(APIError):
+    """403: the credentials may not do this."""
+
+
+class NotFoundError(APIError, ValueError):
+    """404, or a name lookup that matched nothing."""
+
+
+class ConflictError(APIError):
+    """409: an object with this identity exists already."""
+
+    def __init__(
+        self,
+        message: Any,
+        *,
+        status_code: int | None = 409,
+        response_info: ResponseInfo | None = None,
+        resource_type: str | None = None,
+        resource_name: str | None = None,
+        resource_id: int | None = None,
+    ) -> None:
+        self.resource_type = resource_type
+        self.resource_name = resource_name
+        self.resource_id = resource_id
+        super().__init__(message, status_code=status_code, response_info=response_info)
+
+
+class RateLimitError(APIError):
+    """429: too many requests; ``retry_after`` holds the server's hint in seconds."""
+
+    def __init__(
+        self,
+        message: Any,
+        *,
+        status_code: int | None = 429,
+        response_info: ResponseInfo | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        self.retry_after = retry_after
+        super().__init__(message, status_code=status_code, response_info=response_info)
+
+
+class ServerError(APIError):
+    """5xx: the server failed."""
+
+
+class ValidationError(ElluminateError):
+    """Data the server would not accept."""
+
+
+class TaskMatchError(APIError, ValidationError):
+    """Agent results matched no task of the experiment."""
+
+
+class PartialUploadError(ElluminateError):
+    """Some uploaded results were rejected (the accepted ones are stored)."""
+
+    def __init__(self, message: str, response: Any = None) -> None:
+        self.response = response
+        super().__init__(message)
+
+
+class ModelNotBoundError(ElluminateError):
+    """A rich-model method was called on an object no client produced."""
+
+    def __init__(self, model_type: str, hint: str = "") -> None:
+        self.model_type = model_type
+        self.hint = hint
+        super().__init__(
+            f"{model_type} is not bound to a client: obtain it from a Client/AsyncClient call"
+            + (f" ({hint})" if hint else "")
+        )
+
+
+class ConfigurationError(ElluminateError, ValueError):
+    """The client is configured inconsistently (e.g. no credentials)."""
+
+
+class AmbiguousProjectError(ElluminateError):
+    """OAuth credentials see several projects and no ``project_id`` was given."""
+
+
+class RetryExhaustedError(ElluminateError):
+    """Retries ran out (the original error is re-raised instead; kept for compatibility)."""
+
+    def __init__(self, message: str, last_exception: BaseException | None = None, attempts: int = 0):
+        self.last_exception = last_exception
+        self.attempts = attempts
+        super().__init__(message)
+
+
+class TaskFailedError(ElluminateError, RuntimeError):
+    """A background task ended in FAILURE, REVOKED, REJECTED or TIMEOUT."""
+
+    def __init__(self, status: str, error_msg: str | None, task_id: str | None = None) -> None:
+        self.status = status
+        self.error_msg = error_msg
+        self.task_id = task_id
+        super().__init__(f"task {task_id or ''} ended {status}: {error_msg or 'no message'}".replace("  ", " "))
+
+
+class TaskTimeoutError(ElluminateError, TimeoutError):
+    """A blocking wait exceeded its ``timeout``."""
+
+
+_STATUS_MAP: dict[int, type[APIError]] = {
+    400: BadRequestError,
+    401: AuthenticationError,
+    403: PermissionDeniedError,
+    404: NotFoundError,
+    409: ConflictError,
+    422: BadRequestError,
+    429: RateLimitError,
+}
+
+
+def error_class_for_status(status: int) -> type[APIError]:
+    """The APIError subclass for an HTTP status (CONTRACT.md 6.2)."""
+    if status >= 500:
+        return ServerError
+    return _STATUS_MAP.get(status, APIError)
+
+
+__all__ = [
+    "APIError",
+    "AmbiguousProjectError",
+    "AuthenticationError",
+    "BadRequestError",
+    "ConfigurationError",
+    "ConflictError",
+    "ElluminateError",
+    "ModelNotBoundError",
+    "NotFoundError",
+    "PartialUploadError",
+    "PermissionDeniedError",
+    "RateLimitError",
+    "RequestTimeoutError",
+    "ResponseInfo",
+    "RetryExhaustedError",
+    "ServerError",
+    "TaskFailedError",
+    "TaskMatchError",
+    "TaskTimeoutError",
+    "TransportError",
+    "ValidationError",
+    "error_class_for_status",
+]

@@ -1,0 +1,487 @@
+"""Wire structs: the JSON objects of the platform API (CONTRACT.md section 7), defined once.
+
+The client decodes responses into these (or into rich subclasses of them); the server encodes
+its answers from them. Unknown keys are ignored on decode, so newer servers stay compatible.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Generic, Literal, TypeVar, Union
+
+import msgspec
+
+from ._enums import (
+    CollectionType,
+    ColumnTypeEnum,
+    EvaluationMode,
+    InferenceType,
+    RatingMode,
+    RatingValue,
+    ReasoningEffort,
+    Verbosity,
+)
+
+T = TypeVar("T")
+Message = dict[str, Any]
+ToolChoice = Union[Literal["none", "auto", "required"], dict[str, Any], None]
+
+
+class Wire(msgspec.Struct):
+    """Base of every wire object."""
+
+
+class Organization(Wire, kw_only=True):
+    id: int
+    name: str
+    domain: str
+    stripe_subscription_id: str | None = None
+    created_at: datetime
+    updated_at: datetime
+
+
+class Project(Wire, kw_only=True):
+    id: int
+    name: str
+    description: str = ""
+    organization: Organization
+    public_in_org: bool = False
+    created_at: datetime
+    updated_at: datetime
+
+
+class PromptTemplate(Wire, kw_only=True):
+    id: int
+    name: str
+    version: int
+    messages: list[Message] = []
+    placeholders: list[str] = []
+    response_format_json_schema: dict[str, Any] | None = None
+    tools: list[dict[str, Any]] | None = None
+    tool_choice: ToolChoice = None
+    criterion_set_id: int | None = None
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+
+
+class CollectionColumn(Wire, kw_only=True):
+    id: int | None = None
+    name: str | None = None
+    column_type: ColumnTypeEnum | None = None
+    default_value: str | None = ""
+    column_position: int | None = 0
+    categorical_values: list[str] | None = None
+
+
+class TemplateVariablesCollection(Wire, kw_only=True):
+    id: int
+    name: str
+    description: str = ""
+    columns: list[CollectionColumn] = []
+    variables_count: int = 0
+    read_only: bool = False
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+    version: str | None = None
+    collection_type: CollectionType = CollectionType.STANDARD
+    environment_config: dict[str, Any] | None = None
+
+
+class TemplateVariables(Wire, kw_only=True):
+    id: int
+    input_values: dict[str, Any]
+    collection: TemplateVariablesCollection
+    created_at: datetime
+    environment_config: dict[str, Any] | None = None
+
+
+class TemplateVariablesCollectionWithEntries(TemplateVariablesCollection, kw_only=True):
+    variables: list[TemplateVariables]
+
+
+class Criterion(Wire, kw_only=True):
+    id: int
+    criterion_str: str
+    label: str | None = None
+    prompt_template: PromptTemplate | None = None
+    template_variables: TemplateVariables | None = None
+    created_at: datetime
+
+
+class CriterionIn(Wire, kw_only=True):
+    criterion_str: str
+    label: str | None = None
+
+
+class CriterionSet(Wire, kw_only=True):
+    id: int
+    name: str
+    linked_prompt_templates: list[PromptTemplate] | None = None
+    criteria: list[Criterion] | None = None
+
+
+class LLMConfig(Wire, kw_only=True):
+    id: int | None = None
+    name: str | None = None
+    description: str = ""
+    llm_model_name: str | None = None
+    llm_base_url: str | None = None
+    api_key: str | None = None
+    api_version: str | None = None
+    max_connections: int = 10
+    inference_type: InferenceType = InferenceType.OPENAI
+    max_retries: int | None = None
+    timeout: int | None = None
+    system_message: str | None = None
+    max_tokens: int | None = None
+    top_p: float | None = None
+    temperature: float | None = None
+    best_of: int | None = None
+    top_k: int | None = None
+    logprobs: bool | None = None
+    top_logprobs: int | None = None
+    reasoning_effort: ReasoningEffort | None = None
+    verbosity: Verbosity | None = None
+    custom_api_config: dict[str, Any] | None = None
+    custom_response_parser: str | None = None
+    input_price_per_mtok: float | None = None
+    output_price_per_mtok: float | None = None
+
+
+class GenerationParams(Wire, kw_only=True):
+    temperature: float | None = None
+    reasoning_effort: ReasoningEffort | None = None
+    verbosity: Verbosity | None = None
+    top_p: float | None = None
+    max_tokens: int | None = None
+    max_connections: int = 10
+
+    def __post_init__(self) -> None:
+        if self.temperature is not None and not 0.0 <= self.temperature <= 2.0:
+            raise ValueError("GenerationParams.temperature must be between 0.0 and 2.0")
+        if self.temperature is not None and self.reasoning_effort is not None:
+            raise ValueError("GenerationParams: set temperature or reasoning_effort, not both")
+        if self.top_p is not None and not 0.0 <= self.top_p <= 1.0:
+            raise ValueError("GenerationParams.top_p must be between 0.0 and 1.0")
+        if self.max_tokens is not None and self.max_tokens < 1:
+            raise ValueError("GenerationParams.max_tokens must be at least 1")
+        if self.max_connections < 1:
+            raise ValueError("GenerationParams.max_connections must be at least 1")
+
+
+class CustomApiInfo(Wire, kw_only=True):
+    provider: str
+    api_request_id: str | None = None
+    track_request_url: str | None = None
+
+
+class GenerationMetadata(Wire, kw_only=True):
+    llm_model_config: LLMConfig | None = None
+    duration_seconds: float | None = None
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    reasoning_tokens: int | None = None
+    cached_tokens: int | None = None
+    custom_api_info: CustomApiInfo | None = None
+    trajectory_ingest_error: str | None = None
+
+
+class Rating(Wire, kw_only=True):
+    id: int
+    criterion: Criterion
+    rating: RatingValue
+    reasoning: str | None = None
+    generation_metadata: GenerationMetadata | None = None
+    created_at: datetime
+
+
+class Prompt(Wire, kw_only=True):
+    id: int
+    prompt_template: PromptTemplate | None = None
+    template_variables: TemplateVariables
+    messages: list[Message] = []
+    created_at: datetime
+    resolved_tools: list[dict[str, Any]] | None = None
+    resolved_tool_choice: dict[str, Any] | str | None = None
+    resolved_response_format: dict[str, Any] | None = None
+    is_stale: bool = False
+
+
+class PromptResponse(Wire, kw_only=True):
+    id: int
+    prompt: Prompt
+    messages: list[Message]
+    generation_metadata: GenerationMetadata | None
+    error: str | None
+    epoch: int
+    termination_reason: str | None = None
+    ratings: list[Rating] = []
+    trajectory: dict[str, Any] | None = None
+    annotation: str = ""
+    created_at: datetime
+
+    @property
+    def response_str(self) -> str:
+        """Content of the last assistant message ("" if there is none)."""
+        for message in reversed(self.messages):
+            if message.get("role") == "assistant":
+                content = message.get("content")
+                if isinstance(content, str):
+                    return content
+                if isinstance(content, list):
+                    return "".join(
+                        part.get("text", "") for part in content if isinstance(part, dict)
+                    )
+                return ""
+        return ""
+
+
+class MeanRating(Wire, kw_only=True):
+    yes: float
+    no: float
+
+
+class ExperimentResults(Wire, kw_only=True):
+    mean_all_ratings: MeanRating
+    std_all_ratings: float = 0.0
+    mean_rating_by_criterion_id: dict[int, MeanRating]
+    mean_duration_seconds: float | None = None
+    mean_input_tokens: float | None = None
+    mean_output_tokens: float | None = None
+    mean_reasoning_tokens: float | None = None
+    input_tokens_per_response: list[int]
+    output_tokens_per_response: list[int]
+    reasoning_tokens_per_response: list[int] = []
+    duration_seconds_per_response: list[float]
+    num_rated_responses: int
+    num_failed_responses: int
+    completed_epochs: int = 1
+    experiment_duration_seconds: float | None = None
+    estimated_input_cost_usd: float = 0.0
+    estimated_output_cost_usd: float = 0.0
+    estimated_total_cost_usd: float = 0.0
+
+    def get_criterion_summary(self, criterion_id: int) -> MeanRating | None:
+        """Pass/fail fractions of one criterion, or None if it was not rated."""
+        return self.mean_rating_by_criterion_id.get(criterion_id)
+
+
+class Experiment(Wire, kw_only=True):
+    id: int
+    name: str
+    description: str | None = None
+    prompt_template: PromptTemplate | None = None
+    collection: TemplateVariablesCollection
+    criterion_set: CriterionSet
+    llm_config: LLMConfig | None
+    rating_version: str | None = None
+    rated_responses: list[PromptResponse] = []
+    created_at: datetime
+    updated_at: datetime
+    generation_task_id: str | None = None
+    has_internal_error: bool = False
+    generation_params: GenerationParams | None = None
+    n_epochs: int | None = None
+    response_column_id: int | None = None
+    results: ExperimentResults | None = None
+    logs: str | None = None
+    evaluation_mode: EvaluationMode = EvaluationMode.STANDARD
+    agent_config: dict[str, Any] | None = None
+    evaluation_agent_config: dict[str, Any] | None = None
+    dropped_trajectories: int = 0
+
+    @property
+    def result(self) -> ExperimentResults | None:
+        """Alias of ``results``."""
+        return self.results
+
+
+class ResponsesSample(Wire, kw_only=True):
+    experiment_id: int
+    template_variables_id: int
+    prompt_response_ids: list[int]
+
+
+class Page(Wire, Generic[T], kw_only=True):
+    """Envelope of paginated list endpoints: the page's items and the total count."""
+
+    items: list[T] = []
+    count: int = 0
+
+
+# ---- request bodies -------------------------------------------------------------------------
+
+
+class VersionCheckRequest(Wire, kw_only=True):
+    current_sdk_version: str
+
+
+class VersionCheckResponse(Wire, kw_only=True):
+    is_compatible: bool
+    required_sdk_version: str | None = None
+
+
+class CreateProjectRequest(Wire, kw_only=True):
+    name: str
+    description: str = ""
+    organization_id: int | None = None
+    public_in_org: bool | None = None
+
+
+class CreatePromptTemplateRequest(Wire, kw_only=True):
+    name: str
+    messages: list[Message]
+    response_format_json_schema: dict[str, Any] | None = None
+    tools: list[dict[str, Any]] | None = None
+    tool_choice: ToolChoice = None
+    parent_prompt_template_id: int | None = None
+
+
+class CreateCollectionRequest(Wire, kw_only=True, omit_defaults=True):
+    """Keys without a default are always sent; the others only when set."""
+
+    name: str
+    description: str
+    read_only: bool
+    collection_type: CollectionType
+    variables: list[dict[str, Any]] | None = None
+    columns: list[dict[str, Any]] | None = None
+    environment_config: dict[str, Any] | None = None
+
+
+class UpdateCollectionRequest(Wire, kw_only=True, omit_defaults=True):
+    name: str
+    description: str | None = None
+    read_only: bool | None = None
+    columns: list[dict[str, Any]] | None = None
+
+
+class CreateEntryRequest(Wire, kw_only=True):
+    input_values: dict[str, Any] | None = None
+    prompt_template_id: int | None = None
+    environment_config: dict[str, Any] | None = None
+
+
+class UpdateEntryRequest(Wire, kw_only=True, omit_defaults=True):
+    input_values: dict[str, Any]
+    environment_config: dict[str, Any] | None = None
+
+
+class CreateCriteriaRequest(Wire, kw_only=True):
+    prompt_template_id: int | None = None
+    criterion_set_id: int | None = None
+    template_variables_id: int | None = None
+    criteria: list[CriterionIn] | None = None
+    delete_existing: bool = False
+
+
+class UpdateCriterionRequest(Wire, kw_only=True, omit_defaults=True):
+    criterion_str: str | None = None
+    label: str | None = None
+
+
+class CreateCriterionSetRequest(Wire, kw_only=True):
+    name: str
+    criteria: list[CriterionIn] | None = None
+
+
+class CreateLLMConfigRequest(Wire, kw_only=True):
+    name: str
+    description: str = ""
+    llm_model_name: str
+    llm_base_url: str | None = None
+    api_key: str | None = None
+    api_version: str | None = None
+    max_connections: int = 10
+    inference_type: InferenceType = InferenceType.OPENAI
+    max_retries: int | None = None
+    timeout: int | None = None
+    system_message: str | None = None
+    max_tokens: int | None = None
+    top_p: float | None = None
+    temperature: float | None = None
+    best_of: int | None = None
+    top_k: int | None = None
+    logprobs: bool | None = None
+    top_logprobs: int | None = None
+    reasoning_effort: ReasoningEffort | None = None
+    verbosity: Verbosity | None = None
+    custom_api_config: dict[str, Any] | None = None
+    custom_response_parser: str | None = None
+    input_price_per_mtok: float | None = None
+    output_price_per_mtok: float | None = None
+
+
+class CreateExperimentRequest(Wire, kw_only=True):
+    name: str
+    description: str = ""
+    prompt_template_id: int | None = None
+    collection_id: int | None = None
+    criterion_set_id: int | None = None
+    llm_config_id: int | None = None
+    generate: bool = False
+    rating_mode: RatingMode = RatingMode.DETAILED
+    n_epochs: int = 1
+    generation_params: GenerationParams | None = None
+    rating_version: str | None = None
+    response_column_id: int | None = None
+    evaluation_mode: EvaluationMode = EvaluationMode.STANDARD
+    agent_config: dict[str, Any] | None = None
+    evaluation_agent_config: dict[str, Any] | None = None
+    persona_group_id: int | None = None
+    scenario_set_id: int | None = None
+
+
+class RunExperimentRequest(Wire, kw_only=True, omit_defaults=True):
+    rating_mode: RatingMode
+    n_epochs: int
+    generation_params: GenerationParams | None = None
+
+
+class RetryFailedRequest(Wire, kw_only=True):
+    rating_mode: RatingMode = RatingMode.DETAILED
+    discard_annotations: bool = False
+
+
+class CreatePromptResponseRequest(Wire, kw_only=True):
+    template_variables_id: int
+    experiment_id: int
+    epoch: int = 1
+    llm_config_id: int | None = None
+    messages: list[Message] = []
+    metadata: GenerationMetadata | None = None
+
+
+class BatchCreatePromptResponseRequest(Wire, kw_only=True):
+    prompt_response_ins: list[CreatePromptResponseRequest]
+
+
+class UpdateAnnotationRequest(Wire, kw_only=True):
+    annotation: str
+
+
+class CreateRatingRequest(Wire, kw_only=True):
+    prompt_response_id: int
+    rating_mode: RatingMode = RatingMode.FAST
+
+
+class BatchRateRequest(Wire, kw_only=True):
+    prompt_response_ids: list[int]
+    rating_mode: RatingMode = RatingMode.FAST
+
+
+class TaskStatusPayload(Wire, kw_only=True):
+    """Body of the task polling endpoints and the data of each SSE event (CONTRACT.md 5.2)."""
+
+    status: str
+    error_msg: str | None = None
+    completed_responses: int | None = None
+    completed_ratings: int | None = None
+    total_responses: int | None = None
+    logs_delta: str | None = None
+    generation_task_id: str | None = None
+    has_internal_error: bool | None = None
+
+
+class ErrorBody(Wire, kw_only=True):
+    detail: Any

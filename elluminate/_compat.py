@@ -33,8 +33,6 @@ def gather(*results: T) -> list[T]:
     return list(results)
 
 
-
-
 class ALock:
     """asyncio.Lock usable before a loop runs (its twin is threading.Lock)."""
 

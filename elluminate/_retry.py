@@ -62,7 +62,7 @@ class RetryConfig:
         """Seconds to wait after the ``failed_attempts``-th failure."""
         if retry_after is not None:
             return min(max(retry_after, 0.0), self.max_wait)
-        base = self.multiplier * 2 ** (failed_attempts - 1)
+        base = self.multiplier * 2.0 ** (failed_attempts - 1)
         wait = min(self.max_wait, max(self.min_wait, base))
         if self.jitter:
             wait = min(self.max_wait, wait * (1.0 + random.uniform(0.0, self.jitter)))

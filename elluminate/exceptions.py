@@ -66,7 +66,10 @@ class APIError(ElluminateError):
         return f"[{self.status_code}] {self.message}"
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return (_rebuild_api_error, (type(self), self.message, self.status_code, self.response_info))
+        return (
+            _rebuild_api_error,
+            (type(self), self.message, self.status_code, self.response_info),
+        )
 
     @property
     def body(self) -> Any:
@@ -173,7 +176,9 @@ class AmbiguousProjectError(ElluminateError):
 class RetryExhaustedError(ElluminateError):
     """Retries ran out (the original error is re-raised instead; kept for compatibility)."""
 
-    def __init__(self, message: str, last_exception: BaseException | None = None, attempts: int = 0):
+    def __init__(
+        self, message: str, last_exception: BaseException | None = None, attempts: int = 0
+    ):
         self.last_exception = last_exception
         self.attempts = attempts
         super().__init__(message)
@@ -186,7 +191,9 @@ class TaskFailedError(ElluminateError, RuntimeError):
         self.status = status
         self.error_msg = error_msg
         self.task_id = task_id
-        super().__init__(f"task {task_id or ''} ended {status}: {error_msg or 'no message'}".replace("  ", " "))
+        super().__init__(
+            f"task {task_id or ''} ended {status}: {error_msg or 'no message'}".replace("  ", " ")
+        )
 
 
 class TaskTimeoutError(ElluminateError, TimeoutError):

@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Generate the sync twin: ``elluminate/_async -> elluminate/_sync``, ``tests/_async -> tests/_sync``.
+"""Generate the sync twin: ``elluminate/_async`` -> ``_sync``, ``tests/_async`` -> ``_sync``.
 
     python scripts/unasync.py           # (re)write the generated files
     python scripts/unasync.py --check   # fail if any generated file is stale, missing or extra
@@ -39,6 +39,7 @@ REPLACEMENTS = {
     "agather": "gather",
     "ALock": "Lock",
     "lazy_init": "eager_init",
+    "_async": "_sync",
 }
 
 
@@ -48,7 +49,11 @@ def rich_method_renames() -> dict[str, str]:
     renames: dict[str, str] = {}
     for cls in (n for n in tree.body if isinstance(n, ast.ClassDef)):
         for fn in cls.body:
-            if isinstance(fn, ast.AsyncFunctionDef) and fn.name.startswith("a") and len(fn.name) > 1:
+            if (
+                isinstance(fn, ast.AsyncFunctionDef)
+                and fn.name.startswith("a")
+                and len(fn.name) > 1
+            ):
                 renames[fn.name] = fn.name[1:]
     return renames
 

@@ -70,9 +70,15 @@ def _response_format_arg(response_format: Any) -> dict[str, Any] | None:
         schema.setdefault("additionalProperties", False)
         return {
             "type": "json_schema",
-            "json_schema": {"name": response_format.__name__.lower(), "schema": schema, "strict": True},
+            "json_schema": {
+                "name": response_format.__name__.lower(),
+                "schema": schema,
+                "strict": True,
+            },
         }
-    raise ValueError("response_format must be a dict, a pydantic model class or a msgspec Struct type")
+    raise ValueError(
+        "response_format must be a dict, a pydantic model class or a msgspec Struct type"
+    )
 
 
 def _tools_arg(tools: list[Any] | None) -> list[dict[str, Any]] | None:
@@ -83,7 +89,9 @@ def _tools_arg(tools: list[Any] | None) -> list[dict[str, Any]] | None:
         if hasattr(tool, "model_dump"):
             tool = tool.model_dump()
         if not isinstance(tool, dict):
-            raise ValueError("each tool must be a dict like {'type': 'function', 'function': {...}}")
+            raise ValueError(
+                "each tool must be a dict like {'type': 'function', 'function': {...}}"
+            )
         out.append(tool)
     return out
 
@@ -196,7 +204,11 @@ class AsyncClient(ExperimentsMixin):
     # ---- lifecycle -------------------------------------------------------------------------
 
     async def __aenter__(self) -> AsyncClient:
-        await self._initialize()
+        try:
+            await self._initialize()
+        except BaseException:
+            await self.close()
+            raise
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
@@ -391,7 +403,9 @@ class AsyncClient(ExperimentsMixin):
             parent_id=source.id,
         )
         prefix = await self._prefix()
-        created = await self._http.send_json("POST", f"{prefix}/prompt_templates", PromptTemplate, body)
+        created = await self._http.send_json(
+            "POST", f"{prefix}/prompt_templates", PromptTemplate, body
+        )
         return bind(created, self)  # type: ignore[no-any-return]
 
     # ---- collections ----------------------------------------------------------------------
@@ -441,13 +455,15 @@ class AsyncClient(ExperimentsMixin):
             if not page.items:
                 raise NotFoundError(f"no collection named {name!r}")
             id = page.items[0].id
-        found = await self._http.get(f"{prefix}/collections/{id}", TemplateVariablesCollectionWithEntries)
+        found = await self._http.get(
+            f"{prefix}/collections/{id}", TemplateVariablesCollectionWithEntries
+        )
         return bind(found, self)  # type: ignore[no-any-return]
 
     async def get_or_create_collection(
         self, name: str, defaults: dict[str, Any] | None = None
     ) -> tuple[TemplateVariablesCollectionWithEntries, bool]:
-        """``(collection, created)``; ``defaults`` are create_collection arguments used only to create."""
+        """``(collection, created)``; ``defaults`` (create arguments) apply only to create."""
         defaults = dict(defaults or {})
         unknown = set(defaults) - _COLLECTION_DEFAULT_KEYS
         if unknown:
@@ -460,7 +476,9 @@ class AsyncClient(ExperimentsMixin):
             pass
         existing = await self.get_collection(name=name)
         if defaults:
-            logger.info("collection %r exists; defaults %s were not applied", name, sorted(defaults))
+            logger.info(
+                "collection %r exists; defaults %s were not applied", name, sorted(defaults)
+            )
         return existing, False
 
     async def list_collections(
@@ -473,13 +491,19 @@ class AsyncClient(ExperimentsMixin):
             if compatible_prompt_template is not None
             else None
         }
-        items = await self._http.paginate(f"{prefix}/collections", TemplateVariablesCollection, params)
+        items = await self._http.paginate(
+            f"{prefix}/collections", TemplateVariablesCollection, params
+        )
         return bind(items, self)  # type: ignore[no-any-return]
 
-    async def delete_collection(self, collection: schemas.TemplateVariablesCollection | int) -> None:
+    async def delete_collection(
+        self, collection: schemas.TemplateVariablesCollection | int
+    ) -> None:
         """Delete a collection and its entries."""
         prefix = await self._prefix()
-        await self._http.request("DELETE", f"{prefix}/collections/{_id_of(collection, 'collection')}")
+        await self._http.request(
+            "DELETE", f"{prefix}/collections/{_id_of(collection, 'collection')}"
+        )
 
     async def _add_entries(
         self,
@@ -493,7 +517,9 @@ class AsyncClient(ExperimentsMixin):
         from .._transport import encode_multipart
 
         payload = b"\n".join(_ROW_ENCODER.encode(row) for row in variables)
-        body, content_type = encode_multipart("file", "variables.jsonl", "application/jsonl", payload)
+        body, content_type = encode_multipart(
+            "file", "variables.jsonl", "application/jsonl", payload
+        )
         prefix = await self._prefix()
         resp = await self._http.request(
             "POST",
@@ -502,9 +528,9 @@ class AsyncClient(ExperimentsMixin):
             content=body,
             content_type=content_type,
         )
-        added: list[schemas.TemplateVariables] = decoder_for(list[schemas.TemplateVariables]).decode(
-            resp.content
-        )
+        added: list[schemas.TemplateVariables] = decoder_for(
+            list[schemas.TemplateVariables]
+        ).decode(resp.content)
         collection.variables.extend(added)
         collection.variables_count = len(collection.variables)
         return added
@@ -517,7 +543,9 @@ class AsyncClient(ExperimentsMixin):
         return await self.get_collection(id=collection.id)
 
     async def _generate_entry(
-        self, collection: TemplateVariablesCollectionWithEntries, prompt_template: schemas.PromptTemplate
+        self,
+        collection: TemplateVariablesCollectionWithEntries,
+        prompt_template: schemas.PromptTemplate,
     ) -> schemas.TemplateVariables:
         prefix = await self._prefix()
         body = schemas.CreateEntryRequest(input_values=None, prompt_template_id=prompt_template.id)
@@ -552,15 +580,21 @@ class AsyncClient(ExperimentsMixin):
             schemas.UpdateEntryRequest(input_values=input_values),
         )
         if isinstance(collection, schemas.TemplateVariablesCollectionWithEntries):
-            collection.variables = [updated if v.id == entry_id else v for v in collection.variables]
+            collection.variables = [
+                updated if v.id == entry_id else v for v in collection.variables
+            ]
         return updated
 
     async def _delete_entry(
-        self, collection: schemas.TemplateVariablesCollection, entry: schemas.TemplateVariables | int
+        self,
+        collection: schemas.TemplateVariablesCollection,
+        entry: schemas.TemplateVariables | int,
     ) -> None:
         prefix = await self._prefix()
         entry_id = _id_of(entry, "entry")
-        await self._http.request("DELETE", f"{prefix}/collections/{collection.id}/entries/{entry_id}")
+        await self._http.request(
+            "DELETE", f"{prefix}/collections/{collection.id}/entries/{entry_id}"
+        )
         if isinstance(collection, schemas.TemplateVariablesCollectionWithEntries):
             collection.variables = [v for v in collection.variables if v.id != entry_id]
             collection.variables_count = len(collection.variables)
@@ -576,7 +610,9 @@ class AsyncClient(ExperimentsMixin):
         )
         prefix = await self._prefix()
         try:
-            created = await self._http.send_json("POST", f"{prefix}/criterion_sets", CriterionSet, body)
+            created = await self._http.send_json(
+                "POST", f"{prefix}/criterion_sets", CriterionSet, body
+            )
         except ConflictError as exc:
             exc.resource_type, exc.resource_name = "criterion set", name
             raise
@@ -626,7 +662,8 @@ class AsyncClient(ExperimentsMixin):
         )
 
     async def list_criteria(
-        self, prompt_template: schemas.PromptTemplate | None = None,
+        self,
+        prompt_template: schemas.PromptTemplate | None = None,
         criterion_set: schemas.CriterionSet | None = None,
     ) -> list[schemas.Criterion]:
         """Criteria of a template (through its criterion sets) or of one set, or all."""
@@ -636,7 +673,10 @@ class AsyncClient(ExperimentsMixin):
         )
 
     async def edit_criterion(
-        self, criterion: schemas.Criterion | int, criterion_str: str | None = None, label: str | None = None
+        self,
+        criterion: schemas.Criterion | int,
+        criterion_str: str | None = None,
+        label: str | None = None,
     ) -> schemas.Criterion:
         """Change a criterion; the server keeps the old version for past ratings (new id)."""
         prefix = await self._prefix()
@@ -723,7 +763,9 @@ class AsyncClient(ExperimentsMixin):
     ) -> CriterionSet:
         prefix = await self._prefix()
         linked = await self._http.send_json(
-            "PUT", f"{prefix}/criterion_sets/{criterion_set.id}/prompt_templates/{template.id}", CriterionSet
+            "PUT",
+            f"{prefix}/criterion_sets/{criterion_set.id}/prompt_templates/{template.id}",
+            CriterionSet,
         )
         if template.criterion_set_id is None:
             template.criterion_set_id = criterion_set.id
@@ -819,7 +861,7 @@ class AsyncClient(ExperimentsMixin):
     async def get_or_create_llm_config(
         self, name: str, defaults: dict[str, Any] | None = None
     ) -> tuple[LLMConfig, bool]:
-        """``(config, created)``; ``defaults`` (create_llm_config arguments) are used only to create."""
+        """``(config, created)``; ``defaults`` (create arguments) apply only to create."""
         defaults = dict(defaults or {})
         try:
             return await self.get_llm_config(name=name), False
@@ -840,7 +882,9 @@ class AsyncClient(ExperimentsMixin):
     async def delete_llm_config(self, llm_config: schemas.LLMConfig | int) -> None:
         """Delete an LLM config."""
         prefix = await self._prefix()
-        await self._http.request("DELETE", f"{prefix}/llm_configs/{_id_of(llm_config, 'LLM config')}")
+        await self._http.request(
+            "DELETE", f"{prefix}/llm_configs/{_id_of(llm_config, 'LLM config')}"
+        )
 
 
 _ROW_ENCODER = msgspec.json.Encoder()

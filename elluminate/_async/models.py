@@ -62,7 +62,7 @@ class PromptTemplate(schemas.PromptTemplate, kw_only=True, dict=True):
         return await bound_client(self)._generate_criteria(self, delete_existing)
 
     async def aget_or_generate_criteria(self) -> tuple[list[schemas.Criterion], bool]:
-        """The template's criteria, generating them first if it has none: ``(criteria, generated)``."""
+        """``(criteria, generated)``: the template's criteria, generated first if it has none."""
         return await bound_client(self)._get_or_generate_criteria(self)
 
     async def alist_criteria(self) -> list[schemas.Criterion]:
@@ -93,7 +93,9 @@ class TemplateVariablesCollectionWithEntries(
         """Delete every entry; returns the refreshed collection."""
         return await bound_client(self)._clear_collection(self)
 
-    async def agenerate_variables(self, prompt_template: schemas.PromptTemplate) -> schemas.TemplateVariables:
+    async def agenerate_variables(
+        self, prompt_template: schemas.PromptTemplate
+    ) -> schemas.TemplateVariables:
         """Let the server's LLM invent one entry for ``prompt_template``'s placeholders."""
         return await bound_client(self)._generate_entry(self, prompt_template)
 
@@ -177,7 +179,9 @@ class Experiment(schemas.Experiment, kw_only=True, dict=True):
         timeout: float | None = None,
     ) -> Experiment:
         """Regenerate and rate only the responses that failed; updates this object."""
-        return await bound_client(self)._retry_failed(self, rating_mode, discard_annotations, timeout)
+        return await bound_client(self)._retry_failed(
+            self, rating_mode, discard_annotations, timeout
+        )
 
     async def aclone(
         self,

@@ -124,13 +124,17 @@ class HTTP:
                 ):
                     raise
                 wait = self.retry_config.wait_seconds(failures)
-                logger.info("%s %s failed (%s); retry %d in %.2f s", method, url, exc, failures, wait)
+                logger.info(
+                    "%s %s failed (%s); retry %d in %.2f s", method, url, exc, failures, wait
+                )
                 sleep(wait)
                 continue
             if resp.status < 300:
                 return resp
             failures += 1
-            if failures >= attempts or not self.retry_config.should_retry_status(method, resp.status):
+            if failures >= attempts or not self.retry_config.should_retry_status(
+                method, resp.status
+            ):
                 raise error_from_response(resp)
             retry_after = parse_retry_after(resp.retry_after) if resp.status == 429 else None
             wait = self.retry_config.wait_seconds(failures, retry_after)
@@ -145,7 +149,12 @@ class HTTP:
         return decoder_for(type_).decode(resp.content)  # type: ignore[no-any-return]
 
     def send_json(
-        self, method: str, path: str, type_: Any, json: Any = None, params: Mapping[str, Any] | None = None
+        self,
+        method: str,
+        path: str,
+        type_: Any,
+        json: Any = None,
+        params: Mapping[str, Any] | None = None,
     ) -> Any:
         """Send a JSON body and decode the answer as ``type_`` (None: ignore the body)."""
         resp = self.request(method, path, json=json, params=params)
@@ -179,7 +188,9 @@ class HTTP:
                 items.extend(page.items)
         return items
 
-    def stream_lines(self, path: str, params: Mapping[str, Any] | None = None) -> Iterator[bytes]:
+    def stream_lines(
+        self, path: str, params: Mapping[str, Any] | None = None
+    ) -> Iterator[bytes]:
         for line in self.transport.stream_lines(self.url(path), params=encode_params(params)):
             yield line
 

@@ -71,9 +71,15 @@ def _response_format_arg(response_format: Any) -> dict[str, Any] | None:
         schema.setdefault("additionalProperties", False)
         return {
             "type": "json_schema",
-            "json_schema": {"name": response_format.__name__.lower(), "schema": schema, "strict": True},
+            "json_schema": {
+                "name": response_format.__name__.lower(),
+                "schema": schema,
+                "strict": True,
+            },
         }
-    raise ValueError("response_format must be a dict, a pydantic model class or a msgspec Struct type")
+    raise ValueError(
+        "response_format must be a dict, a pydantic model class or a msgspec Struct type"
+    )
 
 
 def _tools_arg(tools: list[Any] | None) -> list[dict[str, Any]] | None:
@@ -84,7 +90,9 @@ def _tools_arg(tools: list[Any] | None) -> list[dict[str, Any]] | None:
         if hasattr(tool, "model_dump"):
             tool = tool.model_dump()
         if not isinstance(tool, dict):
-            raise ValueError("each tool must be a dict like {'type': 'function', 'function': {...}}")
+            raise ValueError(
+                "each tool must be a dict like {'type': 'function', 'function': {...}}"
+            )
         out.append(tool)
     return out
 
@@ -197,7 +205,11 @@ class Client(ExperimentsMixin):
     # ---- lifecycle -------------------------------------------------------------------------
 
     def __enter__(self) -> Client:
-        self._initialize()
+        try:
+            self._initialize()
+        except BaseException:
+            self.close()
+            raise
         return self
 
     def __exit__(self, *exc_info: object) -> None:
@@ -392,7 +404,9 @@ class Client(ExperimentsMixin):
             parent_id=source.id,
         )
         prefix = self._prefix()
-        created = self._http.send_json("POST", f"{prefix}/prompt_templates", PromptTemplate, body)
+        created = self._http.send_json(
+            "POST", f"{prefix}/prompt_templates", PromptTemplate, body
+        )
         return bind(created, self)  # type: ignore[no-any-return]
 
     # ---- collections ----------------------------------------------------------------------
@@ -442,13 +456,15 @@ class Client(ExperimentsMixin):
             if not page.items:
                 raise NotFoundError(f"no collection named {name!r}")
             id = page.items[0].id
-        found = self._http.get(f"{prefix}/collections/{id}", TemplateVariablesCollectionWithEntries)
+        found = self._http.get(
+            f"{prefix}/collections/{id}", TemplateVariablesCollectionWithEntries
+        )
         return bind(found, self)  # type: ignore[no-any-return]
 
     def get_or_create_collection(
         self, name: str, defaults: dict[str, Any] | None = None
     ) -> tuple[TemplateVariablesCollectionWithEntries, bool]:
-        """``(collection, created)``; ``defaults`` are create_collection arguments used only to create."""
+        """``(collection, created)``; ``defaults`` (create arguments) apply only to create."""
         defaults = dict(defaults or {})
         unknown = set(defaults) - _COLLECTION_DEFAULT_KEYS
         if unknown:
@@ -461,7 +477,9 @@ class Client(ExperimentsMixin):
             pass
         existing = self.get_collection(name=name)
         if defaults:
-            logger.info("collection %r exists; defaults %s were not applied", name, sorted(defaults))
+            logger.info(
+                "collection %r exists; defaults %s were not applied", name, sorted(defaults)
+            )
         return existing, False
 
     def list_collections(
@@ -474,13 +492,19 @@ class Client(ExperimentsMixin):
             if compatible_prompt_template is not None
             else None
         }
-        items = self._http.paginate(f"{prefix}/collections", TemplateVariablesCollection, params)
+        items = self._http.paginate(
+            f"{prefix}/collections", TemplateVariablesCollection, params
+        )
         return bind(items, self)  # type: ignore[no-any-return]
 
-    def delete_collection(self, collection: schemas.TemplateVariablesCollection | int) -> None:
+    def delete_collection(
+        self, collection: schemas.TemplateVariablesCollection | int
+    ) -> None:
         """Delete a collection and its entries."""
         prefix = self._prefix()
-        self._http.request("DELETE", f"{prefix}/collections/{_id_of(collection, 'collection')}")
+        self._http.request(
+            "DELETE", f"{prefix}/collections/{_id_of(collection, 'collection')}"
+        )
 
     def _add_entries(
         self,
@@ -494,7 +518,9 @@ class Client(ExperimentsMixin):
         from .._transport import encode_multipart
 
         payload = b"\n".join(_ROW_ENCODER.encode(row) for row in variables)
-        body, content_type = encode_multipart("file", "variables.jsonl", "application/jsonl", payload)
+        body, content_type = encode_multipart(
+            "file", "variables.jsonl", "application/jsonl", payload
+        )
         prefix = self._prefix()
         resp = self._http.request(
             "POST",
@@ -503,9 +529,9 @@ class Client(ExperimentsMixin):
             content=body,
             content_type=content_type,
         )
-        added: list[schemas.TemplateVariables] = decoder_for(list[schemas.TemplateVariables]).decode(
-            resp.content
-        )
+        added: list[schemas.TemplateVariables] = decoder_for(
+            list[schemas.TemplateVariables]
+        ).decode(resp.content)
         collection.variables.extend(added)
         collection.variables_count = len(collection.variables)
         return added
@@ -518,7 +544,9 @@ class Client(ExperimentsMixin):
         return self.get_collection(id=collection.id)
 
     def _generate_entry(
-        self, collection: TemplateVariablesCollectionWithEntries, prompt_template: schemas.PromptTemplate
+        self,
+        collection: TemplateVariablesCollectionWithEntries,
+        prompt_template: schemas.PromptTemplate,
     ) -> schemas.TemplateVariables:
         prefix = self._prefix()
         body = schemas.CreateEntryRequest(input_values=None, prompt_template_id=prompt_template.id)
@@ -553,15 +581,21 @@ class Client(ExperimentsMixin):
             schemas.UpdateEntryRequest(input_values=input_values),
         )
         if isinstance(collection, schemas.TemplateVariablesCollectionWithEntries):
-            collection.variables = [updated if v.id == entry_id else v for v in collection.variables]
+            collection.variables = [
+                updated if v.id == entry_id else v for v in collection.variables
+            ]
         return updated
 
     def _delete_entry(
-        self, collection: schemas.TemplateVariablesCollection, entry: schemas.TemplateVariables | int
+        self,
+        collection: schemas.TemplateVariablesCollection,
+        entry: schemas.TemplateVariables | int,
     ) -> None:
         prefix = self._prefix()
         entry_id = _id_of(entry, "entry")
-        self._http.request("DELETE", f"{prefix}/collections/{collection.id}/entries/{entry_id}")
+        self._http.request(
+            "DELETE", f"{prefix}/collections/{collection.id}/entries/{entry_id}"
+        )
         if isinstance(collection, schemas.TemplateVariablesCollectionWithEntries):
             collection.variables = [v for v in collection.variables if v.id != entry_id]
             collection.variables_count = len(collection.variables)
@@ -577,7 +611,9 @@ class Client(ExperimentsMixin):
         )
         prefix = self._prefix()
         try:
-            created = self._http.send_json("POST", f"{prefix}/criterion_sets", CriterionSet, body)
+            created = self._http.send_json(
+                "POST", f"{prefix}/criterion_sets", CriterionSet, body
+            )
         except ConflictError as exc:
             exc.resource_type, exc.resource_name = "criterion set", name
             raise
@@ -627,7 +663,8 @@ class Client(ExperimentsMixin):
         )
 
     def list_criteria(
-        self, prompt_template: schemas.PromptTemplate | None = None,
+        self,
+        prompt_template: schemas.PromptTemplate | None = None,
         criterion_set: schemas.CriterionSet | None = None,
     ) -> list[schemas.Criterion]:
         """Criteria of a template (through its criterion sets) or of one set, or all."""
@@ -637,7 +674,10 @@ class Client(ExperimentsMixin):
         )
 
     def edit_criterion(
-        self, criterion: schemas.Criterion | int, criterion_str: str | None = None, label: str | None = None
+        self,
+        criterion: schemas.Criterion | int,
+        criterion_str: str | None = None,
+        label: str | None = None,
     ) -> schemas.Criterion:
         """Change a criterion; the server keeps the old version for past ratings (new id)."""
         prefix = self._prefix()
@@ -724,7 +764,9 @@ class Client(ExperimentsMixin):
     ) -> CriterionSet:
         prefix = self._prefix()
         linked = self._http.send_json(
-            "PUT", f"{prefix}/criterion_sets/{criterion_set.id}/prompt_templates/{template.id}", CriterionSet
+            "PUT",
+            f"{prefix}/criterion_sets/{criterion_set.id}/prompt_templates/{template.id}",
+            CriterionSet,
         )
         if template.criterion_set_id is None:
             template.criterion_set_id = criterion_set.id
@@ -820,7 +862,7 @@ class Client(ExperimentsMixin):
     def get_or_create_llm_config(
         self, name: str, defaults: dict[str, Any] | None = None
     ) -> tuple[LLMConfig, bool]:
-        """``(config, created)``; ``defaults`` (create_llm_config arguments) are used only to create."""
+        """``(config, created)``; ``defaults`` (create arguments) apply only to create."""
         defaults = dict(defaults or {})
         try:
             return self.get_llm_config(name=name), False
@@ -841,7 +883,9 @@ class Client(ExperimentsMixin):
     def delete_llm_config(self, llm_config: schemas.LLMConfig | int) -> None:
         """Delete an LLM config."""
         prefix = self._prefix()
-        self._http.request("DELETE", f"{prefix}/llm_configs/{_id_of(llm_config, 'LLM config')}")
+        self._http.request(
+            "DELETE", f"{prefix}/llm_configs/{_id_of(llm_config, 'LLM config')}"
+        )
 
 
 _ROW_ENCODER = msgspec.json.Encoder()

@@ -14,6 +14,7 @@ import msgspec
 
 from .. import schemas
 from .._compat import sleep
+from .._sse import SSEParser
 from ..exceptions import NotFoundError, TaskFailedError, TaskTimeoutError, TransportError
 from ..schemas import GenerationParams, RatingMode, TaskStatus
 from ..streaming import (
@@ -23,7 +24,6 @@ from ..streaming import (
     parse_status,
     progress_from_payload,
 )
-from .._sse import SSEParser
 from ._http import decoder_for
 from .models import CriterionSet, Experiment, bind
 
@@ -108,8 +108,14 @@ class ExperimentsMixin:
     ) -> Experiment:
         """Create an experiment without running it (see ``Experiment.arun``)."""
         body = self._experiment_request(
-            name, prompt_template, collection, llm_config, criterion_set, description,
-            rating_version=rating_version, response_column_id=response_column_id,
+            name,
+            prompt_template,
+            collection,
+            llm_config,
+            criterion_set,
+            description,
+            rating_version=rating_version,
+            response_column_id=response_column_id,
             generation_params=generation_params,
         )
         return self._post_experiment(body)
@@ -139,9 +145,17 @@ class ExperimentsMixin:
         deadline = _deadline(timeout)
         criterion_set = self._criteria_as_set(name, criterion_set, criteria, allow_empty=True)
         body = self._experiment_request(
-            name, prompt_template, collection, llm_config, criterion_set, description,
-            rating_mode=rating_mode, n_epochs=n_epochs, rating_version=rating_version,
-            generate=generate, response_column_id=response_column_id,
+            name,
+            prompt_template,
+            collection,
+            llm_config,
+            criterion_set,
+            description,
+            rating_mode=rating_mode,
+            n_epochs=n_epochs,
+            rating_version=rating_version,
+            generate=generate,
+            response_column_id=response_column_id,
             generation_params=generation_params,
         )
         experiment = self._post_experiment(body)
@@ -170,11 +184,21 @@ class ExperimentsMixin:
         On SUCCESS the event's ``result`` is the finished experiment with its responses.
         """
         _check_polling_interval(polling_interval)
-        criterion_set = self._criteria_as_set(name, criterion_set, criteria, allow_empty=False)
+        criterion_set = self._criteria_as_set(
+            name, criterion_set, criteria, allow_empty=False
+        )
         body = self._experiment_request(
-            name, prompt_template, collection, llm_config, criterion_set, description,
-            rating_mode=rating_mode, n_epochs=n_epochs, rating_version=rating_version,
-            generate=True, response_column_id=response_column_id,
+            name,
+            prompt_template,
+            collection,
+            llm_config,
+            criterion_set,
+            description,
+            rating_mode=rating_mode,
+            n_epochs=n_epochs,
+            rating_version=rating_version,
+            generate=True,
+            response_column_id=response_column_id,
         )
         experiment = self._post_experiment(body)
         task_id = experiment.generation_task_id
@@ -278,7 +302,8 @@ class ExperimentsMixin:
     ) -> str | None:
         prefix = self._prefix()
         body = schemas.BatchRateRequest(
-            prompt_response_ids=[r.id for r in prompt_responses], rating_mode=RatingMode(rating_mode)
+            prompt_response_ids=[r.id for r in prompt_responses],
+            rating_mode=RatingMode(rating_mode),
         )
         task_id: str | None = self._http.send_json(
             "POST", f"{prefix}/ratings/batches", str | None, body
@@ -292,14 +317,18 @@ class ExperimentsMixin:
             return []
         prefix = self._prefix()
         fresh = self._http.paginate(
-            f"{prefix}/responses", schemas.PromptResponse, {"response_ids": [r.id for r in prompt_responses]}
+            f"{prefix}/responses",
+            schemas.PromptResponse,
+            {"response_ids": [r.id for r in prompt_responses]},
         )
         by_id = {r.id: r.ratings for r in fresh}
         return [by_id.get(r.id, []) for r in prompt_responses]
 
     # ---- used by the Experiment rich model ------------------------------------------------
 
-    def _fetch_responses(self, experiment: schemas.Experiment) -> list[schemas.PromptResponse]:
+    def _fetch_responses(
+        self, experiment: schemas.Experiment
+    ) -> list[schemas.PromptResponse]:
         prefix = self._prefix()
         responses = self._http.paginate(
             f"{prefix}/responses", schemas.PromptResponse, {"experiment_id": experiment.id}
@@ -363,15 +392,14 @@ class ExperimentsMixin:
     ) -> Experiment:
         if source.evaluation_mode == schemas.EvaluationMode.MULTI_TURN:
             raise ValueError("multi-turn experiments cannot be cloned")
+        config = llm_config or source.llm_config
         body = schemas.CreateExperimentRequest(
             name=name,
             description=source.description or "" if description is None else description,
             prompt_template_id=source.prompt_template.id if source.prompt_template else None,
             collection_id=source.collection.id,
             criterion_set_id=(criterion_set or source.criterion_set).id,
-            llm_config_id=(llm_config or source.llm_config).id
-            if (llm_config or source.llm_config) is not None
-            else None,
+            llm_config_id=config.id if config is not None else None,
             rating_version=source.rating_version if rating_version == _UNSET else rating_version,
             response_column_id=source.response_column_id,
             evaluation_mode=source.evaluation_mode,
@@ -405,7 +433,7 @@ class ExperimentsMixin:
                 messages=_response_messages(response),
                 metadata=metadata,
             )
-            for response, tv in zip(responses, template_variables)
+            for response, tv in zip(responses, template_variables, strict=True)
         ]
         if not items:
             return []
@@ -540,7 +568,9 @@ class ExperimentsMixin:
             last = payload
         status = parse_status(last.get("status"))
         if status is not TaskStatus.SUCCESS:
-            raise TaskFailedError(status.value, last.get("error_msg"), status_path.rsplit("/", 1)[-1])
+            raise TaskFailedError(
+                status.value, last.get("error_msg"), status_path.rsplit("/", 1)[-1]
+            )
         return last
 
     def _follow_task(

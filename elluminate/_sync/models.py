@@ -63,7 +63,7 @@ class PromptTemplate(schemas.PromptTemplate, kw_only=True, dict=True):
         return bound_client(self)._generate_criteria(self, delete_existing)
 
     def get_or_generate_criteria(self) -> tuple[list[schemas.Criterion], bool]:
-        """The template's criteria, generating them first if it has none: ``(criteria, generated)``."""
+        """``(criteria, generated)``: the template's criteria, generated first if it has none."""
         return bound_client(self)._get_or_generate_criteria(self)
 
     def list_criteria(self) -> list[schemas.Criterion]:
@@ -94,7 +94,9 @@ class TemplateVariablesCollectionWithEntries(
         """Delete every entry; returns the refreshed collection."""
         return bound_client(self)._clear_collection(self)
 
-    def generate_variables(self, prompt_template: schemas.PromptTemplate) -> schemas.TemplateVariables:
+    def generate_variables(
+        self, prompt_template: schemas.PromptTemplate
+    ) -> schemas.TemplateVariables:
         """Let the server's LLM invent one entry for ``prompt_template``'s placeholders."""
         return bound_client(self)._generate_entry(self, prompt_template)
 
@@ -178,7 +180,9 @@ class Experiment(schemas.Experiment, kw_only=True, dict=True):
         timeout: float | None = None,
     ) -> Experiment:
         """Regenerate and rate only the responses that failed; updates this object."""
-        return bound_client(self)._retry_failed(self, rating_mode, discard_annotations, timeout)
+        return bound_client(self)._retry_failed(
+            self, rating_mode, discard_annotations, timeout
+        )
 
     def clone(
         self,

@@ -63,7 +63,9 @@ def encode_params(params: Mapping[str, Any] | None) -> Params:
     return pairs
 
 
-def encode_multipart(field: str, filename: str, content_type: str, payload: bytes) -> tuple[bytes, str]:
+def encode_multipart(
+    field: str, filename: str, content_type: str, payload: bytes
+) -> tuple[bytes, str]:
     """A one-part ``multipart/form-data`` body and its Content-Type header value."""
     boundary = os.urandom(16).hex()
     head = (

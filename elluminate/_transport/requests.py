@@ -77,7 +77,8 @@ class Transport:
                 ctype = resp.headers.get("Content-Type", "")
                 if resp.status_code != 200 or not ctype.startswith("text/event-stream"):
                     raise AmbiguousTransportError(
-                        f"stream {url} answered {resp.status_code} {ctype!r}: {resp.content[:500]!r}"
+                        f"stream {url} answered {resp.status_code} {ctype!r}: "
+                        f"{resp.content[:500]!r}"
                     )
                 for line in resp.iter_lines(chunk_size=None, delimiter=b"\n"):
                     yield line + b"\n"
@@ -110,5 +111,9 @@ def _never_connected(exc: BaseException) -> bool:
         if isinstance(cur, u3.MaxRetryError) and cur.reason is not None:
             cur = cur.reason
             continue
-        cur = cur.__cause__ or cur.__context__ or (cur.args[0] if cur.args and isinstance(cur.args[0], BaseException) else None)
+        cur = (
+            cur.__cause__
+            or cur.__context__
+            or (cur.args[0] if cur.args and isinstance(cur.args[0], BaseException) else None)
+        )
     return False

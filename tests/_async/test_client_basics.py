@@ -1,0 +1,86 @@
+"""Construction, credentials, version check, project resolution and lifecycle."""
+
+from __future__ import annotations
+
+import pytest
+
+from elluminate import AsyncClient, RetryConfig
+from elluminate.exceptions import AuthenticationError, ConfigurationError, TransportError
+
+
+async def test_connects_to_the_default_project(client, server):
+    assert client.current_project is not None
+    assert client.project_route_prefix == f"/api/v0/projects/{client.current_project.id}"
+    assert client.current_project.organization.name
+    assert server.base_url in client.get_info()
+    assert server.api_key not in client.get_info()
+
+
+async def test_check_version_is_accepted(client):
+    await client.check_version()
+
+
+async def test_wrong_key_raises_authentication_error(server):
+    with pytest.raises(AuthenticationError) as info:
+        async with AsyncClient(base_url=server.base_url, api_key="wrong-key"):
+            pass
+    assert info.value.status_code == 401
+    assert info.value.message
+
+
+async def test_credentials_from_environment(server, monkeypatch):
+    monkeypatch.setenv("ELLUMINATE_API_KEY", server.api_key)
+    monkeypatch.setenv("ELLUMINATE_BASE_URL", server.base_url)
+    async with AsyncClient() as c:
+        assert c.current_project is not None
+        assert c.base_url == server.base_url
+
+
+async def test_explicit_base_url_wins_over_environment(server, monkeypatch):
+    monkeypatch.setenv("ELLUMINATE_BASE_URL", "http://127.0.0.1:9")
+    async with AsyncClient(base_url=server.base_url + "/", api_key=server.api_key) as c:
+        assert c.base_url == server.base_url
+
+
+async def test_no_credentials_is_a_clear_error(monkeypatch):
+    monkeypatch.delenv("ELLUMINATE_API_KEY", raising=False)
+    monkeypatch.delenv("ELLUMINATE_OAUTH_TOKEN", raising=False)
+    with pytest.raises(ConfigurationError, match="ELLUMINATE_API_KEY"):
+        AsyncClient(base_url="http://127.0.0.1:9")
+
+
+async def test_bearer_token_auth(server):
+    async with AsyncClient(
+        base_url=server.base_url, token=server.api_key, fallback_to_newest=True
+    ) as c:
+        assert c.current_project is not None
+        assert await c.list_prompt_templates() == []
+
+
+async def test_skip_version_check(server):
+    async with AsyncClient(
+        base_url=server.base_url, api_key=server.api_key, skip_version_check=True
+    ) as c:
+        assert c.current_project is not None
+
+
+async def test_unreachable_server_is_a_transport_error():
+    c = AsyncClient(
+        base_url="http://127.0.0.1:9", api_key="k", retry_config=RetryConfig(max_attempts=1)
+    )
+    try:
+        with pytest.raises(TransportError):
+            await c.list_prompt_templates()
+    finally:
+        await c.close()
+
+
+async def test_close_is_idempotent(server):
+    c = AsyncClient(base_url=server.base_url, api_key=server.api_key)
+    await c.list_collections()
+    await c.close()
+    await c.close()
+
+
+async def test_repr_hides_the_key(client, server):
+    assert server.api_key not in repr(client)

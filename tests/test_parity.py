@@ -1,0 +1,69 @@
+"""The twins are signature-identical: AsyncClient vs Client, every async rich model vs its twin."""
+
+from __future__ import annotations
+
+import inspect
+
+import pytest
+
+from elluminate import AsyncClient, Client
+from elluminate._async import models as amodels
+from elluminate._sync import models as smodels
+
+
+def public_methods(cls: type) -> dict[str, object]:
+    return {
+        name: member
+        for name, member in inspect.getmembers(cls, inspect.isfunction)
+        if not name.startswith("_")
+    }
+
+
+def sync_name(name: str, is_model: bool) -> str:
+    return name[1:] if is_model and name.startswith("a") and name not in {"items"} else name
+
+
+def test_client_methods_match():
+    amethods, smethods = public_methods(AsyncClient), public_methods(Client)
+    assert set(amethods) == set(smethods)
+    for name, fn in amethods.items():
+        assert inspect.signature(fn) == inspect.signature(smethods[name]), name
+    assert inspect.signature(AsyncClient.__init__) == inspect.signature(Client.__init__)
+
+
+def test_async_methods_are_coroutines_and_sync_ones_are_not():
+    for name, fn in public_methods(AsyncClient).items():
+        sync_fn = getattr(Client, name)
+        if name.startswith("stream_"):
+            assert inspect.isasyncgenfunction(fn) and inspect.isgeneratorfunction(sync_fn), name
+        elif inspect.iscoroutinefunction(fn):
+            assert not inspect.iscoroutinefunction(sync_fn), name
+
+
+RICH = [
+    name
+    for name, obj in inspect.getmembers(amodels, inspect.isclass)
+    if obj.__module__ == amodels.__name__
+]
+
+
+@pytest.mark.parametrize("model", RICH)
+def test_rich_model_methods_match(model):
+    acls, scls = getattr(amodels, model), getattr(smodels, model)
+    amethods = public_methods(acls)
+    smethods = public_methods(scls)
+    expected = {}
+    for name, fn in amethods.items():
+        twin = name[1:] if inspect.iscoroutinefunction(fn) else name
+        assert twin in smethods, f"{model}.{name} has no sync twin {twin}"
+        assert inspect.signature(fn) == inspect.signature(smethods[twin]), f"{model}.{name}"
+        assert name.startswith("a") or not inspect.iscoroutinefunction(fn)
+        expected[twin] = fn
+    assert set(expected) == set(smethods)
+
+
+def test_every_rich_model_has_async_methods_only_with_a_prefix():
+    for model in RICH:
+        for name, fn in public_methods(getattr(amodels, model)).items():
+            if inspect.iscoroutinefunction(fn):
+                assert name.startswith("a"), f"{model}.{name}"

@@ -59,10 +59,16 @@ class Lock:
         self._lock.release()
 
 
-def lazy_init(initialize: Callable[[], Awaitable[object]]) -> None:
+def lazy_init(
+    initialize: Callable[[], Awaitable[object]], close: Callable[[], Awaitable[object]]
+) -> None:
     """Async clients connect on first use (``__init__`` cannot await): nothing to do now."""
 
 
-def eager_init(initialize: Callable[[], object]) -> None:
+def eager_init(initialize: Callable[[], object], close: Callable[[], object]) -> None:
     """Sync clients connect in the constructor, so bad credentials fail right away."""
-    initialize()
+    try:
+        initialize()
+    except BaseException:
+        close()
+        raise

@@ -195,7 +195,7 @@ class AsyncClient(ExperimentsMixin):
         self.project_route_prefix: str | None = None
         self._init_lock = ALock()
         logger.debug("client for %s with key %s", self.base_url, _key_prefix(api_key or token))
-        lazy_init(self._initialize)
+        lazy_init(self._initialize, self.close)
 
     def __repr__(self) -> str:
         project = self.current_project.id if self.current_project else None

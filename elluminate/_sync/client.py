@@ -196,7 +196,7 @@ class Client(ExperimentsMixin):
         self.project_route_prefix: str | None = None
         self._init_lock = Lock()
         logger.debug("client for %s with key %s", self.base_url, _key_prefix(api_key or token))
-        eager_init(self._initialize)
+        eager_init(self._initialize, self.close)
 
     def __repr__(self) -> str:
         project = self.current_project.id if self.current_project else None

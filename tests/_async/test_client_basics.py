@@ -65,14 +65,11 @@ async def test_skip_version_check(server):
 
 
 async def test_unreachable_server_is_a_transport_error():
-    c = AsyncClient(
-        base_url="http://127.0.0.1:9", api_key="k", retry_config=RetryConfig(max_attempts=1)
-    )
-    try:
-        with pytest.raises(TransportError):
+    with pytest.raises(TransportError):
+        async with AsyncClient(
+            base_url="http://127.0.0.1:9", api_key="k", retry_config=RetryConfig(max_attempts=1)
+        ) as c:
             await c.list_prompt_templates()
-    finally:
-        await c.close()
 
 
 async def test_close_is_idempotent(server):

@@ -66,14 +66,11 @@ def test_skip_version_check(server):
 
 
 def test_unreachable_server_is_a_transport_error():
-    c = Client(
-        base_url="http://127.0.0.1:9", api_key="k", retry_config=RetryConfig(max_attempts=1)
-    )
-    try:
-        with pytest.raises(TransportError):
+    with pytest.raises(TransportError):
+        with Client(
+            base_url="http://127.0.0.1:9", api_key="k", retry_config=RetryConfig(max_attempts=1)
+        ) as c:
             c.list_prompt_templates()
-    finally:
-        c.close()
 
 
 def test_close_is_idempotent(server):

@@ -37,7 +37,9 @@ def run_sequential(server: LocalServer, n: int, tag: str) -> float:
         start = time.perf_counter()
         for i in range(n):
             client.run_experiment(
-                name=f"seq {tag} {i}", prompt_template=template, collection=collection,
+                name=f"seq {tag} {i}",
+                prompt_template=template,
+                collection=collection,
                 criterion_set=criterion_set,
             )
         return time.perf_counter() - start
@@ -48,13 +50,17 @@ async def run_gathered(server: LocalServer, n: int, tag: str) -> float:
         template, collection, criterion_set = setup(sync_client, tag)
     async with AsyncClient(base_url=server.base_url, api_key=server.api_key) as client:
         start = time.perf_counter()
-        await asyncio.gather(*[
-            client.run_experiment(
-                name=f"async {tag} {i}", prompt_template=template, collection=collection,
-                criterion_set=criterion_set,
-            )
-            for i in range(n)
-        ])
+        await asyncio.gather(
+            *[
+                client.run_experiment(
+                    name=f"async {tag} {i}",
+                    prompt_template=template,
+                    collection=collection,
+                    criterion_set=criterion_set,
+                )
+                for i in range(n)
+            ]
+        )
         return time.perf_counter() - start
 
 
@@ -64,11 +70,16 @@ def main() -> None:
     parser.add_argument("--latency", type=float, default=0.2)
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp, LocalServer(
-        db_path=Path(tmp) / "bench.db", llm="echo", echo_latency=args.latency
-    ) as server:
-        print(f"echo latency {args.latency} s per LLM call, {len(CASES)} cases x "
-              f"{len(CRITERIA)} criteria per experiment, median of {args.repeat}")
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        LocalServer(
+            db_path=Path(tmp) / "bench.db", llm="echo", echo_latency=args.latency
+        ) as server,
+    ):
+        print(
+            f"echo latency {args.latency} s per LLM call, {len(CASES)} cases x "
+            f"{len(CRITERIA)} criteria per experiment, median of {args.repeat}"
+        )
         print(f"{'N':>4} {'sequential sync':>16} {'gathered async':>15} {'ratio':>7} {'ideal':>6}")
         for n in args.n:
             seq, gat = [], []

@@ -7,8 +7,10 @@ The local server lives in ``elluminate.server`` and is imported only when used.
 
 from . import exceptions, schemas, streaming
 from ._async.client import AsyncClient
+from ._async.evaluate import aevaluate
 from ._retry import RetryConfig
 from ._sync.client import Client
+from ._sync.evaluate import evaluate, reset_default_client
 from ._version import __version__
 from .exceptions import (
     APIError,
@@ -37,6 +39,9 @@ __all__ = [
     "TaskStatus",
     "TransportError",
     "__version__",
+    "aevaluate",
+    "evaluate",
+    "reset_default_client",
     "exceptions",
     "schemas",
     "streaming",

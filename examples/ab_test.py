@@ -85,7 +85,9 @@ async def main(llm: str) -> None:
         collection = await client.create_collection(name=f"Topics {suffix}")
         await collection.aadd_many(variables=TOPICS)
         templates = {
-            label: await client.create_prompt_template(name=f"Style {label} {suffix}", template=text)
+            label: await client.create_prompt_template(
+                name=f"Style {label} {suffix}", template=text
+            )
             for label, text in VARIANTS.items()
         }
         progress = {label: 0.0 for label in VARIANTS}

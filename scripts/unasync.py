@@ -40,6 +40,7 @@ REPLACEMENTS = {
     "ALock": "Lock",
     "lazy_init": "eager_init",
     "_async": "_sync",
+    "aevaluate": "evaluate",
 }
 
 

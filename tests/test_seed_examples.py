@@ -67,11 +67,15 @@ async def test_ab_test_pattern(env):
         )
         exp_a, exp_b = await asyncio.gather(
             client.run_experiment(
-                name="Test A", prompt_template=template_a, collection=collection,
+                name="Test A",
+                prompt_template=template_a,
+                collection=collection,
                 criterion_set=criterion_set,
             ),
             client.run_experiment(
-                name="Test B", prompt_template=template_b, collection=collection,
+                name="Test B",
+                prompt_template=template_b,
+                collection=collection,
                 criterion_set=criterion_set,
             ),
         )
@@ -95,13 +99,17 @@ async def test_batch_processing_of_collections(env):
                 client.get_collection(name="Collection 2"),
                 client.get_collection(name="Collection 3"),
             )
-            return await asyncio.gather(*[
-                client.run_experiment(
-                    name=f"Experiment {i+1}", prompt_template=template, collection=coll,
-                    criterion_set=criterion_set,
-                )
-                for i, coll in enumerate(collections)
-            ])
+            return await asyncio.gather(
+                *[
+                    client.run_experiment(
+                        name=f"Experiment {i + 1}",
+                        prompt_template=template,
+                        collection=coll,
+                        criterion_set=criterion_set,
+                    )
+                    for i, coll in enumerate(collections)
+                ]
+            )
 
         experiments = await batch_process()
         assert [e.name for e in experiments] == ["Experiment 1", "Experiment 2", "Experiment 3"]
@@ -122,7 +130,9 @@ async def test_fastapi_endpoint_calls(env):
         collection = await async_client.create_collection(name=f"Test {timestamp}")
         await collection.aadd_many(variables=[test_case])
         experiment = await async_client.run_experiment(
-            name=f"Eval {timestamp}", prompt_template=template, collection=collection,
+            name=f"Eval {timestamp}",
+            prompt_template=template,
+            collection=collection,
             criterion_set=criterion_set,
         )
         result = {
@@ -156,7 +166,9 @@ async def test_twenty_experiments_under_a_semaphore_of_five(env):
     async def run_with_limit(semaphore, client, name, template, collection):
         async with semaphore:
             return await client.run_experiment(
-                name=name, prompt_template=template, collection=collection,
+                name=name,
+                prompt_template=template,
+                collection=collection,
             )
 
     async with AsyncClient() as client:
@@ -184,7 +196,9 @@ async def test_reuse_one_client_per_application(env):
 
         async def process(self, name, template, collection):
             return await self.client.run_experiment(
-                name=name, prompt_template=template, collection=collection,
+                name=name,
+                prompt_template=template,
+                collection=collection,
                 criteria=["Is it ok?"],
             )
 
@@ -223,8 +237,11 @@ async def test_streaming_experiment_and_all_terminal_states(env):
         )
         experiment = None
         async for event in client.stream_experiment(
-            name="My experiment", prompt_template=template, collection=collection,
-            criteria=["Is it accurate?", "Is it helpful?"], polling_interval=0.5,
+            name="My experiment",
+            prompt_template=template,
+            collection=collection,
+            criteria=["Is it accurate?", "Is it helpful?"],
+            polling_interval=0.5,
         ):
             seen.append(event.status)
             if event.status == TaskStatus.STARTED:
@@ -245,7 +262,8 @@ async def test_streaming_experiment_and_all_terminal_states(env):
 
         responses = list(experiment.responses())
         async for event in client.stream_batch_rate(
-            prompt_responses=responses, rating_mode=RatingMode.DETAILED,
+            prompt_responses=responses,
+            rating_mode=RatingMode.DETAILED,
         ):
             if event.status == TaskStatus.SUCCESS:
                 ratings = event.result
@@ -263,7 +281,9 @@ def test_migration_from_sync(env):
         collection.add_many(variables=[{"topic": "AI"}, {"topic": "ML"}])
         template.generate_criteria()
         experiment = client.run_experiment(
-            name="Migrated", prompt_template=template, collection=collection,
+            name="Migrated",
+            prompt_template=template,
+            collection=collection,
         )
         assert len(experiment.rated_responses) == 2
         assert experiment.results.mean_all_ratings.yes == 1.0

@@ -13,6 +13,7 @@ import msgspec
 
 from .. import schemas
 from .._compat import asleep
+from .._progress import TaskProgress, progress_enabled
 from .._sse import SSEParser
 from ..exceptions import NotFoundError, TaskFailedError, TaskTimeoutError, TransportError
 from ..schemas import GenerationParams, RatingMode, TaskStatus
@@ -135,11 +136,13 @@ class ExperimentsMixin:
         generate: bool = True,
         response_column_id: int | None = None,
         generation_params: GenerationParams | None = None,
+        show_progress: bool | None = None,
     ) -> Experiment:
         """Create an experiment, generate and rate all responses, and return it finished.
 
         Raises TaskFailedError if the run ends FAILURE, REVOKED, REJECTED or TIMEOUT, and
-        TaskTimeoutError if ``timeout`` seconds pass first.
+        TaskTimeoutError if ``timeout`` seconds pass first. ``show_progress`` draws a tqdm
+        bar (default: only when stderr is an interactive terminal and not in CI).
         """
         deadline = _deadline(timeout)
         criterion_set = await self._criteria_as_set(name, criterion_set, criteria, allow_empty=True)
@@ -159,7 +162,9 @@ class ExperimentsMixin:
         )
         experiment = await self._post_experiment(body)
         if experiment.generation_task_id is not None:
-            await self._wait_experiment_task(experiment, experiment.generation_task_id, deadline)
+            await self._wait_experiment_task(
+                experiment, experiment.generation_task_id, deadline, show_progress
+            )
         await self._refresh_experiment(experiment)
         return experiment
 
@@ -446,7 +451,7 @@ class ExperimentsMixin:
             schemas.BatchCreatePromptResponseRequest(prompt_response_ins=items),
         )
         if task_id is not None:
-            await self._wait_batch(f"{prefix}/responses/batches/{task_id}", deadline, stream=False)
+            await self._wait_batch(f"{prefix}/responses/batches/{task_id}", deadline, False)
         after = await self._fetch_responses(experiment)
         return [r for r in after if r.id not in before]
 
@@ -462,7 +467,7 @@ class ExperimentsMixin:
         task_id = await self._start_rating_batch(targets, rating_mode)
         if task_id is not None:
             prefix = await self._prefix()
-            await self._wait_batch(f"{prefix}/ratings/batches/{task_id}", deadline, stream=True)
+            await self._wait_batch(f"{prefix}/ratings/batches/{task_id}", deadline, True)
         ratings = await self._ratings_of(targets)
         await self._refresh_experiment(experiment)
         return ratings
@@ -549,15 +554,27 @@ class ExperimentsMixin:
         return f"{self.project_route_prefix}/experiments/{experiment.id}/generation/{task_id}"
 
     async def _wait_experiment_task(
-        self, experiment: schemas.Experiment, task_id: str, deadline: float | None
+        self,
+        experiment: schemas.Experiment,
+        task_id: str,
+        deadline: float | None,
+        show_progress: bool | None = False,
     ) -> None:
-        last = await self._wait_batch(
-            self._experiment_task_path(experiment, task_id), deadline, stream=True
-        )
+        progress = TaskProgress(experiment.name, progress_enabled(show_progress))
+        try:
+            last = await self._wait_batch(
+                self._experiment_task_path(experiment, task_id), deadline, True, progress
+            )
+        finally:
+            progress.close()
         logger.debug("experiment %s task %s ended %s", experiment.id, task_id, last.get("status"))
 
     async def _wait_batch(
-        self, status_path: str, deadline: float | None, *, stream: bool
+        self,
+        status_path: str,
+        deadline: float | None,
+        stream: bool,
+        progress: TaskProgress | None = None,
     ) -> dict[str, Any]:
         """Wait for a task to end; returns its SUCCESS payload, raises on any other end."""
         last: dict[str, Any] = {}
@@ -565,6 +582,8 @@ class ExperimentsMixin:
             status_path, _WAIT_STREAM_INTERVAL, stream=stream, deadline=deadline
         ):
             last = payload
+            if progress is not None:
+                progress.update(payload)
         status = parse_status(last.get("status"))
         if status is not TaskStatus.SUCCESS:
             raise TaskFailedError(

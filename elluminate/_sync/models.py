@@ -9,9 +9,11 @@ encoded and never shown in ``repr``.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .. import schemas
+from .._export import experiment_records, to_dataframe, write_csv, write_jsonl
 from .._templates import render_messages
 from ..exceptions import ModelNotBoundError
 from ..schemas import GenerationParams, RatingMode
@@ -156,6 +158,22 @@ class Experiment(schemas.Experiment, kw_only=True, dict=True):
     def print_results_summary(self) -> None:
         """Print pass rates overall and per criterion."""
         print(results_summary(self))
+
+    def to_records(self) -> list[dict[str, Any]]:
+        """One flat dict per rating (response text, inputs, criterion, verdict, reasoning)."""
+        return experiment_records(self)
+
+    def to_csv(self, path: str | Path | None = None) -> str:
+        """The records as CSV text, also written to ``path`` if given."""
+        return write_csv(self.to_records(), path)
+
+    def to_jsonl(self, path: str | Path | None = None) -> str:
+        """The records as JSON Lines, also written to ``path`` if given."""
+        return write_jsonl(self.to_records(), path)
+
+    def to_pandas(self) -> Any:
+        """The records as a pandas DataFrame (needs pandas)."""
+        return to_dataframe(self.to_records())
 
     def fetch_responses(self) -> list[schemas.PromptResponse]:
         """Load all responses of this experiment into ``rated_responses``."""

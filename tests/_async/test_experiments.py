@@ -19,9 +19,7 @@ async def criterion_set(client):
 
 def expected_yes_fraction(experiment) -> float:
     verdicts = [
-        echo_verdict(c, r.response_str)[0]
-        for r in experiment.responses()
-        for c in CRITERIA
+        echo_verdict(c, r.response_str)[0] for r in experiment.responses() for c in CRITERIA
     ]
     return sum(v == "yes" for v in verdicts) / len(verdicts)
 
@@ -49,22 +47,31 @@ async def test_run_experiment_end_to_end(client, template, collection, criterion
 
 async def test_run_with_criteria_list_and_epochs(client, template, collection):
     exp = await client.run_experiment(
-        name="Epochs", prompt_template=template, collection=collection,
-        criteria=["Is it short?"], n_epochs=2, rating_mode=RatingMode.FAST,
+        name="Epochs",
+        prompt_template=template,
+        collection=collection,
+        criteria=["Is it short?"],
+        n_epochs=2,
+        rating_mode=RatingMode.FAST,
     )
     assert len(exp.rated_responses) == 4
     assert sorted({r.epoch for r in exp.rated_responses}) == [1, 2]
     assert exp.criterion_set.name.startswith("Epochs Criteria (")
     with pytest.raises(ValueError, match="not both"):
         await client.run_experiment(
-            name="X", prompt_template=template, collection=collection,
-            criteria=["a"], criterion_set=exp.criterion_set,
+            name="X",
+            prompt_template=template,
+            collection=collection,
+            criteria=["a"],
+            criterion_set=exp.criterion_set,
         )
 
 
 async def test_uses_the_templates_linked_criteria(client, template, collection):
     await template.agenerate_criteria()
-    exp = await client.run_experiment(name="Linked", prompt_template=template, collection=collection)
+    exp = await client.run_experiment(
+        name="Linked", prompt_template=template, collection=collection
+    )
     assert exp.criterion_set.id == template.criterion_set_id
     assert all(r.ratings for r in exp.rated_responses)
 
@@ -80,8 +87,9 @@ async def test_get_list_delete(client, template, collection, criterion_set):
     assert [e.id for e in await client.list_experiments(prompt_template=template)] == [exp.id]
     assert await client.list_experiments(collection=await client.create_collection(name="E")) == []
     with pytest.raises(ConflictError):
-        await client.create_experiment(name="G", prompt_template=template, collection=collection,
-                                       criterion_set=criterion_set)
+        await client.create_experiment(
+            name="G", prompt_template=template, collection=collection, criterion_set=criterion_set
+        )
     await client.delete_experiment(exp)
     with pytest.raises(NotFoundError):
         await client.get_experiment(name="G")
@@ -103,7 +111,9 @@ async def test_create_then_run_clone_and_fetch(client, template, collection, cri
 
 async def test_add_and_rate_external_responses(client, template, collection, criterion_set):
     exp = await client.create_experiment(
-        name="External", prompt_template=template, collection=collection,
+        name="External",
+        prompt_template=template,
+        collection=collection,
         criterion_set=criterion_set,
     )
     rows = collection.variables
@@ -123,8 +133,11 @@ async def test_add_and_rate_external_responses(client, template, collection, cri
 async def test_stream_experiment_progress_and_result(client, template, collection):
     events = []
     async for event in client.stream_experiment(
-        name="Streamed", prompt_template=template, collection=collection,
-        criteria=["Is it accurate?", "Is it helpful?"], polling_interval=0.1,
+        name="Streamed",
+        prompt_template=template,
+        collection=collection,
+        criteria=["Is it accurate?", "Is it helpful?"],
+        polling_interval=0.1,
     ):
         events.append(event)
     assert sum(e.is_complete for e in events) == 1 and events[-1].is_complete
@@ -135,8 +148,11 @@ async def test_stream_experiment_progress_and_result(client, template, collectio
     assert rated == sorted(rated)
     with pytest.raises(ValueError, match="polling_interval"):
         async for _ in client.stream_experiment(
-            name="Bad", prompt_template=template, collection=collection,
-            criteria=["x"], polling_interval=0.01,
+            name="Bad",
+            prompt_template=template,
+            collection=collection,
+            criteria=["x"],
+            polling_interval=0.01,
         ):
             pass
 
@@ -163,8 +179,12 @@ async def test_failure_is_raised_and_streamed(client, template, criterion_set):
         )
     assert info.value.status == "FAILURE" and info.value.error_msg
     events = [
-        e async for e in client.stream_experiment(
-            name="Fails 2", prompt_template=template, collection=bad, criteria=["x?"],
+        e
+        async for e in client.stream_experiment(
+            name="Fails 2",
+            prompt_template=template,
+            collection=bad,
+            criteria=["x?"],
             polling_interval=0.1,
         )
     ]
@@ -197,15 +217,20 @@ async def test_timeout_state(tmp_path):
             t = await c.create_prompt_template(name="T", template="{{x}}")
             coll = await c.create_collection(name="C", variables=[{"x": "1"}])
             events = [
-                e async for e in c.stream_experiment(
-                    name="Slow", prompt_template=t, collection=coll, criteria=["ok?"],
+                e
+                async for e in c.stream_experiment(
+                    name="Slow",
+                    prompt_template=t,
+                    collection=coll,
+                    criteria=["ok?"],
                     polling_interval=0.1,
                 )
             ]
             assert events[-1].status == TaskStatus.TIMEOUT and events[-1].is_failure
             with pytest.raises(TaskFailedError, match="TIMEOUT"):
-                await c.run_experiment(name="Slow 2", prompt_template=t, collection=coll,
-                                       criteria=["ok?"])
+                await c.run_experiment(
+                    name="Slow 2", prompt_template=t, collection=coll, criteria=["ok?"]
+                )
 
 
 async def test_revoked_and_rejected_states(tmp_path):
@@ -214,12 +239,13 @@ async def test_revoked_and_rejected_states(tmp_path):
     ) as srv:
         async with AsyncClient(base_url=srv.base_url, api_key=srv.api_key) as c:
             t = await c.create_prompt_template(name="T", template="{{x}}")
-            coll = await c.create_collection(
-                name="C", variables=[{"x": str(i)} for i in range(6)]
-            )
+            coll = await c.create_collection(name="C", variables=[{"x": str(i)} for i in range(6)])
             events = []
             async for event in c.stream_experiment(
-                name="Long", prompt_template=t, collection=coll, criteria=["ok?"],
+                name="Long",
+                prompt_template=t,
+                collection=coll,
+                criteria=["ok?"],
                 polling_interval=0.1,
             ):
                 events.append(event)
@@ -233,3 +259,21 @@ async def test_revoked_and_rejected_states(tmp_path):
                     await c.cancel_experiment(running)
             assert events[-1].status == TaskStatus.REVOKED
             assert sum(e.is_complete for e in events) == 1
+
+
+async def test_exports_and_repr(client, template, collection, criterion_set, tmp_path, server):
+    exp = await client.run_experiment(
+        name="Export", prompt_template=template, collection=collection, criterion_set=criterion_set
+    )
+    records = exp.to_records()
+    assert len(records) == 2 * len(CRITERIA)
+    assert {r["input.topic"] for r in records} == {"AI", "ML"}
+    assert {r["rating"] for r in records} <= {"YES", "NO"}
+    csv_text = exp.to_csv(tmp_path / "e.csv")
+    assert (tmp_path / "e.csv").read_text() == csv_text
+    assert csv_text.splitlines()[0].startswith("experiment,response_id,epoch,input.topic")
+    jsonl = exp.to_jsonl(tmp_path / "e.jsonl")
+    assert len(jsonl.splitlines()) == len(records)
+    text = repr(exp)
+    assert text.startswith("Experiment(") and server.api_key not in text
+    assert "_client" not in text

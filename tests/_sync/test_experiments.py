@@ -20,9 +20,7 @@ def criterion_set(client):
 
 def expected_yes_fraction(experiment) -> float:
     verdicts = [
-        echo_verdict(c, r.response_str)[0]
-        for r in experiment.responses()
-        for c in CRITERIA
+        echo_verdict(c, r.response_str)[0] for r in experiment.responses() for c in CRITERIA
     ]
     return sum(v == "yes" for v in verdicts) / len(verdicts)
 
@@ -50,22 +48,31 @@ def test_run_experiment_end_to_end(client, template, collection, criterion_set):
 
 def test_run_with_criteria_list_and_epochs(client, template, collection):
     exp = client.run_experiment(
-        name="Epochs", prompt_template=template, collection=collection,
-        criteria=["Is it short?"], n_epochs=2, rating_mode=RatingMode.FAST,
+        name="Epochs",
+        prompt_template=template,
+        collection=collection,
+        criteria=["Is it short?"],
+        n_epochs=2,
+        rating_mode=RatingMode.FAST,
     )
     assert len(exp.rated_responses) == 4
     assert sorted({r.epoch for r in exp.rated_responses}) == [1, 2]
     assert exp.criterion_set.name.startswith("Epochs Criteria (")
     with pytest.raises(ValueError, match="not both"):
         client.run_experiment(
-            name="X", prompt_template=template, collection=collection,
-            criteria=["a"], criterion_set=exp.criterion_set,
+            name="X",
+            prompt_template=template,
+            collection=collection,
+            criteria=["a"],
+            criterion_set=exp.criterion_set,
         )
 
 
 def test_uses_the_templates_linked_criteria(client, template, collection):
     template.generate_criteria()
-    exp = client.run_experiment(name="Linked", prompt_template=template, collection=collection)
+    exp = client.run_experiment(
+        name="Linked", prompt_template=template, collection=collection
+    )
     assert exp.criterion_set.id == template.criterion_set_id
     assert all(r.ratings for r in exp.rated_responses)
 
@@ -81,8 +88,9 @@ def test_get_list_delete(client, template, collection, criterion_set):
     assert [e.id for e in client.list_experiments(prompt_template=template)] == [exp.id]
     assert client.list_experiments(collection=client.create_collection(name="E")) == []
     with pytest.raises(ConflictError):
-        client.create_experiment(name="G", prompt_template=template, collection=collection,
-                                       criterion_set=criterion_set)
+        client.create_experiment(
+            name="G", prompt_template=template, collection=collection, criterion_set=criterion_set
+        )
     client.delete_experiment(exp)
     with pytest.raises(NotFoundError):
         client.get_experiment(name="G")
@@ -104,7 +112,9 @@ def test_create_then_run_clone_and_fetch(client, template, collection, criterion
 
 def test_add_and_rate_external_responses(client, template, collection, criterion_set):
     exp = client.create_experiment(
-        name="External", prompt_template=template, collection=collection,
+        name="External",
+        prompt_template=template,
+        collection=collection,
         criterion_set=criterion_set,
     )
     rows = collection.variables
@@ -124,8 +134,11 @@ def test_add_and_rate_external_responses(client, template, collection, criterion
 def test_stream_experiment_progress_and_result(client, template, collection):
     events = []
     for event in client.stream_experiment(
-        name="Streamed", prompt_template=template, collection=collection,
-        criteria=["Is it accurate?", "Is it helpful?"], polling_interval=0.1,
+        name="Streamed",
+        prompt_template=template,
+        collection=collection,
+        criteria=["Is it accurate?", "Is it helpful?"],
+        polling_interval=0.1,
     ):
         events.append(event)
     assert sum(e.is_complete for e in events) == 1 and events[-1].is_complete
@@ -136,8 +149,11 @@ def test_stream_experiment_progress_and_result(client, template, collection):
     assert rated == sorted(rated)
     with pytest.raises(ValueError, match="polling_interval"):
         for _ in client.stream_experiment(
-            name="Bad", prompt_template=template, collection=collection,
-            criteria=["x"], polling_interval=0.01,
+            name="Bad",
+            prompt_template=template,
+            collection=collection,
+            criteria=["x"],
+            polling_interval=0.01,
         ):
             pass
 
@@ -164,8 +180,12 @@ def test_failure_is_raised_and_streamed(client, template, criterion_set):
         )
     assert info.value.status == "FAILURE" and info.value.error_msg
     events = [
-        e for e in client.stream_experiment(
-            name="Fails 2", prompt_template=template, collection=bad, criteria=["x?"],
+        e
+        for e in client.stream_experiment(
+            name="Fails 2",
+            prompt_template=template,
+            collection=bad,
+            criteria=["x?"],
             polling_interval=0.1,
         )
     ]
@@ -198,15 +218,20 @@ def test_timeout_state(tmp_path):
             t = c.create_prompt_template(name="T", template="{{x}}")
             coll = c.create_collection(name="C", variables=[{"x": "1"}])
             events = [
-                e for e in c.stream_experiment(
-                    name="Slow", prompt_template=t, collection=coll, criteria=["ok?"],
+                e
+                for e in c.stream_experiment(
+                    name="Slow",
+                    prompt_template=t,
+                    collection=coll,
+                    criteria=["ok?"],
                     polling_interval=0.1,
                 )
             ]
             assert events[-1].status == TaskStatus.TIMEOUT and events[-1].is_failure
             with pytest.raises(TaskFailedError, match="TIMEOUT"):
-                c.run_experiment(name="Slow 2", prompt_template=t, collection=coll,
-                                       criteria=["ok?"])
+                c.run_experiment(
+                    name="Slow 2", prompt_template=t, collection=coll, criteria=["ok?"]
+                )
 
 
 def test_revoked_and_rejected_states(tmp_path):
@@ -215,12 +240,13 @@ def test_revoked_and_rejected_states(tmp_path):
     ) as srv:
         with Client(base_url=srv.base_url, api_key=srv.api_key) as c:
             t = c.create_prompt_template(name="T", template="{{x}}")
-            coll = c.create_collection(
-                name="C", variables=[{"x": str(i)} for i in range(6)]
-            )
+            coll = c.create_collection(name="C", variables=[{"x": str(i)} for i in range(6)])
             events = []
             for event in c.stream_experiment(
-                name="Long", prompt_template=t, collection=coll, criteria=["ok?"],
+                name="Long",
+                prompt_template=t,
+                collection=coll,
+                criteria=["ok?"],
                 polling_interval=0.1,
             ):
                 events.append(event)
@@ -234,3 +260,21 @@ def test_revoked_and_rejected_states(tmp_path):
                     c.cancel_experiment(running)
             assert events[-1].status == TaskStatus.REVOKED
             assert sum(e.is_complete for e in events) == 1
+
+
+def test_exports_and_repr(client, template, collection, criterion_set, tmp_path, server):
+    exp = client.run_experiment(
+        name="Export", prompt_template=template, collection=collection, criterion_set=criterion_set
+    )
+    records = exp.to_records()
+    assert len(records) == 2 * len(CRITERIA)
+    assert {r["input.topic"] for r in records} == {"AI", "ML"}
+    assert {r["rating"] for r in records} <= {"YES", "NO"}
+    csv_text = exp.to_csv(tmp_path / "e.csv")
+    assert (tmp_path / "e.csv").read_text() == csv_text
+    assert csv_text.splitlines()[0].startswith("experiment,response_id,epoch,input.topic")
+    jsonl = exp.to_jsonl(tmp_path / "e.jsonl")
+    assert len(jsonl.splitlines()) == len(records)
+    text = repr(exp)
+    assert text.startswith("Experiment(") and server.api_key not in text
+    assert "_client" not in text

@@ -40,7 +40,10 @@ def run_flow(server, stage: str, tmp_path: Path) -> str:
 def test_official_package_is_really_the_official_one(tmp_path):
     out = subprocess.run(
         [str(OFFICIAL_PYTHON), "-c", "import elluminate, sys; print(elluminate.__file__)"],
-        cwd=tmp_path, capture_output=True, text=True, check=True,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
     assert "site-packages" in out and str(Path(sys.prefix)) not in out
 

@@ -8,9 +8,11 @@ The local server lives in ``elluminate.server`` and is imported only when used.
 from . import exceptions, schemas, streaming
 from ._async.client import AsyncClient
 from ._async.evaluate import aevaluate
+from ._async.local import alocal_client
 from ._retry import RetryConfig
 from ._sync.client import Client
 from ._sync.evaluate import evaluate, reset_default_client
+from ._sync.local import local_client
 from ._version import __version__
 from .exceptions import (
     APIError,
@@ -40,6 +42,8 @@ __all__ = [
     "TransportError",
     "__version__",
     "aevaluate",
+    "alocal_client",
+    "local_client",
     "evaluate",
     "reset_default_client",
     "exceptions",

@@ -10,13 +10,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
-import os
 import sys
 import time
-from collections.abc import AsyncIterator
 
-from elluminate import AsyncClient, TaskStatus
+from elluminate import TaskStatus, alocal_client
 from elluminate.schemas import Experiment
 
 CRITERIA = [
@@ -29,21 +26,6 @@ VARIANTS = {
     "A (brief)": "Explain {{topic}} briefly, in two sentences.",
     "B (examples)": "Explain {{topic}} with one everyday example, in two sentences.",
 }
-
-
-@contextlib.asynccontextmanager
-async def connect(llm: str) -> AsyncIterator[AsyncClient]:
-    """A client for ELLUMINATE_BASE_URL if set, else for an embedded local server."""
-    if os.environ.get("ELLUMINATE_BASE_URL"):
-        async with AsyncClient() as client:
-            yield client
-        return
-    from elluminate.server import LocalServer
-
-    print(f"starting the embedded local server (llm={llm}) ...", file=sys.stderr)
-    async with LocalServer(llm=llm) as server:
-        async with AsyncClient(base_url=server.base_url, api_key=server.api_key) as client:
-            yield client
 
 
 async def run_variant(client, label, template, collection, criterion_set, progress) -> Experiment:
@@ -78,7 +60,7 @@ async def show_progress(progress: dict[str, float]) -> None:
 
 async def main(llm: str) -> None:
     started = time.perf_counter()
-    async with connect(llm) as client:
+    async with alocal_client(llm=llm) as client:
         suffix = time.strftime("%Y%m%d-%H%M%S")
         criterion_set = await client.create_criterion_set(name=f"Quality {suffix}")
         await criterion_set.aadd_criteria(CRITERIA)

@@ -41,6 +41,7 @@ REPLACEMENTS = {
     "lazy_init": "eager_init",
     "_async": "_sync",
     "aevaluate": "evaluate",
+    "alocal_client": "local_client",
 }
 
 

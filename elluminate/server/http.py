@@ -1,0 +1,307 @@
+"""Request parsing, JSON responses and pagination helpers shared by all route modules."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import msgspec
+from aiohttp import web
+
+from .auth import PRINCIPAL_KEY, Principal
+from .config import ServerConfig
+from .db import Database
+from .errors import HTTPError, not_found, unprocessable
+
+if TYPE_CHECKING:
+    from .app import Providers
+
+T = TypeVar("T")
+
+DB_KEY: web.AppKey[Database] = web.AppKey("elluminate_db", Database)
+CONFIG_KEY: web.AppKey[ServerConfig] = web.AppKey("elluminate_config", ServerConfig)
+PROVIDERS_KEY: web.AppKey[Providers] = web.AppKey("elluminate_providers")
+
+MAX_INT = 2**63 - 1
+_decoder = msgspec.json.Decoder()
+_encoder = msgspec.json.Encoder()
+_NONE_STRINGS = frozenset({"", "none", "null"})
+_MSGSPEC_PATH = re.compile(r" - at `\$(.*)`$")
+
+
+# ---- request context --------------------------------------------------------------------
+
+
+def get_db(request: web.Request) -> Database:
+    """The server's database."""
+    return request.app[DB_KEY]
+
+
+def get_config(request: web.Request) -> ServerConfig:
+    """The server's configuration."""
+    return request.app[CONFIG_KEY]
+
+
+def get_providers(request: web.Request) -> Providers:
+    """The server's LLM providers (see :class:`elluminate.server.app.Providers`)."""
+    return request.app[PROVIDERS_KEY]
+
+
+def principal(request: web.Request) -> Principal:
+    """The authenticated caller (set by the auth middleware)."""
+    return request[PRINCIPAL_KEY]
+
+
+def project_id(request: web.Request) -> int:
+    """The caller's project id (the path's ``{project_id}`` is checked to match it)."""
+    return request[PRINCIPAL_KEY].project_id
+
+
+# ---- path and query parameters --------------------------------------------------------
+
+
+def path_id(request: web.Request, name: str, kind: str | None = None) -> int:
+    """A positive integer id from the path; anything else answers 404."""
+    raw = request.match_info.get(name, "")
+    value = _parse_int(raw)
+    if value is None or value < 1 or value > MAX_INT:
+        raise not_found(kind or name.removesuffix("_id").replace("_", " "), raw)
+    return value
+
+
+def _parse_int(text: str) -> int | None:
+    text = text.strip()
+    if not text or not re.fullmatch(r"[+-]?\d+", text):
+        return None
+    return int(text)
+
+
+def query_int(request: web.Request, name: str, *, minimum: int | None = 1) -> int | None:
+    """An optional integer query parameter; absent, empty, ``None`` or ``null`` give None."""
+    raw = request.query.get(name)
+    if raw is None or raw.strip().lower() in _NONE_STRINGS:
+        return None
+    value = _parse_int(raw)
+    if value is None or abs(value) > MAX_INT:
+        raise unprocessable(f"query parameter {name!r} must be an integer, got {raw!r}")
+    if minimum is not None and value < minimum:
+        raise unprocessable(f"query parameter {name!r} must be >= {minimum}, got {value}")
+    return value
+
+
+def query_ints(request: web.Request, name: str) -> list[int]:
+    """A repeated integer query parameter (``name=1&name=2``); commas are accepted too."""
+    values: list[int] = []
+    for raw in request.query.getall(name, []):
+        for part in raw.split(","):
+            if part.strip().lower() in _NONE_STRINGS:
+                continue
+            value = _parse_int(part)
+            if value is None or abs(value) > MAX_INT:
+                raise unprocessable(f"query parameter {name!r} must be integers, got {raw!r}")
+            values.append(value)
+    return values
+
+
+def query_bool(request: web.Request, name: str, default: bool = False) -> bool:
+    """A boolean query parameter: true/false, 1/0, yes/no (case-insensitive)."""
+    raw = request.query.get(name)
+    if raw is None or raw.strip().lower() in _NONE_STRINGS:
+        return default
+    lowered = raw.strip().lower()
+    if lowered in ("true", "1", "yes", "on"):
+        return True
+    if lowered in ("false", "0", "no", "off"):
+        return False
+    raise unprocessable(f"query parameter {name!r} must be true or false, got {raw!r}")
+
+
+def query_str(request: web.Request, name: str) -> str | None:
+    """An optional string query parameter (absent gives None)."""
+    return request.query.get(name)
+
+
+def page_param(request: web.Request) -> int:
+    """The 1-based ``page`` parameter (default 1); anything but an int >= 1 answers 422."""
+    raw = request.query.get("page")
+    if raw is None:
+        return 1
+    value = _parse_int(raw)
+    if value is None or value < 1 or value > MAX_INT:
+        raise unprocessable(f"query parameter 'page' must be an integer >= 1, got {raw!r}")
+    return value
+
+
+# ---- bodies ---------------------------------------------------------------------------
+
+
+async def read_raw_json(request: web.Request, *, allow_empty: bool = False) -> Any:
+    """The decoded JSON body (422 with a precise message when it is not valid JSON)."""
+    body = await request.read()
+    if not body.strip():
+        if allow_empty:
+            return None
+        raise unprocessable("request body is empty: send a JSON object")
+    try:
+        return _decoder.decode(body)
+    except msgspec.DecodeError as exc:
+        raise unprocessable(f"request body is not valid JSON: {exc}") from None
+
+
+def convert(data: Any, type_: type[T], *, what: str = "request body") -> T:
+    """Convert decoded JSON into a struct; 422 naming the field on mismatch."""
+    try:
+        return msgspec.convert(data, type_)
+    except msgspec.ValidationError as exc:
+        raise unprocessable(f"invalid {what}: {_describe(exc)}") from None
+
+
+def _describe(exc: msgspec.ValidationError) -> str:
+    message = str(exc)
+    match = _MSGSPEC_PATH.search(message)
+    if match:
+        field = match.group(1).lstrip(".") or "body"
+        message = f"{message[: match.start()]} (at `{field}`)"
+    return message
+
+
+async def read_json(
+    request: web.Request,
+    type_: type[T],
+    *,
+    defaults: dict[str, Any] | None = None,
+    prepare: Callable[[dict[str, Any]], None] | None = None,
+) -> tuple[T, dict[str, Any]]:
+    """Decode a JSON object body into ``type_``.
+
+    ``defaults`` fill keys the caller left out (the shared request structs require keys that
+    the official SDK always sends); ``prepare`` may normalise the raw dict first. Returns the
+    struct and the raw dict (to tell "absent" from "null").
+    """
+    data = await read_raw_json(request)
+    if not isinstance(data, dict):
+        raise unprocessable(
+            f"request body must be a JSON object, got {_json_type(data)}"
+        )
+    if defaults:
+        for key, value in defaults.items():
+            data.setdefault(key, value)
+    if prepare is not None:
+        prepare(data)
+    return convert(data, type_), data
+
+
+def _json_type(value: Any) -> str:
+    if isinstance(value, list):
+        return "an array"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (int, float)):
+        return "a number"
+    if value is None:
+        return "null"
+    return "an object"
+
+
+def json_type_name(value: Any) -> str:
+    """Human name of a JSON value's type (for error messages)."""
+    return _json_type(value)
+
+
+# ---- responses ------------------------------------------------------------------------
+
+
+def json_response(obj: Any, status: int = 200) -> web.Response:
+    """Encode ``obj`` (structs, dicts, lists, ...) with msgspec."""
+    return web.Response(status=status, body=_encoder.encode(obj), content_type="application/json")
+
+
+def no_content() -> web.Response:
+    """204 without a body (DELETE answers)."""
+    return web.Response(status=204)
+
+
+class PageBody(msgspec.Struct):
+    """``{"items": [...], "count": n}``."""
+
+    items: Sequence[Any]
+    count: int
+
+
+def paginate(
+    db: Database,
+    request: web.Request,
+    *,
+    select: str,
+    where: str,
+    params: Sequence[Any],
+    order_by: str,
+    build: Callable[[list[Any]], Sequence[Any]],
+    page: int | None = None,
+) -> web.Response:
+    """Run a paginated list query and answer ``{"items", "count"}``.
+
+    ``select`` is ``"SELECT ... FROM t"``, ``where`` the condition (without WHERE), ``build``
+    turns the page's rows into wire objects. ``count`` is the total over all pages.
+    """
+    page = page if page is not None else page_param(request)
+    size = get_config(request).page_size
+    from_part = select[select.upper().index(" FROM ") :]
+    count = db.fetchval(f"SELECT COUNT(*) {from_part} WHERE {where}", params)
+    rows = db.fetchall(
+        f"{select} WHERE {where} ORDER BY {order_by} LIMIT ? OFFSET ?",
+        (*params, size, (page - 1) * size),
+    )
+    return json_response(PageBody(items=build(rows), count=int(count or 0)))
+
+
+def page_of(items: Sequence[Any], request: web.Request) -> web.Response:
+    """Paginate an in-memory list (for filters computed in Python)."""
+    page = page_param(request)
+    size = get_config(request).page_size
+    chunk = items[(page - 1) * size : page * size]
+    return json_response(PageBody(items=chunk, count=len(items)))
+
+
+def check_name(value: Any, *, what: str = "name", max_length: int = 255) -> str:
+    """A stripped, non-empty name of at most ``max_length`` characters (else 422)."""
+    if not isinstance(value, str):
+        raise unprocessable(f"{what} must be a string")
+    name = value.strip()
+    if not name:
+        raise unprocessable(f"{what} must not be empty")
+    if len(name) > max_length:
+        raise unprocessable(f"{what} is {len(name)} characters long; the maximum is {max_length}")
+    return name
+
+
+__all__ = [
+    "CONFIG_KEY",
+    "DB_KEY",
+    "HTTPError",
+    "PROVIDERS_KEY",
+    "PageBody",
+    "check_name",
+    "convert",
+    "get_config",
+    "get_db",
+    "get_providers",
+    "json_response",
+    "json_type_name",
+    "no_content",
+    "page_of",
+    "page_param",
+    "paginate",
+    "path_id",
+    "principal",
+    "project_id",
+    "query_bool",
+    "query_int",
+    "query_ints",
+    "query_str",
+    "read_json",
+    "read_raw_json",
+]

@@ -1,0 +1,109 @@
+"""Health, version check and projects (CONTRACT.md 1.3, 1.4).
+
+A key sees only its own project. ``POST /api/v0/projects`` creates a project in the caller's
+organization plus a new API key for it, returned once in the extra response key ``api_key``.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import msgspec
+from aiohttp import web
+
+from elluminate.schemas import CreateProjectRequest, Project, VersionCheckResponse
+
+from ..auth import key_hint, new_api_key, store_api_key
+from ..db import now
+from ..errors import HTTPError
+from ..http import (
+    PageBody,
+    check_name,
+    get_db,
+    json_response,
+    path_id,
+    principal,
+    read_json,
+    read_raw_json,
+)
+from ..views import Views
+
+log = logging.getLogger("elluminate.server.routes.projects")
+
+routes = web.RouteTableDef()
+
+REQUIRED_SDK_VERSION = "1.0.0"
+
+
+def server_version() -> str:
+    """The installed elluminate version (``0+unknown`` when not installed)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("elluminate")
+    except PackageNotFoundError:
+        return "0+unknown"
+
+
+class Health(msgspec.Struct):
+    status: str
+    version: str
+
+
+class ProjectWithKey(Project, kw_only=True):
+    """A new project plus its first API key (shown only in this answer)."""
+
+    api_key: str
+
+
+@routes.get("/")
+async def health(request: web.Request) -> web.Response:
+    """Liveness check (no auth)."""
+    return json_response(Health(status="ok", version=server_version()))
+
+
+@routes.post("/api/v0/version/compatible")
+async def version_compatible(request: web.Request) -> web.Response:
+    """Every SDK version is accepted."""
+    await read_raw_json(request, allow_empty=True)
+    return json_response(
+        VersionCheckResponse(is_compatible=True, required_sdk_version=REQUIRED_SDK_VERSION)
+    )
+
+
+@routes.get("/api/v0/projects")
+async def list_projects(request: web.Request) -> web.Response:
+    """The key's project (a key is bound to exactly one project)."""
+    views = Views(get_db(request), principal(request).project_id)
+    return json_response(PageBody(items=[views.project()], count=1))
+
+
+@routes.get(r"/api/v0/projects/{project_id:\d+}")
+async def get_project(request: web.Request) -> web.Response:
+    path_id(request, "project_id", "project")  # the middleware already checked ownership
+    return json_response(Views(get_db(request), principal(request).project_id).project())
+
+
+@routes.post("/api/v0/projects")
+async def create_project(request: web.Request) -> web.Response:
+    """Create a project in the caller's organization, with a new key for it."""
+    body, _ = await read_json(request, CreateProjectRequest, defaults={"description": ""})
+    name = check_name(body.name)
+    who = principal(request)
+    if body.organization_id is not None and body.organization_id != who.organization_id:
+        raise HTTPError(404, f"organization {body.organization_id} not found")
+    db = get_db(request)
+    key = new_api_key()
+    with db.transaction():
+        ts = now()
+        pid = db.insert(
+            "INSERT INTO projects (organization_id, name, description, public_in_org, "
+            "created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)",
+            (who.organization_id, name, body.description or "", int(bool(body.public_in_org)),
+             ts, ts),
+        )
+        store_api_key(db, pid, key)
+    log.info("created project %r (id %d) with API key %s", name, pid, key_hint(key))
+    project = Views(db, pid).project()
+    fields = {f: getattr(project, f) for f in project.__struct_fields__}
+    return json_response(ProjectWithKey(**fields, api_key=key), status=201)

@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 try:  # register the async fixture for pytest-asyncio's strict and auto modes alike
     from pytest_asyncio import fixture as _async_fixture
 except ImportError:  # pragma: no cover - without pytest-asyncio there is no async fixture
-    _async_fixture = pytest.fixture
+    _async_fixture = pytest.fixture  # type: ignore[assignment]
 
 
 @pytest.fixture

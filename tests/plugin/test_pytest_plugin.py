@@ -6,7 +6,6 @@ import subprocess
 import sys
 import textwrap
 
-
 USER_TESTS = '''
 import pytest
 

@@ -10,7 +10,7 @@ from elluminate.exceptions import ConflictError, NotFoundError, TaskFailedError
 from elluminate.server import LocalServer
 from elluminate.server.llm.echo import echo_verdict
 
-CRITERIA = ["Is the answer relevant?", "Does it avoid ECHO_NO?"]
+CRITERIA = ["Is the answer relevant?", "Is it clear?"]
 
 
 @pytest.fixture
@@ -204,10 +204,15 @@ def test_retry_failed_reruns_only_failed_rows(client, template, criterion_set):
     failed = [r for r in exp.rated_responses if r.error is not None]
     assert len(ok) == 1 and len(failed) == 1 and "ECHO_FAIL" in (failed[0].error or "")
     assert exp.results is not None and exp.results.num_failed_responses == 1
+    bad_row = next(v for v in coll.variables if v.input_values["topic"] == "ECHO_FAIL")
+    with pytest.raises(TaskFailedError, match="ECHO_FAIL"):  # the row still fails
+        exp.retry_failed()
+    coll.update_entry(bad_row, {"topic": "fixed"})
     exp.retry_failed()
-    assert ok[0].id in {r.id for r in exp.rated_responses}
-    assert failed[0].id not in {r.id for r in exp.rated_responses}
-    assert len(exp.rated_responses) == 2
+    ids = {r.id for r in exp.rated_responses}
+    assert ok[0].id in ids and failed[0].id not in ids and len(ids) == 2
+    assert all(r.error is None and r.ratings for r in exp.rated_responses)
+    assert exp.results is not None and exp.results.num_failed_responses == 0
 
 
 def test_timeout_state(tmp_path):

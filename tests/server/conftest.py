@@ -114,7 +114,8 @@ def tasks_helpers() -> Any:
     name = "elluminate_server_tests_conftest_tasks"
     if name in sys.modules:
         return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name("conftest_tasks.py"))
+    path = Path(__file__).with_name("conftest_tasks.py")
+    spec = importlib.util.spec_from_file_location(name, path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module

@@ -1,0 +1,345 @@
+"""Prompt responses (CONTRACT.md 4.9): list, get, add, generate, batches, delete, annotate.
+
+``GET @/responses`` is the hot path; pages are built by
+:meth:`~elluminate.server.views_experiments.ExperimentViews.responses` with a constant number
+of queries. Batches are ``responses`` tasks (:mod:`elluminate.server.runner`); their POST
+answers the task id as a bare JSON string, or ``null`` for an empty batch.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import msgspec
+from aiohttp import web
+
+from elluminate.schemas import (
+    BatchCreatePromptResponseRequest,
+    CreatePromptResponseRequest,
+    UpdateAnnotationRequest,
+)
+
+from ..db import Database, now
+from ..errors import HTTPError, not_found, unprocessable
+from ..http import (
+    get_config,
+    get_db,
+    get_providers,
+    json_response,
+    no_content,
+    page_param,
+    path_id,
+    project_id,
+    query_int,
+    query_ints,
+    query_str,
+    read_json,
+)
+from ..runner import generate_and_store, row_prompt, store_given_response
+from ..tasks import TaskRejected
+from ..views_experiments import RESPONSE_COLUMNS, RESPONSE_FROM, ExperimentViews
+from .tasks_sse import get_engine, status_payload
+
+log = logging.getLogger("elluminate.server.routes.responses")
+
+routes = web.RouteTableDef()
+
+BASE = r"/api/v0/projects/{project_id:\d+}/responses"
+ONE = BASE + r"/{response_id:\d+}"
+BATCHES = BASE + "/batches"
+RESPONSE_ROLES = frozenset({"assistant", "tool", "user", "system"})
+_page_encoder = msgspec.json.Encoder()
+
+
+# ---- validation -------------------------------------------------------------------------
+
+
+def _string_messages(data: dict[str, Any]) -> None:
+    """A plain string response becomes one assistant message (CONTRACT.md 4.9)."""
+    if isinstance(data.get("messages"), str):
+        data["messages"] = [{"role": "assistant", "content": data["messages"]}]
+    if data.get("messages") is None:
+        data["messages"] = []
+
+
+def check_messages(messages: list[dict[str, Any]], where: str = "messages") -> None:
+    """422 unless the response messages have allowed roles and an assistant/tool message."""
+    for index, message in enumerate(messages):
+        role = message.get("role")
+        if role not in RESPONSE_ROLES:
+            raise unprocessable(
+                f"{where}[{index}].role must be one of {', '.join(sorted(RESPONSE_ROLES))}, "
+                f"got {role!r}"
+            )
+    if messages and not any(m.get("role") in ("assistant", "tool") for m in messages):
+        raise unprocessable(f"{where} must contain an assistant or tool message")
+
+
+def check_item(
+    db: Database,
+    pid: int,
+    item: CreatePromptResponseRequest,
+    where: str,
+    *,
+    generating: bool,
+    cache: dict[int, Any] | None = None,
+) -> dict[str, Any]:
+    """Validate one create item against the database; returns it as a plain dict."""
+    cache = {} if cache is None else cache
+    exp = cache.get(item.experiment_id)
+    if exp is None:
+        exp = db.fetchone(
+            "SELECT e.id, e.name, e.collection_id, e.prompt_template_id, c.name AS collection "
+            "FROM experiments e JOIN collections c ON c.id = e.collection_id "
+            "WHERE e.id = ? AND e.project_id = ?",
+            (item.experiment_id, pid),
+        )
+        if exp is None:
+            raise HTTPError(
+                404, f"{where}: experiment {item.experiment_id} not found in this project"
+            )
+        cache[item.experiment_id] = exp
+    in_collection = db.fetchval(
+        "SELECT 1 FROM template_variables WHERE id = ? AND collection_id = ? "
+        "AND deleted_at IS NULL",
+        (item.template_variables_id, exp["collection_id"]),
+    )
+    if not in_collection:
+        raise HTTPError(
+            404,
+            f"{where}: collection entry {item.template_variables_id} not found in collection "
+            f"{exp['collection']!r} of experiment {exp['name']!r}",
+        )
+    if item.llm_config_id is not None:
+        ok = db.fetchval(
+            "SELECT 1 FROM llm_configs WHERE id = ? AND project_id = ? AND deleted_at IS NULL",
+            (item.llm_config_id, pid),
+        )
+        if not ok:
+            raise HTTPError(
+                404, f"{where}: LLM config {item.llm_config_id} not found in this project"
+            )
+    if item.epoch < 1:
+        raise unprocessable(f"{where}: epoch must be at least 1, got {item.epoch}")
+    check_messages(item.messages, f"{where}.messages")
+    if generating and not item.messages:
+        template = None
+        if exp["prompt_template_id"] is not None:
+            template = db.fetchone(
+                "SELECT * FROM prompt_templates WHERE id = ?", (exp["prompt_template_id"],)
+            )
+        try:
+            row_prompt(db, template, item.template_variables_id, strict=True)
+        except ValueError as exc:
+            raise unprocessable(f"{where}: cannot render the prompt: {exc}") from None
+    data: dict[str, Any] = msgspec.to_builtins(item)
+    if item.metadata is not None:
+        data["metadata"] = msgspec.to_builtins(item.metadata)
+    return data
+
+
+# ---- list / get -------------------------------------------------------------------------
+
+
+def _query_float(request: web.Request, name: str) -> float | None:
+    raw = request.query.get(name)
+    if raw is None or raw.strip().lower() in ("", "none", "null"):
+        return None
+    try:
+        return float(raw)
+    except ValueError:
+        raise unprocessable(f"query parameter {name!r} must be a number, got {raw!r}") from None
+
+
+@routes.get(BASE)
+async def list_responses(request: web.Request) -> web.Response:
+    """Paginated responses of the project, ordered by id (filters of CONTRACT.md 4.9)."""
+    db, pid = get_db(request), project_id(request)
+    where = ["r.project_id = ?"]
+    params: list[Any] = [pid]
+    for key, column in (
+        ("experiment_id", "r.experiment_id"),
+        ("prompt_id", "r.prompt_id"),
+        ("prompt_template_id", "p.prompt_template_id"),
+        ("template_variables_id", "p.template_variables_id"),
+        ("epoch", "r.epoch"),
+    ):
+        value = query_int(request, key, minimum=None)
+        if value is not None:
+            where.append(f"{column} = ?")
+            params.append(value)
+    collection_id = query_int(request, "collection_id")
+    if collection_id is not None:
+        where.append(
+            "p.template_variables_id IN (SELECT id FROM template_variables WHERE collection_id = ?)"
+        )
+        params.append(collection_id)
+    model = query_str(request, "llm_model_name")
+    if model is not None and model.strip() and model.strip().lower() not in ("none", "null"):
+        where.append(
+            "r.llm_config_id IN (SELECT id FROM llm_configs WHERE project_id = ? "
+            "AND llm_model_name = ?)"
+        )
+        params += [pid, model.strip()]
+    ids = query_ints(request, "response_ids")
+    if ids:
+        where.append(f"r.id IN ({','.join('?' * len(ids))})")
+        params += ids
+    for key, column, op in (
+        ("duration_seconds_min", "r.duration_seconds", ">="),
+        ("duration_seconds_max", "r.duration_seconds", "<="),
+        ("input_tokens_min", "r.input_tokens", ">="),
+        ("input_tokens_max", "r.input_tokens", "<="),
+        ("output_tokens_min", "r.output_tokens", ">="),
+        ("output_tokens_max", "r.output_tokens", "<="),
+    ):
+        number = _query_float(request, key)
+        if number is not None:
+            where.append(f"{column} {op} ?")
+            params.append(number)
+    page = page_param(request)
+    size = get_config(request).page_size
+    condition = " AND ".join(where)
+    needs_prompt = "p." in condition
+    count_from = RESPONSE_FROM if needs_prompt else "FROM responses r"
+    count = db.fetchval(f"SELECT COUNT(*) {count_from} WHERE {condition}", params)
+    rows = db.fetchall(
+        f"SELECT {RESPONSE_COLUMNS} {RESPONSE_FROM} WHERE {condition} ORDER BY r.id "
+        "LIMIT ? OFFSET ?",
+        (*params, size, (page - 1) * size),
+    )
+    items = ExperimentViews(db, pid).responses(rows)
+    body = _page_encoder.encode({"items": items, "count": int(count or 0)})
+    return web.Response(body=body, content_type="application/json")
+
+
+@routes.get(ONE)
+async def get_response(request: web.Request) -> web.Response:
+    response_id = path_id(request, "response_id", "response")
+    return json_response(
+        ExperimentViews(get_db(request), project_id(request)).response(response_id)
+    )
+
+
+# ---- add / generate ------------------------------------------------------------------------
+
+
+@routes.post(BASE)
+async def add_response(request: web.Request) -> web.Response:
+    """Store an externally produced response (``messages`` must not be empty)."""
+    body, _ = await read_json(request, CreatePromptResponseRequest, prepare=_string_messages)
+    db, pid = get_db(request), project_id(request)
+    if not body.messages:
+        raise unprocessable(
+            "messages must not be empty: give the response's messages, or use "
+            "POST .../responses/generate to generate one"
+        )
+    with db.transaction():
+        item = check_item(db, pid, body, "response", generating=False)
+        response_id = store_given_response(db, pid, item)
+    return json_response(ExperimentViews(db, pid).response(response_id), status=201)
+
+
+@routes.post(BASE + "/generate")
+async def generate_response(request: web.Request) -> web.Response:
+    """Generate one response synchronously (``llm_config_id`` null: the server default).
+
+    A provider failure is stored on the response (``error``), as in experiment runs.
+    """
+    body, _ = await read_json(request, CreatePromptResponseRequest, prepare=_string_messages)
+    db, pid = get_db(request), project_id(request)
+    item = check_item(db, pid, body, "response", generating=True)
+    if body.messages:
+        with db.transaction():
+            response_id = store_given_response(db, pid, item)
+    else:
+        try:
+            response_id, _ = await generate_and_store(
+                get_engine(request), db, get_providers(request), pid, item
+            )
+        except TaskRejected as exc:
+            raise HTTPError(503, str(exc)) from None
+        except LookupError as exc:
+            raise HTTPError(404, str(exc)) from None
+    return json_response(ExperimentViews(db, pid).response(response_id), status=201)
+
+
+@routes.post(BATCHES)
+async def create_batch(request: web.Request) -> web.Response:
+    """Start a response batch task: a bare JSON string task id, or ``null`` when empty."""
+
+    def prepare(data: dict[str, Any]) -> None:
+        items = data.get("prompt_response_ins")
+        if isinstance(items, list):
+            for item in items:
+                if isinstance(item, dict):
+                    _string_messages(item)
+
+    body, _ = await read_json(request, BatchCreatePromptResponseRequest, prepare=prepare)
+    if not body.prompt_response_ins:
+        return json_response(None)
+    db, pid, engine = get_db(request), project_id(request), get_engine(request)
+    cache: dict[int, Any] = {}
+    with db.transaction():
+        items = [
+            check_item(
+                db,
+                pid,
+                item,
+                f"prompt_response_ins[{index}]",
+                generating=not item.messages,
+                cache=cache,
+            )
+            for index, item in enumerate(body.prompt_response_ins)
+        ]
+        experiments = {item["experiment_id"] for item in items}
+        state = engine.submit(
+            "responses",
+            pid,
+            experiments.pop() if len(experiments) == 1 else None,
+            {"items": items},
+        )
+    log.info("response batch %s: %d items (%s)", state.id, len(items), state.status)
+    return json_response(state.id)
+
+
+@routes.get(BATCHES + r"/{task_id}")
+async def batch_status(request: web.Request) -> web.Response:
+    return json_response(status_payload(request, request.match_info["task_id"], "responses"))
+
+
+# ---- delete / annotate -----------------------------------------------------------------------
+
+
+@routes.delete(ONE)
+async def delete_response(request: web.Request) -> web.Response:
+    """Delete a response with its prompt and ratings."""
+    response_id = path_id(request, "response_id", "response")
+    db, pid = get_db(request), project_id(request)
+    with db.transaction():
+        prompt_id = db.fetchval(
+            "SELECT prompt_id FROM responses WHERE id = ? AND project_id = ?", (response_id, pid)
+        )
+        if prompt_id is None:
+            raise not_found("response", response_id)
+        db.execute("DELETE FROM responses WHERE id = ?", (response_id,))
+        if not db.fetchval("SELECT 1 FROM responses WHERE prompt_id = ? LIMIT 1", (prompt_id,)):
+            db.execute("DELETE FROM prompts WHERE id = ?", (prompt_id,))
+    return no_content()
+
+
+@routes.patch(ONE)
+async def update_annotation(request: web.Request) -> web.Response:
+    """Set (or clear with ``""``) a response's annotation."""
+    response_id = path_id(request, "response_id", "response")
+    body, _ = await read_json(request, UpdateAnnotationRequest)
+    db, pid = get_db(request), project_id(request)
+    with db.transaction():
+        updated = db.execute(
+            "UPDATE responses SET annotation = ?, updated_at = ? WHERE id = ? AND project_id = ?",
+            (body.annotation, now(), response_id, pid),
+        ).rowcount
+        if not updated:
+            raise not_found("response", response_id)
+    return json_response(ExperimentViews(db, pid).response(response_id))

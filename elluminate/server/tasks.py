@@ -47,7 +47,7 @@ log = logging.getLogger("elluminate.server.tasks")
 T = TypeVar("T")
 
 #: Concurrent LLM calls by provider kind when the config does not say.
-DEFAULT_CONCURRENCY = {"local": 1, "openai": 8, "echo": 64}
+DEFAULT_CONCURRENCY = {"local": 1, "openai": 8, "echo": 256}
 TERMINAL = frozenset(s.value for s in TaskStatus if s.is_terminal)
 LIVE = (TaskStatus.PENDING.value, TaskStatus.STARTED.value)
 RESTART_MESSAGE = "interrupted by a server restart; use retry-failed"

@@ -258,8 +258,9 @@ class TaskEngine:
                 )
                 self.db.execute(
                     "UPDATE experiments SET generation_task_id = NULL, has_internal_error = 1, "
+                    "logs = (SELECT logs FROM tasks WHERE tasks.id = ?), "
                     "finished_at = ?, updated_at = ? WHERE generation_task_id = ?",
-                    (ts, ts, row["id"]),
+                    (row["id"], ts, ts, row["id"]),
                 )
         if rows:
             log.warning("%d task(s) interrupted by the previous shutdown marked FAILURE", len(rows))

@@ -50,3 +50,8 @@ def test_official_package_is_really_the_official_one(tmp_path):
 
 def test_templates_and_collections(server, tmp_path):
     run_flow(server, "basic", tmp_path)
+
+
+def test_readme_flow_criteria_experiment_ratings(server, tmp_path):
+    line = run_flow(server, "full", tmp_path)
+    assert "criteria=" in line and "pass_rate=" in line

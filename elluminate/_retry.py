@@ -16,9 +16,11 @@ class RetryConfig:
 
     ``max_attempts`` counts the first try; ``RetryConfig(max_attempts=1)`` disables retries.
     Waits grow as ``multiplier * 2**(n-1)`` clamped to ``[min_wait, max_wait]``, with up to
-    ``jitter`` (a fraction) added at random; a 429's ``Retry-After`` is honoured.
-    A POST/PATCH is only retried when the request certainly did not reach the server
-    (connection refused) or the server said so (429, 503).
+    ``jitter`` (a fraction) added at random; the ``Retry-After`` of a 429 or 503 is honoured
+    instead (capped at ``max_wait``). A POST/PATCH is only retried when the request certainly
+    did not reach the server (connection refused, connect timeout) or the server said so
+    (429, 503); never after a reset, a read timeout, a 502 or a 504, which it may have seen.
+    The error raised when retries stop carries ``attempts`` (how many times it was sent).
     """
 
     max_attempts: int = 3

@@ -34,7 +34,14 @@ class ResponseInfo:
 
 
 class ElluminateError(Exception):
-    """Base of every error raised by elluminate."""
+    """Base of every error raised by elluminate.
+
+    ``attempts`` is how many times the failed HTTP request was sent (retries included) when
+    the error comes from a request; the message mentions it when it is more than 1. It is 0
+    for errors that did not come from sending a request (e.g. a name lookup with no match).
+    """
+
+    attempts: int = 0
 
 
 class TransportError(ElluminateError):
@@ -61,9 +68,10 @@ class APIError(ElluminateError):
         super().__init__(str(self))
 
     def __str__(self) -> str:
+        text = f"[{self.status_code}] {self.message}"
         if self.status_code is None:
-            return str(self.message)
-        return f"[{self.status_code}] {self.message}"
+            text = str(self.message)
+        return f"{text} (after {self.attempts} attempts)" if self.attempts > 1 else text
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (

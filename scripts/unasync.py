@@ -26,7 +26,11 @@ import tokenize_rt  # noqa: E402
 import unasync  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
-DIRS = [("elluminate/_async", "elluminate/_sync"), ("tests/_async", "tests/_sync")]
+DIRS = [
+    ("elluminate/_async", "elluminate/_sync"),
+    ("tests/_async", "tests/_sync"),
+    ("tests/faults/_async", "tests/faults/_sync"),
+]
 MODELS = ROOT / "elluminate/_async/models.py"
 HEADER = "# DO NOT EDIT: generated from {src} by scripts/unasync.py; edit the _async original.\n"
 
@@ -42,6 +46,7 @@ REPLACEMENTS = {
     "_async": "_sync",
     "aevaluate": "evaluate",
     "alocal_client": "local_client",
+    "aclosing": "closing",
 }
 
 

@@ -6,6 +6,7 @@ import logging
 import time
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import aclosing
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -83,6 +84,7 @@ class ExperimentsMixin:
 
     _http: AsyncHTTP
     project_route_prefix: str | None
+    timeout: float
 
     if TYPE_CHECKING:  # provided by the client class
 
@@ -607,18 +609,27 @@ class ExperimentsMixin:
         consumer = str(uuid.uuid4())
         if stream:
             parser = SSEParser()
+            # A silent stream must not outlive the deadline: bound each read by the time left.
+            read_timeout = (
+                None
+                if deadline is None
+                else max(0.1, min(self.timeout, deadline - time.monotonic()))
+            )
+            lines = self._http.stream_lines(
+                f"{status_path}/stream",
+                {"polling_interval": polling_interval, "connection_uuid": consumer},
+                read_timeout=read_timeout,
+            )
             try:
-                async for line in self._http.stream_lines(
-                    f"{status_path}/stream",
-                    {"polling_interval": polling_interval, "connection_uuid": consumer},
-                ):
-                    _check_deadline(deadline, "the task")
-                    event = parser.feed(line)
-                    if event is None:
-                        continue
-                    yield event
-                    if parse_status(event.get("status")).is_terminal:
-                        return
+                async with aclosing(lines):
+                    async for line in lines:
+                        _check_deadline(deadline, "the task")
+                        event = parser.feed(line)
+                        if event is None:
+                            continue
+                        yield event
+                        if parse_status(event.get("status")).is_terminal:
+                            return
             except TransportError as exc:
                 logger.info("progress stream broke (%s); polling instead", exc)
         interval = _POLL_MIN

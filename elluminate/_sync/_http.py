@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Iterator, Mapping
+from collections.abc import Generator, Mapping
+from dataclasses import replace
 from typing import Any, TypeVar
 
 import msgspec
@@ -17,6 +18,7 @@ from .._transport.requests import Transport
 from ..exceptions import (
     APIError,
     ConflictError,
+    ElluminateError,
     RateLimitError,
     ResponseInfo,
     TransportError,
@@ -74,6 +76,14 @@ def error_from_response(resp: RawResponse) -> APIError:
     return cls(message, status_code=resp.status, response_info=info)
 
 
+def _note_attempts(error: ElluminateError, attempts: int) -> None:
+    """Record on ``error`` how many times the request was sent; say so in its message."""
+    error.attempts = attempts
+    if attempts > 1 and not isinstance(error, APIError) and error.args:
+        # APIError's message is the server's ``detail``; its str() adds the count itself.
+        error.args = (f"{error.args[0]} (after {attempts} attempts)", *error.args[1:])
+
+
 class HTTP:
     """The client's HTTP layer: one transport, the retry policy, and the API's conventions."""
 
@@ -109,37 +119,62 @@ class HTTP:
         query = encode_params(params)
         if json is not None:
             content, content_type = encode_json(json), "application/json"
-        attempts = self.retry_config.max_attempts if retry else 1
-        failures = 0
+        config = self.retry_config
+        max_attempts = config.max_attempts if retry else 1
+        attempt = 0
+        # True once an attempt may have been carried out by the server although it failed
+        # (reset or read timeout after sending, 502/504 from a gateway): see DELETE below.
+        maybe_done = False
         while True:
+            attempt += 1
             try:
                 resp = self.transport.send(
                     method, url, params=query, content=content, content_type=content_type
                 )
             except TransportError as exc:
-                failures += 1
                 sent = getattr(exc, "request_sent", True)
-                if failures >= attempts or not self.retry_config.should_retry_error(
+                if attempt >= max_attempts or not config.should_retry_error(
                     method, request_sent=sent
                 ):
+                    _note_attempts(exc, attempt)
                     raise
-                wait = self.retry_config.wait_seconds(failures)
+                maybe_done = maybe_done or sent
+                wait = config.wait_seconds(attempt)
                 logger.info(
-                    "%s %s failed (%s); retry %d in %.2f s", method, url, exc, failures, wait
+                    "%s %s failed (%s); attempt %d of %d, retrying in %.2f s",
+                    method,
+                    url,
+                    exc,
+                    attempt,
+                    max_attempts,
+                    wait,
                 )
                 sleep(wait)
                 continue
             if resp.status < 300:
                 return resp
-            failures += 1
-            if failures >= attempts or not self.retry_config.should_retry_status(
-                method, resp.status
-            ):
-                raise error_from_response(resp)
-            retry_after = parse_retry_after(resp.retry_after) if resp.status == 429 else None
-            wait = self.retry_config.wait_seconds(failures, retry_after)
+            if resp.status == 404 and maybe_done and method.upper() == "DELETE":
+                # The earlier attempt most likely deleted it: the goal state is reached.
+                logger.info("%s %s: gone after an uncertain attempt; counted as done", method, url)
+                return replace(resp, status=204, content=b"", content_type="")
+            if attempt >= max_attempts or not config.should_retry_status(method, resp.status):
+                error = error_from_response(resp)
+                _note_attempts(error, attempt)
+                raise error
+            maybe_done = maybe_done or resp.status in (502, 504)
+            # Retry-After is honoured on 429 and on 503 (RFC 9110 defines it for both).
+            retry_after = (
+                parse_retry_after(resp.retry_after) if resp.status in (429, 503) else None
+            )
+            wait = config.wait_seconds(attempt, retry_after)
             logger.info(
-                "%s %s answered %d; retry %d in %.2f s", method, url, resp.status, failures, wait
+                "%s %s answered %d; attempt %d of %d, retrying in %.2f s",
+                method,
+                url,
+                resp.status,
+                attempt,
+                max_attempts,
+                wait,
             )
             sleep(wait)
 
@@ -189,9 +224,16 @@ class HTTP:
         return items
 
     def stream_lines(
-        self, path: str, params: Mapping[str, Any] | None = None
-    ) -> Iterator[bytes]:
-        for line in self.transport.stream_lines(self.url(path), params=encode_params(params)):
+        self,
+        path: str,
+        params: Mapping[str, Any] | None = None,
+        *,
+        read_timeout: float | None = None,
+    ) -> Generator[bytes, None]:
+        """Lines of an SSE stream (never retried; ``read_timeout`` overrides the timeout)."""
+        for line in self.transport.stream_lines(
+            self.url(path), params=encode_params(params), read_timeout=read_timeout
+        ):
             yield line
 
     def close(self) -> None:

@@ -7,7 +7,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ..exceptions import TransportError
+from .._sse import MAX_EVENT_BYTES
+from ..exceptions import RequestTimeoutError, TransportError
 
 Params = list[tuple[str, str]]
 
@@ -30,10 +31,50 @@ class ConnectError(TransportError):
     request_sent = False
 
 
+class ConnectTimeoutError(ConnectError, RequestTimeoutError):
+    """Connecting took longer than the timeout: the server never saw the request."""
+
+
 class AmbiguousTransportError(TransportError):
     """The connection failed after the request may have reached the server."""
 
     request_sent = True
+
+
+class LineSplitter:
+    """Cuts a byte stream into lines that keep their newline (both transports' SSE reader).
+
+    Chunk boundaries never create or merge lines (``requests``' ``iter_lines`` invents an
+    empty line when a chunk ends with the delimiter; aiohttp's ``readline`` refuses lines
+    over 512 KiB). A line longer than ``max_line`` raises ValueError, like an SSE event
+    over 1 MiB does in the parser.
+    """
+
+    def __init__(self, max_line: int = MAX_EVENT_BYTES + 1024) -> None:
+        self._buf = bytearray()
+        self.max_line = max_line
+
+    def feed(self, chunk: bytes) -> list[bytes]:
+        buf = self._buf
+        scanned = len(buf)  # the pending bytes hold no newline
+        buf += chunk
+        lines: list[bytes] = []
+        start = 0
+        end = buf.find(b"\n", scanned)
+        while end >= 0 and end + 1 - start <= self.max_line:
+            lines.append(bytes(buf[start : end + 1]))
+            start = end + 1
+            end = buf.find(b"\n", start)
+        if start:
+            del buf[:start]
+        if len(buf) > self.max_line and buf.find(b"\n", 0, self.max_line) < 0:
+            raise ValueError(f"SSE line longer than {self.max_line} bytes")
+        return lines
+
+    def flush(self) -> bytes:
+        """The unterminated rest of the stream (empty if it ended with a newline)."""
+        rest, self._buf = bytes(self._buf), bytearray()
+        return rest
 
 
 def _param_value(value: Any) -> str:

@@ -3,12 +3,25 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, Mapping
 
 import aiohttp
+from aiohttp.http_exceptions import HttpProcessingError
 
 from ..exceptions import RequestTimeoutError, TransportError
-from ._base import AmbiguousTransportError, ConnectError, Params, RawResponse
+from ._base import (
+    AmbiguousTransportError,
+    ConnectError,
+    ConnectTimeoutError,
+    LineSplitter,
+    Params,
+    RawResponse,
+)
+
+# aiohttp >= 3.10 tells a connect timeout apart from a read timeout.
+_CONNECT_TIMEOUT: tuple[type[BaseException], ...] = tuple(
+    t for t in (getattr(aiohttp, "ConnectionTimeoutError", None),) if t is not None
+)
 
 
 class AsyncTransport:
@@ -46,6 +59,10 @@ class AsyncTransport:
                 connector=connector,
                 skip_auto_headers=("User-Agent",),
             )
+            # aiohttp silently resends an idempotent request once when a connection breaks;
+            # retries belong to RetryConfig alone (max_attempts=1 means one send).
+            if hasattr(self._session, "_retry_connection"):
+                self._session._retry_connection = False
             self._loop = loop
         return self._session
 
@@ -74,37 +91,77 @@ class AsyncTransport:
                     method=method,
                     url=url,
                 )
-        except aiohttp.ClientConnectorError as exc:
-            raise ConnectError(f"cannot connect to {url}: {exc}") from exc
-        except asyncio.TimeoutError as exc:
-            raise RequestTimeoutError(
-                f"{method} {url} timed out after {self._timeout_s} s"
-            ) from exc
-        except (aiohttp.ClientError, OSError) as exc:
-            raise AmbiguousTransportError(f"{method} {url} failed: {exc!r}") from exc
+        except Exception as exc:
+            error = self._error(exc, f"{method} {url}", url, self._timeout_s)
+            if error is None:
+                raise
+            raise error from exc
 
-    async def stream_lines(self, url: str, *, params: Params | None = None) -> AsyncIterator[bytes]:
-        """GET ``url`` as ``text/event-stream`` and yield its lines as they arrive."""
+    async def stream_lines(
+        self, url: str, *, params: Params | None = None, read_timeout: float | None = None
+    ) -> AsyncGenerator[bytes, None]:
+        """GET ``url`` as ``text/event-stream`` and yield its lines as they arrive.
+
+        ``read_timeout`` (seconds without a byte) overrides the client's timeout, e.g. to
+        give up on a silent stream before a caller's deadline.
+        """
         session = self._get_session()
+        timeout = self._timeout
+        if read_timeout is not None:
+            timeout = aiohttp.ClientTimeout(
+                total=None,
+                connect=self._timeout_s,
+                sock_connect=self._timeout_s,
+                sock_read=read_timeout,
+            )
         try:
-            async with session.get(url, params=params, proxy=self._proxy) as resp:
+            async with session.get(url, params=params, proxy=self._proxy, timeout=timeout) as resp:
                 ctype = resp.headers.get("Content-Type", "")
                 if resp.status != 200 or not ctype.startswith("text/event-stream"):
                     body = (await resp.read())[:500]
                     raise AmbiguousTransportError(
                         f"stream {url} answered {resp.status} {ctype!r}: {body!r}"
                     )
-                async for line in resp.content:
-                    yield line
-        except asyncio.TimeoutError as exc:
-            raise RequestTimeoutError(f"stream {url} timed out after {self._timeout_s} s") from exc
-        except aiohttp.ClientConnectorError as exc:
-            raise ConnectError(f"cannot connect to {url}: {exc}") from exc
-        except (aiohttp.ClientError, OSError) as exc:
-            raise AmbiguousTransportError(f"stream {url} failed: {exc!r}") from exc
+                # Not ``async for line in resp.content``: its readline refuses lines over
+                # 512 KiB (with an exception that is not a ClientError); events may be 1 MiB.
+                splitter = LineSplitter()
+                async for chunk in resp.content.iter_any():
+                    for line in splitter.feed(chunk):
+                        yield line
+                rest = splitter.flush()
+                if rest:
+                    yield rest
+        except TransportError:
+            raise
+        except Exception as exc:
+            error = self._error(
+                exc, f"stream {url}", url, self._timeout_s if read_timeout is None else read_timeout
+            )
+            if error is None:
+                raise
+            raise error from exc
+
+    def _error(
+        self, exc: Exception, what: str, url: str, seconds: float
+    ) -> TransportError | None:
+        """The TransportError for an aiohttp failure; None for anything else."""
+        # Order matters: aiohttp's connect timeout is both a ClientError and a TimeoutError,
+        # and it is raised before the request is written, like a refused connection.
+        if isinstance(exc, _CONNECT_TIMEOUT):
+            return ConnectTimeoutError(f"cannot connect to {url}: timed out")
+        if isinstance(exc, aiohttp.ClientConnectorError):
+            return ConnectError(f"cannot connect to {url}: {exc}")
+        if isinstance(exc, asyncio.TimeoutError):
+            return RequestTimeoutError(f"{what} timed out after {seconds:g} s without an answer")
+        if isinstance(exc, (aiohttp.ClientError, HttpProcessingError, OSError)):
+            return AmbiguousTransportError(f"{what} failed: {exc!r}")
+        return None
 
     async def close(self) -> None:
-        """Close the session (idempotent)."""
+        """Close the session (idempotent); its sockets are closed when this returns."""
         session, self._session = self._session, None
         if session is not None and not session.closed:
             await session.close()
+            # Older aiohttp closes the sockets in the loop's next iteration: let it run, so
+            # that a closed client holds no file descriptor.
+            await asyncio.sleep(0)

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Generator, Iterator, Mapping
 
 import requests
 
-from ..exceptions import RequestTimeoutError
-from ._base import AmbiguousTransportError, ConnectError, Params, RawResponse
+from ..exceptions import RequestTimeoutError, TransportError
+from ._base import (
+    AmbiguousTransportError,
+    ConnectError,
+    ConnectTimeoutError,
+    LineSplitter,
+    Params,
+    RawResponse,
+)
 
 
 class Transport:
@@ -51,16 +58,8 @@ class Transport:
             resp = self._session.request(
                 method, url, params=params, data=content, headers=headers, timeout=self._timeout
             )
-        except requests.exceptions.ConnectTimeout as exc:
-            raise ConnectError(f"cannot connect to {url}: timed out") from exc
-        except requests.exceptions.Timeout as exc:
-            raise RequestTimeoutError(f"{method} {url} timed out after {self._timeout} s") from exc
-        except requests.exceptions.ConnectionError as exc:
-            if _never_connected(exc):
-                raise ConnectError(f"cannot connect to {url}: {exc}") from exc
-            raise AmbiguousTransportError(f"{method} {url} failed: {exc!r}") from exc
         except requests.exceptions.RequestException as exc:
-            raise AmbiguousTransportError(f"{method} {url} failed: {exc!r}") from exc
+            raise _error(exc, f"{method} {url}", url, self._timeout) from exc
         return RawResponse(
             status=resp.status_code,
             content=resp.content,
@@ -70,44 +69,72 @@ class Transport:
             url=url,
         )
 
-    def stream_lines(self, url: str, *, params: Params | None = None) -> Iterator[bytes]:
-        """GET ``url`` as ``text/event-stream`` and yield its lines as they arrive."""
+    def stream_lines(
+        self, url: str, *, params: Params | None = None, read_timeout: float | None = None
+    ) -> Generator[bytes, None, None]:
+        """GET ``url`` as ``text/event-stream`` and yield its lines as they arrive.
+
+        ``read_timeout`` (seconds without a byte) overrides the client's timeout, e.g. to
+        give up on a silent stream before a caller's deadline.
+        """
+        timeout = (self._timeout, self._timeout if read_timeout is None else read_timeout)
         try:
-            with self._session.get(url, params=params, stream=True, timeout=self._timeout) as resp:
+            with self._session.get(url, params=params, stream=True, timeout=timeout) as resp:
                 ctype = resp.headers.get("Content-Type", "")
                 if resp.status_code != 200 or not ctype.startswith("text/event-stream"):
                     raise AmbiguousTransportError(
                         f"stream {url} answered {resp.status_code} {ctype!r}: "
                         f"{resp.content[:500]!r}"
                     )
-                for line in resp.iter_lines(chunk_size=None, delimiter=b"\n"):
-                    yield line + b"\n"
-        except requests.exceptions.ConnectTimeout as exc:
-            raise ConnectError(f"cannot connect to {url}: timed out") from exc
-        except requests.exceptions.Timeout as exc:
-            raise RequestTimeoutError(f"stream {url} timed out after {self._timeout} s") from exc
-        except requests.exceptions.ConnectionError as exc:
-            if _never_connected(exc):
-                raise ConnectError(f"cannot connect to {url}: {exc}") from exc
-            raise AmbiguousTransportError(f"stream {url} failed: {exc!r}") from exc
+                # Not resp.iter_lines(): it yields a spurious empty line whenever a chunk ends
+                # with the delimiter, which splits a multi-line SSE event in two.
+                splitter = LineSplitter()
+                for chunk in resp.iter_content(chunk_size=None):
+                    yield from splitter.feed(chunk)
+                rest = splitter.flush()
+                if rest:
+                    yield rest
         except requests.exceptions.RequestException as exc:
-            raise AmbiguousTransportError(f"stream {url} failed: {exc!r}") from exc
+            raise _error(exc, f"stream {url}", url, timeout[1]) from exc
 
     def close(self) -> None:
         """Close the session (idempotent)."""
         self._session.close()
 
 
-def _never_connected(exc: BaseException) -> bool:
-    """True when urllib3 failed while establishing the connection."""
+def _error(
+    exc: requests.exceptions.RequestException, what: str, url: str, seconds: float
+) -> TransportError:
+    """The TransportError for a requests failure.
+
+    requests reports a read timeout while reading the body as a ConnectionError (and a
+    refused connection too), so the urllib3 errors behind it decide.
+    """
+    import urllib3.exceptions as u3
+
+    chain = list(_causes(exc))
+    if isinstance(exc, requests.exceptions.ConnectTimeout) or any(
+        isinstance(e, u3.ConnectTimeoutError) for e in chain
+    ):
+        return ConnectTimeoutError(f"cannot connect to {url}: timed out")
+    if any(isinstance(e, u3.NewConnectionError) for e in chain):
+        return ConnectError(f"cannot connect to {url}: {exc}")
+    if isinstance(exc, requests.exceptions.Timeout) or any(
+        isinstance(e, (u3.ReadTimeoutError, TimeoutError)) for e in chain
+    ):
+        return RequestTimeoutError(f"{what} timed out after {seconds:g} s without an answer")
+    return AmbiguousTransportError(f"{what} failed: {exc!r}")
+
+
+def _causes(exc: BaseException) -> Iterator[BaseException]:
+    """``exc`` and what caused it (``__cause__``, ``__context__``, wrapped args, reasons)."""
     import urllib3.exceptions as u3
 
     seen: set[int] = set()
     cur: BaseException | None = exc
     while cur is not None and id(cur) not in seen:
         seen.add(id(cur))
-        if isinstance(cur, (u3.NewConnectionError, u3.ConnectTimeoutError)):
-            return True
+        yield cur
         if isinstance(cur, u3.MaxRetryError) and cur.reason is not None:
             cur = cur.reason
             continue
@@ -116,4 +143,3 @@ def _never_connected(exc: BaseException) -> bool:
             or cur.__context__
             or (cur.args[0] if cur.args and isinstance(cur.args[0], BaseException) else None)
         )
-    return False

@@ -337,8 +337,8 @@ async def test_one_semaphore_bounds_all_llm_calls(
 
 
 def test_default_concurrency_by_provider(tmp_path: Path) -> None:
-    assert DEFAULT_CONCURRENCY == {"local": 1, "openai": 8, "echo": 64}
-    assert effective_concurrency(ServerConfig(db_path=tmp_path / "c.db", llm="echo")) == 64
+    assert DEFAULT_CONCURRENCY == {"local": 1, "openai": 8, "echo": 256}
+    assert effective_concurrency(ServerConfig(db_path=tmp_path / "c.db", llm="echo")) == 256
     assert effective_concurrency(ServerConfig(db_path=tmp_path / "c.db", llm="local")) == 1
     config = ServerConfig(db_path=tmp_path / "c.db", llm="echo", max_concurrency=5)
     assert effective_concurrency(config) == 5

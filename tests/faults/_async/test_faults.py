@@ -1,0 +1,478 @@
+"""Fault matrix: the retry policy against a real TCP proxy that injects faults.
+
+Written once for AsyncClient; tests/faults/_sync/test_faults.py is generated for Client.
+Idempotent calls (GET, PUT, DELETE) survive resets, closes, 429, 502, 503 and 504; a POST is
+retried only when the server cannot have acted on it (429, 503, connection refused) and is
+never replayed after an ambiguous failure: the proxy counts the POSTs it saw and the server's
+rows (read directly, not through the proxy) show that nothing was created twice.
+"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from fault_proxy import Fault
+
+import elluminate._async._http as http_module
+from elluminate import AsyncClient, RetryConfig
+from elluminate._compat import asleep
+from elluminate._sse import SSEParser
+from elluminate.exceptions import (
+    NotFoundError,
+    RateLimitError,
+    RequestTimeoutError,
+    ServerError,
+    TransportError,
+)
+
+TEMPLATES = r"/prompt_templates$"
+ONE_TEMPLATE = r"/prompt_templates/\d+$"
+ENTRY = r"/collections/\d+/entries/\d+$"
+FAST = RetryConfig(min_wait=0.01, max_wait=0.05, jitter=0)
+
+# Failures after which an idempotent request is retried (by name, for readable test ids).
+RETRYABLE = {
+    "reset": Fault.reset(),
+    "close": Fault.close(),
+    "502": Fault.status(502),
+    "503": Fault.status(503, retry_after=0),
+    "504": Fault.status(504),
+    "429": Fault.status(429, retry_after=0),
+    "cut-body": Fault.cut(after_bytes=5),
+}
+
+# Failures after which the server may have acted on a POST: it must not be sent again.
+AMBIGUOUS = {
+    "reset-after-forward": (Fault.reset(forward=True), TransportError, 1),
+    "close-after-forward": (Fault.close(forward=True), TransportError, 1),
+    "reset-before-forward": (Fault.reset(), TransportError, 0),
+    "502-after-forward": (Fault.status(502, forward=True), ServerError, 1),
+    "504-after-forward": (Fault.status(504, forward=True), ServerError, 1),
+    "cut-answer": (Fault.cut(after_bytes=5), TransportError, 1),
+}
+
+
+def make_client(proxy, server, **kwargs):
+    kwargs.setdefault("retry_config", FAST)
+    return AsyncClient(
+        base_url=proxy.base_url, api_key=server.api_key, skip_version_check=True, **kwargs
+    )
+
+
+async def new_template(client, name="Explain"):
+    return await client.create_prompt_template(name=name, template="Explain {{topic}}.")
+
+
+# ---- idempotent methods: retried until they succeed ------------------------------------------
+
+
+@pytest.mark.parametrize("fault", RETRYABLE, ids=str)
+async def test_get_survives(client, proxy, fault):
+    await new_template(client)
+    proxy.script(RETRYABLE[fault], RETRYABLE[fault], method="GET", path=TEMPLATES)
+    templates = await client.list_prompt_templates()
+    assert [t.name for t in templates] == ["Explain"]
+    assert proxy.count("GET", TEMPLATES) == 3
+    assert [label for label, _, _ in proxy.injected] == [RETRYABLE[fault].label] * 2
+
+
+@pytest.mark.parametrize("fault", RETRYABLE, ids=str)
+async def test_put_survives(client, direct, proxy, fault):
+    collection = await client.create_collection(name="Topics", variables=[{"topic": "AI"}])
+    entry = collection.variables[0]
+    proxy.script(RETRYABLE[fault], RETRYABLE[fault], method="PUT", path=ENTRY)
+    updated = await collection.aupdate_entry(entry, {"topic": "ML"})
+    assert updated.input_values == {"topic": "ML"}
+    assert proxy.count("PUT", ENTRY) == 3
+    stored = await direct.get_collection(id=collection.id)
+    assert [v.input_values for v in stored.variables] == [{"topic": "ML"}]
+
+
+async def test_put_replayed_after_the_server_applied_it(client, direct, proxy):
+    collection = await client.create_collection(name="Topics", variables=[{"topic": "AI"}])
+    entry = collection.variables[0]
+    proxy.script(Fault.reset(forward=True), Fault.status(504, forward=True), method="PUT")
+    updated = await collection.aupdate_entry(entry, {"topic": "ML"})
+    assert updated.input_values == {"topic": "ML"}
+    assert proxy.count("PUT", ENTRY) == 3
+    stored = await direct.get_collection(id=collection.id)
+    assert [v.input_values for v in stored.variables] == [{"topic": "ML"}]
+
+
+@pytest.mark.parametrize("fault", RETRYABLE, ids=str)
+async def test_delete_survives(client, direct, proxy, fault):
+    template = await new_template(client)
+    proxy.script(RETRYABLE[fault], RETRYABLE[fault], method="DELETE", path=ONE_TEMPLATE)
+    await client.delete_prompt_template(template)
+    assert proxy.count("DELETE", ONE_TEMPLATE) == 3
+    assert await direct.list_prompt_templates() == []
+
+
+@pytest.mark.parametrize(
+    "fault", [Fault.reset(forward=True), Fault.status(502, forward=True)], ids=["reset", "502"]
+)
+async def test_delete_that_already_happened_counts_as_done(client, direct, proxy, fault):
+    template = await new_template(client)
+    proxy.script(fault, method="DELETE", path=ONE_TEMPLATE)
+    await client.delete_prompt_template(template)  # the retry's 404 means "already gone"
+    assert proxy.count("DELETE", ONE_TEMPLATE) == 2
+    assert await direct.list_prompt_templates() == []
+
+
+async def test_delete_of_a_missing_object_is_still_not_found(client, proxy):
+    with pytest.raises(NotFoundError) as info:
+        await client.delete_prompt_template(123456)
+    assert info.value.attempts == 1
+    assert proxy.count("DELETE", ONE_TEMPLATE) == 1
+
+
+async def test_every_fault_in_a_row(server, proxy):
+    faults = list(RETRYABLE.values())
+    config = RetryConfig(max_attempts=len(faults) + 1, min_wait=0.01, max_wait=0.05, jitter=0)
+    async with make_client(proxy, server, retry_config=config) as client:
+        proxy.script(*faults, method="GET", path=TEMPLATES)
+        assert await client.list_prompt_templates() == []
+    assert proxy.count("GET", TEMPLATES) == len(faults) + 1
+    assert [label for label, _, _ in proxy.injected] == [f.label for f in faults]
+
+
+async def test_connection_faults_on_connect(server, proxy):
+    proxy.script_connections(Fault.reset(), Fault.close())
+    async with make_client(proxy, server) as client:
+        assert await client.list_prompt_templates() == []
+    assert proxy.connections >= 3
+    assert proxy.pending() == 0
+
+
+# ---- POST: never replayed after an ambiguous failure ----------------------------------------
+
+
+@pytest.mark.parametrize("case", AMBIGUOUS, ids=str)
+async def test_post_is_never_replayed(client, direct, proxy, case):
+    fault, error, rows = AMBIGUOUS[case]
+    proxy.script(fault, method="POST", path=TEMPLATES)
+    with pytest.raises(error) as info:
+        await new_template(client)
+    assert info.value.attempts == 1
+    assert "attempts" not in str(info.value)
+    assert proxy.count("POST", TEMPLATES) == 1
+    assert len(await direct.list_prompt_templates()) == rows
+
+
+async def test_batch_upload_is_never_replayed(client, direct, proxy):
+    collection = await client.create_collection(name="Topics")
+    proxy.script(Fault.reset(forward=True), method="POST", path=r"/entries")
+    with pytest.raises(TransportError):
+        await collection.aadd_many([{"topic": "AI"}, {"topic": "ML"}, {"topic": "DL"}])
+    assert proxy.count("POST", r"/entries") == 1
+    stored = await direct.get_collection(id=collection.id)
+    assert sorted(v.input_values["topic"] for v in stored.variables) == ["AI", "DL", "ML"]
+
+
+@pytest.mark.parametrize("code", [429, 503])
+async def test_post_is_retried_when_the_server_refused_it(client, direct, proxy, code):
+    refused = Fault.status(code, retry_after=0)
+    proxy.script(refused, refused, method="POST", path=TEMPLATES)
+    template = await new_template(client)
+    assert template.name == "Explain"
+    assert proxy.count("POST", TEMPLATES) == 3
+    assert [t.id for t in await direct.list_prompt_templates()] == [template.id]
+
+
+async def test_post_is_retried_after_connection_refused(client, direct, proxy, monkeypatch):
+    assert await client.list_prompt_templates() == []  # a pooled connection to drop
+    proxy.pause()  # nothing listens on the port any more; the open connections are closed
+    await asleep(0.05)  # let the client see that its pooled connection was closed
+    waits = []
+
+    async def resume_instead_of_waiting(seconds):
+        waits.append(seconds)
+        proxy.resume()
+
+    monkeypatch.setattr(http_module, "asleep", resume_instead_of_waiting)
+    template = await new_template(client)
+    assert len(waits) == 1  # refused once, then sent once
+    assert proxy.count("POST", TEMPLATES) == 1
+    assert [t.id for t in await direct.list_prompt_templates()] == [template.id]
+
+
+async def test_post_is_retried_after_connect_timeout(server, proxy, blackhole):
+    config = RetryConfig(max_attempts=2, min_wait=0.01, max_wait=0.05, jitter=0)
+    async with make_client(proxy, server, timeout=0.3, retry_config=config) as client:
+        started = time.monotonic()
+        with pytest.raises(RequestTimeoutError) as info:  # the connect timed out: never sent
+            await client._http.request("POST", f"{blackhole.base_url}/api/v0/x", json={"x": 1})
+        elapsed = time.monotonic() - started
+    assert info.value.attempts == 2
+    assert getattr(info.value, "request_sent", True) is False
+    assert 0.5 < elapsed < 2.0
+
+
+# ---- retries exhausted: the original error, with the number of attempts ----------------------
+
+
+@pytest.mark.parametrize(
+    ("fault", "error", "status"),
+    [
+        (Fault.status(503, retry_after=0), ServerError, 503),
+        (Fault.status(502), ServerError, 502),
+        (Fault.status(504), ServerError, 504),
+        (Fault.status(429, retry_after=0), RateLimitError, 429),
+        (Fault.reset(), TransportError, None),
+        (Fault.close(), TransportError, None),
+    ],
+    ids=["503", "502", "504", "429", "reset", "close"],
+)
+async def test_retries_exhausted(client, proxy, fault, error, status):
+    proxy.script(fault, fault, fault, method="GET", path=TEMPLATES)
+    with pytest.raises(error) as info:
+        await client.list_prompt_templates()
+    assert info.value.attempts == 3
+    assert "after 3 attempts" in str(info.value)
+    assert getattr(info.value, "status_code", None) == status
+    assert proxy.count("GET", TEMPLATES) == 3
+    if isinstance(info.value, RateLimitError):
+        assert info.value.retry_after == 0.0
+
+
+async def test_the_last_status_is_reported(client, proxy):
+    proxy.script(Fault.status(503), Fault.reset(), Fault.status(504), method="GET")
+    with pytest.raises(ServerError) as info:
+        await client.list_prompt_templates()
+    assert (info.value.status_code, info.value.attempts) == (504, 3)
+    assert str(info.value) == "[504] injected 504 (after 3 attempts)"
+
+
+async def test_post_rate_limited_to_the_end(client, direct, proxy):
+    limited = Fault.status(429, retry_after=0)
+    proxy.script(limited, limited, limited, method="POST", path=TEMPLATES)
+    with pytest.raises(RateLimitError) as info:
+        await new_template(client)
+    assert info.value.attempts == 3
+    assert proxy.count("POST", TEMPLATES) == 3
+    assert await direct.list_prompt_templates() == []
+
+
+async def test_500_is_not_retried(client, proxy):
+    proxy.script(Fault.status(500), method="GET", path=TEMPLATES)
+    with pytest.raises(ServerError) as info:
+        await client.list_prompt_templates()
+    assert info.value.status_code == 500
+    assert info.value.attempts == 1
+    assert str(info.value) == "[500] injected 500"
+    assert proxy.count("GET", TEMPLATES) == 1
+
+
+async def test_max_attempts_1_sends_once(server, proxy):
+    async with make_client(proxy, server, retry_config=RetryConfig(max_attempts=1)) as client:
+        proxy.script(Fault.reset(), method="GET", path=TEMPLATES)
+        with pytest.raises(TransportError) as info:
+            await client.list_prompt_templates()
+    assert info.value.attempts == 1
+    assert proxy.count("GET", TEMPLATES) == 1
+
+
+async def test_retry_after_of_a_503_is_honoured(server, proxy):
+    config = RetryConfig(min_wait=0.0, max_wait=5.0, multiplier=0.001, jitter=0)
+    async with make_client(proxy, server, retry_config=config) as client:
+        proxy.script(Fault.status(503, retry_after=0.3), method="GET", path=TEMPLATES)
+        started = time.monotonic()
+        assert await client.list_prompt_templates() == []
+        assert time.monotonic() - started >= 0.3
+    assert proxy.count("GET", TEMPLATES) == 2
+
+
+# ---- timeouts: a stalled answer raises RequestTimeoutError, nothing hangs -------------------
+
+
+async def test_stalled_post_times_out_once(server, direct, proxy):
+    async with make_client(proxy, server, timeout=0.5) as client:
+        proxy.script(Fault.stall(forward=True), method="POST", path=TEMPLATES)
+        started = time.monotonic()
+        with pytest.raises(RequestTimeoutError) as info:
+            await new_template(client)
+        elapsed = time.monotonic() - started
+    assert isinstance(info.value, TransportError)
+    assert isinstance(info.value, TimeoutError)
+    assert 0.4 < elapsed < 2.0
+    assert info.value.attempts == 1
+    assert proxy.count("POST", TEMPLATES) == 1
+    assert len(await direct.list_prompt_templates()) == 1
+
+
+async def test_stalled_get_is_retried(server, proxy):
+    async with make_client(proxy, server, timeout=0.5) as client:
+        proxy.script(Fault.stall(), Fault.stall(), method="GET", path=TEMPLATES)
+        started = time.monotonic()
+        assert await client.list_prompt_templates() == []
+        elapsed = time.monotonic() - started
+    assert 0.9 < elapsed < 3.0
+    assert proxy.count("GET", TEMPLATES) == 3
+
+
+async def test_stalled_get_gives_up(server, proxy):
+    config = RetryConfig(max_attempts=2, min_wait=0.01, max_wait=0.05, jitter=0)
+    async with make_client(proxy, server, timeout=0.5, retry_config=config) as client:
+        proxy.script(Fault.stall(), Fault.stall(), method="GET", path=TEMPLATES)
+        started = time.monotonic()
+        with pytest.raises(RequestTimeoutError) as info:
+            await client.list_prompt_templates()
+        elapsed = time.monotonic() - started
+    assert 0.9 < elapsed < 3.0
+    assert info.value.attempts == 2
+    assert "after 2 attempts" in str(info.value)
+
+
+async def test_connection_that_never_reads_times_out(server, proxy):
+    proxy.script_connections(Fault.stall())
+    started = time.monotonic()
+    async with make_client(proxy, server, timeout=0.5) as client:
+        assert await client.list_prompt_templates() == []
+    assert 0.4 < time.monotonic() - started < 3.0
+
+
+# ---- streams ----------------------------------------------------------------------------------
+
+
+async def test_stream_lines_keep_events_whole_across_chunks(client, proxy):
+    # One HTTP chunk per line: a multi-line event must still parse as one event.
+    chunks = [b'data: {"status":\n', b'data: "SUCCESS"}\n', b"\n", b": keepalive\n\n"]
+    proxy.script(
+        Fault.respond(
+            200, chunks, headers=[("Content-Type", "text/event-stream")], chunked=True
+        ),
+        method="GET",
+        path="/canned/stream$",
+    )
+    lines = [line async for line in client._http.stream_lines("/canned/stream")]
+    assert lines == [b'data: {"status":\n', b'data: "SUCCESS"}\n', b"\n", b": keepalive\n", b"\n"]
+    parser = SSEParser()
+    events = [e for e in map(parser.feed, lines) if e is not None]
+    assert events == [{"status": "SUCCESS"}]
+
+
+
+async def test_stream_lines_up_to_the_event_limit(client, proxy):
+    big = b'data: {"status": "STARTED", "logs_delta": "' + b"x" * 700_000 + b'"}\n'
+    chunks = [big[:100], big[100:], b"\n", b'data: {"status": "SUCCESS"}\n\n']
+    proxy.script(
+        Fault.respond(
+            200, chunks, headers=[("Content-Type", "text/event-stream")], chunked=True
+        ),
+        method="GET",
+        path="/canned/stream$",
+    )
+    lines = [line async for line in client._http.stream_lines("/canned/stream")]
+    assert [len(line) for line in lines] == [len(big), 1, 28, 1]
+    parser = SSEParser()
+    events = [e for e in map(parser.feed, lines) if e is not None]
+    assert [e["status"] for e in events] == ["STARTED", "SUCCESS"]
+
+
+async def test_stream_read_timeout_overrides_the_client_timeout(client, proxy):
+    proxy.script(Fault.stall(), method="GET", path="/canned/stream$")
+    started = time.monotonic()
+    with pytest.raises(RequestTimeoutError):
+        async for _ in client._http.stream_lines("/canned/stream", read_timeout=0.3):
+            pass
+    assert 0.25 < time.monotonic() - started < 2.0  # the client's own timeout is 5 s
+
+
+async def test_stream_that_goes_silent_times_out(client, proxy):
+    chunks = [b'data: {"status": "STARTED"}\n\n']
+    proxy.script(
+        Fault.respond(
+            200,
+            chunks,
+            headers=[("Content-Type", "text/event-stream")],
+            chunked=True,
+            then_stall=True,
+        ),
+        method="GET",
+        path="/canned/stream$",
+    )
+    lines = []
+    started = time.monotonic()
+    with pytest.raises(RequestTimeoutError):
+        async for line in client._http.stream_lines("/canned/stream", read_timeout=0.3):
+            lines.append(line)
+    assert lines == [b'data: {"status": "STARTED"}\n', b"\n"]
+    assert 0.25 < time.monotonic() - started < 2.0
+
+
+# ---- experiment streams: cut, stalled or refused streams fall back to polling -----------------
+
+
+STREAM = r"/generation/[^/]+/stream$"
+POLL = r"/generation/[^/]+$"
+STREAM_FAULTS = {
+    "cut-after-1-event": Fault.cut(after_events=1),
+    "cut-after-2-events-rst": Fault.cut(after_events=2, rst=True),
+    "cut-mid-event": Fault.cut(after_bytes=40),
+    "reset": Fault.reset(),
+    "503": Fault.status(503),
+    "stall": Fault.stall(),
+}
+
+
+async def stream_events(client, name="Streamed"):
+    template = await new_template(client)
+    collection = await client.create_collection(
+        name=f"{name} topics", variables=[{"topic": t} for t in ("AI", "ML", "DL", "RL")]
+    )
+    return [
+        event
+        async for event in client.stream_experiment(
+            name=name,
+            prompt_template=template,
+            collection=collection,
+            criteria=["Is it short?", "Is it polite?"],
+            polling_interval=0.1,
+        )
+    ]
+
+
+@pytest.mark.parametrize("fault", STREAM_FAULTS, ids=str)
+async def test_broken_stream_falls_back_to_polling(server, proxy, fault):
+    async with make_client(proxy, server, timeout=1.0) as client:
+        proxy.script(STREAM_FAULTS[fault], method="GET", path=STREAM)
+        events = await stream_events(client)
+    assert sum(event.is_complete for event in events) == 1
+    final = events[-1]
+    assert final.is_complete and final.is_success, final
+    assert final.result is not None and len(final.result.rated_responses) == 4
+    rated = [e.progress.responses_rated for e in events if e.progress]
+    assert rated == sorted(rated)
+    assert proxy.count("GET", STREAM) == 1  # streams are not retried ...
+    assert proxy.count("GET", POLL) >= 1  # ... the client polls instead
+    assert [label for label, _, _ in proxy.injected] == [STREAM_FAULTS[fault].label]
+
+
+async def test_unbroken_stream_is_not_polled(client, proxy):
+    events = await stream_events(client)
+    assert sum(event.is_complete for event in events) == 1 and events[-1].is_success
+    assert proxy.count("GET", STREAM) == 1
+    assert proxy.count("GET", POLL) == 0
+
+
+async def test_rechunked_stream_is_read_whole(client, proxy):
+    proxy.script(Fault.rechunk(7), method="GET", path=STREAM)  # events split across chunks
+    events = await stream_events(client)
+    assert sum(event.is_complete for event in events) == 1 and events[-1].is_success
+    assert [label for label, _, _ in proxy.injected] == ["rechunk"]
+    assert proxy.count("GET", POLL) == 0  # the stream itself carried every event
+
+
+async def test_experiment_post_is_never_replayed(client, direct, proxy):
+    template = await new_template(client)
+    collection = await client.create_collection(name="Topics", variables=[{"topic": "AI"}])
+    criteria = await client.create_criterion_set(name="Checks", criteria=["Is it short?"])
+    proxy.script(Fault.reset(forward=True), method="POST", path=r"/experiments$")
+    with pytest.raises(TransportError) as info:
+        await client.create_experiment(
+            name="Once", prompt_template=template, collection=collection, criterion_set=criteria
+        )
+    assert info.value.attempts == 1
+    assert proxy.count("POST", r"/experiments$") == 1
+    assert [e.name for e in await direct.list_experiments()] == ["Once"]

@@ -5,7 +5,12 @@ from __future__ import annotations
 import pytest
 
 from elluminate import AsyncClient, RatingMode, TaskStatus
-from elluminate.exceptions import ConflictError, NotFoundError, TaskFailedError
+from elluminate.exceptions import (
+    ConflictError,
+    NotFoundError,
+    TaskFailedError,
+    TaskTimeoutError,
+)
 from elluminate.server import LocalServer
 from elluminate.server.llm.echo import echo_verdict
 
@@ -282,3 +287,16 @@ async def test_exports_and_repr(client, template, collection, criterion_set, tmp
     text = repr(exp)
     assert text.startswith("Experiment(") and server.api_key not in text
     assert "_client" not in text
+
+
+async def test_blocking_wait_honours_its_timeout(tmp_path):
+    async with LocalServer(db_path=tmp_path / "t.db", llm="echo", echo_latency=3.0) as srv:
+        async with AsyncClient(base_url=srv.base_url, api_key=srv.api_key) as c:
+            t = await c.create_prompt_template(name="T", template="{{x}}")
+            coll = await c.create_collection(name="C", variables=[{"x": "1"}])
+            with pytest.raises(TaskTimeoutError):
+                await c.run_experiment(
+                    name="Slow", prompt_template=t, collection=coll, criteria=["ok?"], timeout=0.5
+                )
+            running = await c.get_experiment(name="Slow", fetch_responses=False)
+            await c.cancel_experiment(running)

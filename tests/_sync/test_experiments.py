@@ -6,7 +6,12 @@ from __future__ import annotations
 import pytest
 
 from elluminate import Client, RatingMode, TaskStatus
-from elluminate.exceptions import ConflictError, NotFoundError, TaskFailedError
+from elluminate.exceptions import (
+    ConflictError,
+    NotFoundError,
+    TaskFailedError,
+    TaskTimeoutError,
+)
 from elluminate.server import LocalServer
 from elluminate.server.llm.echo import echo_verdict
 
@@ -283,3 +288,16 @@ def test_exports_and_repr(client, template, collection, criterion_set, tmp_path,
     text = repr(exp)
     assert text.startswith("Experiment(") and server.api_key not in text
     assert "_client" not in text
+
+
+def test_blocking_wait_honours_its_timeout(tmp_path):
+    with LocalServer(db_path=tmp_path / "t.db", llm="echo", echo_latency=3.0) as srv:
+        with Client(base_url=srv.base_url, api_key=srv.api_key) as c:
+            t = c.create_prompt_template(name="T", template="{{x}}")
+            coll = c.create_collection(name="C", variables=[{"x": "1"}])
+            with pytest.raises(TaskTimeoutError):
+                c.run_experiment(
+                    name="Slow", prompt_template=t, collection=coll, criteria=["ok?"], timeout=0.5
+                )
+            running = c.get_experiment(name="Slow", fetch_responses=False)
+            c.cancel_experiment(running)

@@ -18,6 +18,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("elluminate.server.app")
 
+#: Longest request line (method, path and query string) and header field, in bytes.
+MAX_REQUEST_LINE = 256 * 1024
+MAX_HEADER_FIELD = 64 * 1024
+
 #: A bootstrap key generated on this start (shown once), else None.
 NEW_API_KEY: web.AppKey[str | None] = web.AppKey("elluminate_new_api_key")
 
@@ -43,7 +47,7 @@ class Providers:
             model=cfg.llm_model,
             api_key=cfg.llm_api_key,
             echo_latency=cfg.echo_latency,
-            max_connections=cfg.max_concurrency,
+            max_connections=cfg.max_concurrency or 10,
         )
 
     def default(self) -> Any:
@@ -111,12 +115,15 @@ async def _on_cleanup(app: web.Application) -> None:
 
 def create_app(config: ServerConfig | None = None) -> web.Application:
     """Build the aiohttp application (the database is opened on startup)."""
+    from . import openapi
     from .routes import setup_routes
 
     config = config or ServerConfig()
     app = web.Application(
         client_max_size=config.client_max_size,
         middlewares=[error_middleware, make_auth_middleware(_get_db)],
+        # long query strings: clients list responses by id (`?response_ids=1&response_ids=2...`)
+        handler_args={"max_line_size": MAX_REQUEST_LINE, "max_field_size": MAX_HEADER_FIELD},
     )
     app[CONFIG_KEY] = config
     app[DB_KEY] = Database(config.db_path)
@@ -124,5 +131,6 @@ def create_app(config: ServerConfig | None = None) -> web.Application:
     app[NEW_API_KEY] = None
     app.on_startup.append(_on_startup)  # first: route modules' hooks find the db open
     setup_routes(app)
+    openapi.setup(app)  # GET /openapi.json, generated from the routes registered above
     app.on_cleanup.append(_on_cleanup)  # last: route modules' hooks still have the db
     return app

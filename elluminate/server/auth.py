@@ -22,7 +22,13 @@ log = logging.getLogger("elluminate.server.auth")
 
 #: Routes that need no key: (method or "*", path).
 PUBLIC_ROUTES: frozenset[tuple[str, str]] = frozenset(
-    {("GET", "/"), ("HEAD", "/"), ("*", "/api/v0/version/compatible")}
+    {
+        ("GET", "/"),
+        ("HEAD", "/"),
+        ("GET", "/openapi.json"),
+        ("HEAD", "/openapi.json"),
+        ("*", "/api/v0/version/compatible"),
+    }
 )
 KEY_PREFIX = "ell_"
 

@@ -47,7 +47,8 @@ _OPTIONS: list[tuple[str, str, Any, Any, str]] = [
     ("--llm-api-key", "llm_api_key", str, None, "API key of the openai provider"),
     ("--echo-latency", "echo_latency", float, 0.0, "seconds the echo provider waits per call"),
     ("--max-concurrency", "max_concurrency", int, DEFAULT_MAX_CONCURRENCY,
-     "concurrent LLM calls of background tasks"),
+     "concurrent LLM calls of all background tasks together (default: by provider: "
+     "local 1, openai 8, echo 256)"),
     ("--task-timeout", "task_timeout", float, DEFAULT_TASK_TIMEOUT,
      "seconds before a background task ends as TIMEOUT"),
     ("--max-queued-tasks", "max_queued_tasks", int, DEFAULT_MAX_QUEUED_TASKS,

@@ -16,7 +16,7 @@ DEFAULT_PORT = 8000
 DEFAULT_DB = "./elluminate.db"
 DEFAULT_PAGE_SIZE = 100
 DEFAULT_TASK_TIMEOUT = 36000.0
-DEFAULT_MAX_CONCURRENCY = 4
+DEFAULT_MAX_CONCURRENCY: int | None = None  # None: by provider (local 1, openai 8, echo 256)
 DEFAULT_MAX_QUEUED_TASKS = 1000
 DEFAULT_CLIENT_MAX_SIZE = 32 * 1024 * 1024
 
@@ -44,7 +44,7 @@ class ServerConfig:
     llm_model: str | None = None
     llm_api_key: str | None = field(default=None, repr=False)
     echo_latency: float = 0.0
-    max_concurrency: int = DEFAULT_MAX_CONCURRENCY
+    max_concurrency: int | None = DEFAULT_MAX_CONCURRENCY
     task_timeout: float = DEFAULT_TASK_TIMEOUT
     max_queued_tasks: int = DEFAULT_MAX_QUEUED_TASKS
     page_size: int = DEFAULT_PAGE_SIZE
@@ -60,7 +60,7 @@ class ServerConfig:
             raise ValueError(f"llm must be one of {', '.join(LLM_KINDS)}, not {self.llm!r}")
         if self.page_size < 1:
             raise ValueError("page_size must be at least 1")
-        if self.max_concurrency < 1:
+        if self.max_concurrency is not None and self.max_concurrency < 1:
             raise ValueError("max_concurrency must be at least 1")
         if self.max_queued_tasks < 1:
             raise ValueError("max_queued_tasks must be at least 1")

@@ -90,6 +90,11 @@ async def error_middleware(request: web.Request, handler: Any) -> web.StreamResp
         )
     except msgspec.ValidationError as exc:
         return error_response(422, {"detail": f"invalid request: {exc}"})
+    except RecursionError:  # only deeply nested input gets here (JSON bodies, query JSON)
+        log.warning("request %s %s is nested too deeply", request.method, request.path)
+        return error_response(
+            422, {"detail": "request is nested too deeply: flatten its JSON arrays/objects"}
+        )
     except Exception:
         log.exception("unexpected error while handling %s %s", request.method, request.path)
         return error_response(500, {"detail": "internal error"})

@@ -24,6 +24,8 @@ CONFIG_KEY: web.AppKey[ServerConfig] = web.AppKey("elluminate_config", ServerCon
 PROVIDERS_KEY: web.AppKey[Providers] = web.AppKey("elluminate_providers")
 
 MAX_INT = 2**63 - 1
+MIN_INT = -(2**63)
+TOO_DEEP = "request body is nested too deeply: flatten its arrays/objects"
 _decoder = msgspec.json.Decoder()
 _encoder = msgspec.json.Encoder()
 _NONE_STRINGS = frozenset({"", "none", "null"})
@@ -123,13 +125,23 @@ def query_str(request: web.Request, name: str) -> str | None:
 
 
 def page_param(request: web.Request) -> int:
-    """The 1-based ``page`` parameter (default 1); anything but an int >= 1 answers 422."""
+    """The 1-based ``page`` parameter (default 1); anything but an int >= 1 answers 422.
+
+    The page's row offset must fit in 64 bits (SQLite's ``OFFSET``), so the largest page is
+    ``MAX_INT // page_size``; such a page is empty anyway.
+    """
     raw = request.query.get("page")
     if raw is None:
         return 1
     value = _parse_int(raw)
-    if value is None or value < 1 or value > MAX_INT:
+    if value is None or value < 1:
         raise unprocessable(f"query parameter 'page' must be an integer >= 1, got {raw!r}")
+    largest = MAX_INT // get_config(request).page_size
+    if value > largest:
+        raise unprocessable(
+            f"query parameter 'page' must be at most {largest} (pages hold "
+            f"{get_config(request).page_size} items), got {raw!r}"
+        )
     return value
 
 
@@ -144,9 +156,54 @@ async def read_raw_json(request: web.Request, *, allow_empty: bool = False) -> A
             return None
         raise unprocessable("request body is empty: send a JSON object")
     try:
-        return _decoder.decode(body)
+        data = _decoder.decode(body)
     except msgspec.DecodeError as exc:
-        raise unprocessable(f"request body is not valid JSON: {exc}") from None
+        hint = ""
+        content_type = request.content_type
+        if content_type not in ("application/json", "application/octet-stream", "text/plain") and (
+            not content_type.endswith("+json")
+        ):
+            hint = f"; send it with Content-Type: application/json (got {content_type})"
+        raise unprocessable(f"request body is not valid JSON: {exc}{hint}") from None
+    except RecursionError:
+        raise unprocessable(TOO_DEEP) from None
+    check_int_range(data)
+    return data
+
+
+def _first_out_of_range(data: Any) -> str | None:
+    """Path of the first integer that SQLite cannot store (beyond 64 bits), else None.
+
+    Iterative, so a deeply nested body cannot exhaust the stack.
+    """
+    stack: list[tuple[Any, Any, Any]] = [(data, None, None)]  # (value, parent entry, key)
+    while stack:
+        entry = stack.pop()
+        value = entry[0]
+        if isinstance(value, int):
+            if MIN_INT <= value <= MAX_INT:
+                continue
+            parts: list[str] = []
+            while entry[1] is not None:
+                key = entry[2]
+                parts.append(f"[{key}]" if isinstance(key, int) else f".{key}")
+                entry = entry[1]
+            return "".join(reversed(parts)).lstrip(".") or "body"
+        if isinstance(value, dict):
+            stack.extend((v, entry, k) for k, v in value.items())
+        elif isinstance(value, list):
+            stack.extend((v, entry, i) for i, v in enumerate(value))
+    return None
+
+
+def check_int_range(data: Any) -> None:
+    """422 naming the first integer of a decoded body that does not fit in 64 bits."""
+    where = _first_out_of_range(data)
+    if where is not None:
+        raise unprocessable(
+            f"the integer at `{where}` is out of range: integers must be between "
+            f"{MIN_INT} and {MAX_INT}"
+        )
 
 
 def convert(data: Any, type_: type[T], *, what: str = "request body") -> T:
@@ -284,6 +341,7 @@ __all__ = [
     "HTTPError",
     "PROVIDERS_KEY",
     "PageBody",
+    "check_int_range",
     "check_name",
     "convert",
     "get_config",

@@ -688,6 +688,8 @@ def parse_jsonl(data: bytes) -> list[dict[str, Any]]:
             rows = _line_decoder.decode(stripped)
         except msgspec.DecodeError as exc:
             raise unprocessable(f"the upload is not valid JSON: {exc}") from None
+        except RecursionError:
+            raise unprocessable("the upload is nested too deeply") from None
         for index, row in enumerate(rows):
             if not isinstance(row, dict):
                 raise unprocessable(
@@ -703,6 +705,10 @@ def parse_jsonl(data: bytes) -> list[dict[str, Any]]:
             row = _line_decoder.decode(line)
         except msgspec.DecodeError as exc:
             raise unprocessable(f"line {number}: invalid JSON ({exc}); nothing was added") from None
+        except RecursionError:
+            raise unprocessable(
+                f"line {number}: nested too deeply; nothing was added"
+            ) from None
         if not isinstance(row, dict):
             raise unprocessable(
                 f"line {number}: expected a JSON object (one row per line), got "

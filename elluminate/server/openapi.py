@@ -1,0 +1,622 @@
+"""The server's OpenAPI 3.1 document, generated from the app's router and the wire structs.
+
+``GET /openapi.json`` (no key) serves it. Nothing is listed twice: the paths, methods, path
+parameters, summaries (handler docstrings), tags (route module) and security (the auth
+middleware's public routes) come from the running application's router; the request and
+response bodies are the :mod:`elluminate.schemas` msgspec structs the handlers decode and
+encode, turned into JSON Schema by :func:`msgspec.json.schema_components`.
+
+What the router cannot tell (which struct a handler reads and answers, success status,
+pagination, query parameters, extra error statuses) is an :class:`Op`, found for a route
+
+1. on the handler, put there by the :func:`operation` decorator (route modules may use it
+   next to ``@routes.get(...)``), or else
+2. in :data:`OPERATIONS`, keyed by ``(method, path)`` with the path as the router's canonical
+   form (``/api/v0/projects/{project_id}/collections``). Today every route is in the table
+   (one place to review); a route module that wants its metadata next to the handler uses
+   the decorator, but must then not be imported by this module (the table imports
+   :mod:`.routes.projects` for its response structs).
+
+:func:`undocumented_routes` lists routes that have neither, :func:`stale_operations` table
+entries that match no route; the test suite fails on both, so a new route cannot go
+undocumented. ``HEAD`` routes are the implicit twins of ``GET`` routes and are not listed.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Annotated, Any, TypeVar
+
+import msgspec
+from aiohttp import web
+
+from elluminate import schemas as s
+
+from .auth import PUBLIC_ROUTES
+from .routes.projects import Health, ProjectWithKey, server_version
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+OPENAPI_PATH = "/openapi.json"
+OPENAPI_VERSION = "3.1.0"
+_ATTR = "__elluminate_openapi__"
+
+#: A positive integer id (what ``path_id``/``query_int`` accept).
+Id = Annotated[int, msgspec.Meta(ge=1)]
+#: A 1-based page number.
+PageNumber = Annotated[int, msgspec.Meta(ge=1)]
+
+
+@dataclass(frozen=True)
+class Op:
+    """What the router cannot tell about one operation.
+
+    ``request``: the JSON body type (``request_required=False``: the body may be empty);
+    ``upload``: a JSONL file body instead (multipart part ``file`` or the raw body);
+    ``response``: the success body type (None: no body; with ``paginated`` the body is
+    ``{"items": [response...], "count": n}`` and a ``page`` query parameter exists);
+    ``stream``: the success answer is ``text/event-stream``; ``status``: the success status
+    (``extra_responses`` adds other success statuses); ``query``: query parameter name ->
+    type (or ``(type, description)``); ``errors``: error statuses beyond the derived ones
+    (401 unless public, 404 with path parameters, 413 with a body, 422 with a body or query
+    parameters).
+    """
+
+    request: Any = None
+    request_required: bool = True
+    upload: bool = False
+    response: Any = None
+    paginated: bool = False
+    stream: bool = False
+    status: int = 200
+    query: Mapping[str, Any] = field(default_factory=dict)
+    errors: tuple[int, ...] = ()
+    extra_responses: Mapping[int, tuple[Any, str]] = field(default_factory=dict)
+    summary: str | None = None
+    description: str | None = None
+
+
+def operation(**kwargs: Any) -> Callable[[F], F]:
+    """Decorator: attach an :class:`Op` (same keyword arguments) to a route handler."""
+    op = Op(**kwargs)
+
+    def decorate(handler: F) -> F:
+        setattr(handler, _ATTR, op)
+        return handler
+
+    return decorate
+
+
+# ---- the table --------------------------------------------------------------------------
+
+P = "/api/v0/projects/{project_id}"
+_TASK_QUERY = {
+    "connection_uuid": (str, "a consumer id: `logs_delta` is then the log since its last poll"),
+}
+_STREAM_QUERY = {"polling_interval": (float, "seconds between progress events (0.1 to 10)")}
+_BATCH_EMPTY = {200: (type(None), "an empty batch: the body is `null`, no task started")}
+_EXPERIMENT_FILTERS = {
+    "prompt_template_id": Id,
+    "collection_id": Id,
+    "llm_config_id": Id,
+    "criterion_set_id": Id,
+    "experiment_name": (str, "exact name"),
+    "experiment_name_search": (str, "substring of the name"),
+    "prompt_template_name": str,
+    "date_from": (str, "ISO date (prefix compare on created_at)"),
+    "date_to": (str, "ISO date (prefix compare on created_at)"),
+}
+_RESPONSE_FILTERS: dict[str, Any] = {
+    "experiment_id": int,
+    "prompt_id": int,
+    "prompt_template_id": int,
+    "template_variables_id": int,
+    "epoch": int,
+    "collection_id": Id,
+    "llm_model_name": str,
+    "response_ids": (list[int], "repeat the parameter, or separate ids with commas"),
+    "duration_seconds_min": float,
+    "duration_seconds_max": float,
+    "input_tokens_min": float,
+    "input_tokens_max": float,
+    "output_tokens_min": float,
+    "output_tokens_max": float,
+}
+
+#: Operations keyed by ``(method, canonical path)``; a handler's :func:`operation` wins.
+OPERATIONS: dict[tuple[str, str], Op] = {
+    # health, version, projects
+    ("GET", "/"): Op(response=Health),
+    ("POST", "/api/v0/version/compatible"): Op(
+        request=s.VersionCheckRequest, request_required=False, response=s.VersionCheckResponse
+    ),
+    ("GET", "/api/v0/projects"): Op(response=s.Page[s.Project]),
+    ("GET", P): Op(response=s.Project),
+    ("POST", "/api/v0/projects"): Op(
+        request=s.CreateProjectRequest, response=ProjectWithKey, status=201, errors=(404,)
+    ),
+    # prompt templates
+    ("GET", P + "/prompt_templates"): Op(
+        response=s.PromptTemplate,
+        paginated=True,
+        query={
+            "name": (str, "exact name: every version, newest first"),
+            "version": Id,
+            "criterion_set_id": Id,
+            "compatible_collection_id": Id,
+        },
+    ),
+    ("GET", P + "/prompt_templates/{template_id}"): Op(response=s.PromptTemplate),
+    ("POST", P + "/prompt_templates"): Op(
+        request=s.CreatePromptTemplateRequest, response=s.PromptTemplate, status=201,
+        errors=(404, 409),
+    ),
+    ("DELETE", P + "/prompt_templates/{template_id}"): Op(status=204),
+    # collections and entries
+    ("GET", P + "/collections"): Op(
+        response=s.TemplateVariablesCollection,
+        paginated=True,
+        query={"name": (str, "exact name"), "compatible_prompt_template_id": Id},
+    ),
+    ("GET", P + "/collections/{collection_id}"): Op(
+        response=s.TemplateVariablesCollectionWithEntries
+    ),
+    ("POST", P + "/collections"): Op(
+        request=s.CreateCollectionRequest, response=s.TemplateVariablesCollectionWithEntries,
+        status=201, errors=(409,),
+    ),
+    ("PUT", P + "/collections/{collection_id}"): Op(
+        request=s.UpdateCollectionRequest, response=s.TemplateVariablesCollection, errors=(409,)
+    ),
+    ("DELETE", P + "/collections/{collection_id}"): Op(status=204),
+    ("GET", P + "/collections/{collection_id}/entries"): Op(
+        response=s.TemplateVariables, paginated=True
+    ),
+    ("GET", P + "/collections/{collection_id}/entries/{entry_id}"): Op(
+        response=s.TemplateVariables
+    ),
+    ("POST", P + "/collections/{collection_id}/entries"): Op(
+        request=s.CreateEntryRequest, response=s.TemplateVariables, status=201,
+        errors=(400, 502, 503),
+    ),
+    ("PUT", P + "/collections/{collection_id}/entries/{entry_id}"): Op(
+        request=s.UpdateEntryRequest, response=s.TemplateVariables, errors=(400,)
+    ),
+    ("DELETE", P + "/collections/{collection_id}/entries/{entry_id}"): Op(
+        status=204, errors=(400,)
+    ),
+    ("DELETE", P + "/collections/{collection_id}/entries"): Op(status=204, errors=(400,)),
+    ("POST", P + "/collections/{collection_id}/entries/batches"): Op(
+        upload=True,
+        response=list[s.TemplateVariables],
+        status=201,
+        query={"skip_existing": (bool, "skip rows equal to an existing row")},
+        errors=(400,),
+    ),
+    # criteria and criterion sets
+    ("POST", P + "/criteria"): Op(
+        request=s.CreateCriteriaRequest, response=list[s.Criterion], status=201,
+        errors=(404, 409, 502, 503),
+    ),
+    ("GET", P + "/criteria"): Op(
+        response=s.Criterion,
+        paginated=True,
+        query={"prompt_template_id": Id, "criterion_set_id": Id},
+        errors=(404,),
+    ),
+    ("GET", P + "/criteria/{criterion_id}"): Op(response=s.Criterion),
+    ("PUT", P + "/criteria/{criterion_id}"): Op(
+        request=s.UpdateCriterionRequest, response=s.Criterion
+    ),
+    ("DELETE", P + "/criteria/{criterion_id}"): Op(status=204),
+    ("GET", P + "/criterion_sets"): Op(
+        response=s.CriterionSet, paginated=True, query={"name": (str, "exact name")}
+    ),
+    ("GET", P + "/criterion_sets/{set_id}"): Op(response=s.CriterionSet),
+    ("POST", P + "/criterion_sets"): Op(
+        request=s.CreateCriterionSetRequest, response=s.CriterionSet, status=201, errors=(409,)
+    ),
+    ("DELETE", P + "/criterion_sets/{set_id}"): Op(status=204),
+    ("PUT", P + "/criterion_sets/{set_id}/prompt_templates/{template_id}"): Op(
+        response=s.CriterionSet
+    ),
+    ("DELETE", P + "/criterion_sets/{set_id}/prompt_templates/{template_id}"): Op(status=204),
+    # LLM configs
+    ("GET", P + "/llm_configs"): Op(
+        response=s.LLMConfig, paginated=True, query={"name": (str, "exact name")}
+    ),
+    ("GET", P + "/llm_configs/{config_id}"): Op(response=s.LLMConfig),
+    ("POST", P + "/llm_configs"): Op(
+        request=s.CreateLLMConfigRequest, response=s.LLMConfig, status=201, errors=(409,)
+    ),
+    ("DELETE", P + "/llm_configs/{config_id}"): Op(status=204),
+    # experiments
+    ("POST", P + "/experiments"): Op(
+        request=s.CreateExperimentRequest, response=s.Experiment, status=201,
+        errors=(404, 409, 429),
+    ),
+    ("GET", P + "/experiments"): Op(
+        response=s.Experiment, paginated=True, query=_EXPERIMENT_FILTERS
+    ),
+    ("GET", P + "/experiments/{experiment_id}"): Op(
+        response=s.Experiment,
+        query={
+            "categorical_filters": (
+                str,
+                'JSON object: column name -> allowed values, e.g. {"category": ["a"]}',
+            )
+        },
+    ),
+    ("DELETE", P + "/experiments/{experiment_id}"): Op(status=204),
+    ("POST", P + "/experiments/{experiment_id}/run"): Op(
+        request=s.RunExperimentRequest, request_required=False, response=s.Experiment,
+        errors=(409, 429),
+    ),
+    ("POST", P + "/experiments/{experiment_id}/retry-failed"): Op(
+        request=s.RetryFailedRequest, request_required=False, response=s.Experiment,
+        errors=(409, 429),
+    ),
+    ("POST", P + "/experiments/{experiment_id}/cancel"): Op(
+        response=s.Experiment, errors=(409,)
+    ),
+    ("GET", P + "/experiments/{experiment_id}/generation/{task_id}"): Op(
+        response=s.TaskStatusPayload, query=_TASK_QUERY
+    ),
+    ("GET", P + "/experiments/{experiment_id}/generation/{task_id}/stream"): Op(
+        stream=True, query=_STREAM_QUERY
+    ),
+    # responses
+    ("GET", P + "/responses"): Op(
+        response=s.PromptResponse, paginated=True, query=_RESPONSE_FILTERS
+    ),
+    ("GET", P + "/responses/{response_id}"): Op(response=s.PromptResponse),
+    ("POST", P + "/responses"): Op(
+        request=s.CreatePromptResponseRequest, response=s.PromptResponse, status=201,
+        errors=(404,),
+    ),
+    ("POST", P + "/responses/generate"): Op(
+        request=s.CreatePromptResponseRequest, response=s.PromptResponse, status=201,
+        errors=(404, 502, 503),
+    ),
+    ("POST", P + "/responses/batches"): Op(
+        request=s.BatchCreatePromptResponseRequest, response=str, status=202,
+        extra_responses=_BATCH_EMPTY, errors=(404, 429),
+    ),
+    ("GET", P + "/responses/batches/{task_id}"): Op(
+        response=s.TaskStatusPayload, query=_TASK_QUERY
+    ),
+    ("DELETE", P + "/responses/{response_id}"): Op(status=204),
+    ("PATCH", P + "/responses/{response_id}"): Op(
+        request=s.UpdateAnnotationRequest, response=s.PromptResponse
+    ),
+    # ratings
+    ("GET", P + "/ratings"): Op(
+        response=s.Rating, paginated=True, query={"prompt_response_id": Id}
+    ),
+    ("POST", P + "/ratings"): Op(
+        request=s.CreateRatingRequest, response=list[s.Rating], status=201,
+        errors=(404, 502, 503),
+    ),
+    ("POST", P + "/ratings/batches"): Op(
+        request=s.BatchRateRequest, response=str, status=202, extra_responses=_BATCH_EMPTY,
+        errors=(404, 429),
+    ),
+    ("GET", P + "/ratings/batches/{task_id}"): Op(
+        response=s.TaskStatusPayload, query=_TASK_QUERY
+    ),
+    ("GET", P + "/ratings/batches/{task_id}/stream"): Op(stream=True, query=_STREAM_QUERY),
+}
+
+
+# ---- routes -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RouteInfo:
+    """One documented route of the router."""
+
+    method: str
+    path: str  # canonical: /api/v0/projects/{project_id}/collections
+    handler: Any
+    path_params: dict[str, str]  # name -> regex
+
+
+_GROUP = re.compile(r"\(\?P<(\w+)>((?:[^()]|\([^()]*\))*)\)")
+
+
+def _path_params(resource: web.AbstractResource) -> dict[str, str]:
+    info = resource.get_info()
+    pattern = info.get("pattern")
+    if pattern is None:
+        return {}
+    return {m.group(1): m.group(2) for m in _GROUP.finditer(pattern.pattern)}
+
+
+def iter_routes(app: web.Application) -> Iterator[RouteInfo]:
+    """Every (method, path) the app serves, without the implicit ``HEAD`` twins of GETs."""
+    seen: set[tuple[str, str]] = set()
+    all_routes = [(r.method.upper(), r.resource) for r in app.router.routes()]
+    gets = {res.canonical for method, res in all_routes if method == "GET" and res is not None}
+    for route in app.router.routes():
+        resource = route.resource
+        if resource is None:  # pragma: no cover - only for sub-apps
+            continue
+        method = route.method.upper()
+        if method == "HEAD" and resource.canonical in gets:
+            continue
+        key = (method, resource.canonical)
+        if key in seen:
+            continue
+        seen.add(key)
+        yield RouteInfo(method, resource.canonical, route.handler, _path_params(resource))
+
+
+def op_for(route: RouteInfo) -> Op | None:
+    """The route's :class:`Op`: from the handler's decorator, else from the table."""
+    op = getattr(route.handler, _ATTR, None)
+    if isinstance(op, Op):
+        return op
+    return OPERATIONS.get((route.method, route.path))
+
+
+def undocumented_routes(app: web.Application) -> list[tuple[str, str]]:
+    """Routes of the app without an :class:`Op` (decorator or table entry)."""
+    return [(r.method, r.path) for r in iter_routes(app) if op_for(r) is None]
+
+
+def stale_operations(app: web.Application) -> list[tuple[str, str]]:
+    """Table entries that no route of the app matches."""
+    served = {(r.method, r.path) for r in iter_routes(app)}
+    return sorted(key for key in OPERATIONS if key not in served)
+
+
+def is_public(method: str, path: str) -> bool:
+    """True for routes the auth middleware lets through without a key."""
+    return (method, path) in PUBLIC_ROUTES or ("*", path) in PUBLIC_ROUTES
+
+
+# ---- the document -----------------------------------------------------------------------
+
+
+class _Schemas:
+    """Collects the types to turn into schemas; all are generated in one call at the end."""
+
+    def __init__(self) -> None:
+        self.types: list[Any] = []
+        self.slots: list[tuple[dict[str, Any], str, int]] = []
+
+    def ref(self, target: dict[str, Any], key: str, type_: Any) -> None:
+        """Set ``target[key]`` to the schema of ``type_`` (filled in by :meth:`resolve`)."""
+        self.slots.append((target, key, len(self.types)))
+        self.types.append(type_)
+        target[key] = {}
+
+    def resolve(self) -> dict[str, Any]:
+        generated, components = msgspec.json.schema_components(
+            self.types, ref_template="#/components/schemas/{name}"
+        )
+        for target, key, index in self.slots:
+            target[key] = generated[index]
+        return dict(sorted(components.items()))
+
+
+_PAGE: Any = s.Page  # subscripted with a runtime type below
+
+_STATUS_TEXT = {
+    200: "OK",
+    201: "Created",
+    202: "Accepted: the body is the id of the started task",
+    204: "No Content",
+    400: "The request conflicts with the object's state (e.g. a read-only collection)",
+    401: "Missing or invalid API key",
+    404: "Not found in the key's project",
+    409: "Conflict: the object exists already or is in the wrong state; the body may carry "
+    "the existing object's id",
+    413: "Request body too large",
+    422: "Invalid input; `detail` says what to fix",
+    429: "Too many queued background tasks",
+    502: "The LLM provider failed",
+    503: "The server's LLM provider is not available",
+}
+
+
+def _param_schema(spec: Any, schemas: _Schemas, target: dict[str, Any]) -> None:
+    type_, description = spec if isinstance(spec, tuple) else (spec, None)
+    schemas.ref(target, "schema", type_)
+    if description:
+        target["description"] = description
+    if getattr(type_, "__origin__", None) is list:
+        target["style"] = "form"
+        target["explode"] = True
+
+
+def _path_param(name: str, regex: str) -> dict[str, Any]:
+    schema: dict[str, Any]
+    if regex == r"\d+":
+        schema = {"type": "integer", "minimum": 1}
+    else:
+        schema = {"type": "string", "pattern": f"^{regex}$"}
+    return {"name": name, "in": "path", "required": True, "schema": schema}
+
+
+def _summary(handler: Any, op: Op) -> tuple[str, str | None]:
+    doc = (getattr(handler, "__doc__", None) or "").strip()
+    first, _, rest = doc.partition("\n\n")
+    summary = op.summary or " ".join(first.split()) or handler.__name__.replace("_", " ")
+    description = op.description or (" ".join(rest.split()) if rest.strip() else None)
+    return summary, description
+
+
+def _tag(handler: Any) -> str:
+    module = getattr(handler, "__module__", "") or ""
+    return module.rsplit(".", 1)[-1] if ".routes." in module else "server"
+
+
+def _operation(route: RouteInfo, op: Op, schemas: _Schemas) -> dict[str, Any]:
+    summary, description = _summary(route.handler, op)
+    tag = _tag(route.handler)
+    doc: dict[str, Any] = {
+        "operationId": f"{tag}_{route.handler.__name__}",
+        "summary": summary,
+        "tags": [tag],
+    }
+    if description:
+        doc["description"] = description
+    params: list[dict[str, Any]] = [
+        _path_param(name, regex) for name, regex in route.path_params.items()
+    ]
+    query = dict(op.query)
+    if op.paginated:
+        query = {"page": (PageNumber, "1-based page number (default 1)"), **query}
+    for name, spec in query.items():
+        param: dict[str, Any] = {"name": name, "in": "query", "required": False}
+        _param_schema(spec, schemas, param)
+        params.append(param)
+    if params:
+        doc["parameters"] = params
+
+    has_body = op.request is not None or op.upload
+    if op.request is not None:
+        media: dict[str, Any] = {}
+        schemas.ref(media, "schema", op.request)
+        doc["requestBody"] = {
+            "required": op.request_required,
+            "content": {"application/json": media},
+        }
+    elif op.upload:
+        doc["requestBody"] = {
+            "required": True,
+            "description": "JSON Lines, one row object per line (a JSON array of objects "
+            "is accepted too): as the multipart part `file`, or as the raw body",
+            "content": {
+                "multipart/form-data": {
+                    "schema": {
+                        "type": "object",
+                        "properties": {"file": {"type": "string", "format": "binary"}},
+                        "required": ["file"],
+                    }
+                },
+                "application/jsonl": {"schema": {"type": "string"}},
+            },
+        }
+
+    responses: dict[str, Any] = {}
+    ok: dict[str, Any] = {"description": _STATUS_TEXT.get(op.status, "OK")}
+    if op.stream:
+        ok["description"] = (
+            "Server-Sent Events: each `data:` line is a TaskStatusPayload; exactly one "
+            "terminal event ends the stream"
+        )
+        ok["content"] = {"text/event-stream": {"schema": {"type": "string"}}}
+    elif op.response is not None and op.status != 204:
+        media = {}
+        schemas.ref(media, "schema", _PAGE[op.response] if op.paginated else op.response)
+        ok["content"] = {"application/json": media}
+    responses[str(op.status)] = ok
+    for status, (type_, text) in op.extra_responses.items():
+        extra: dict[str, Any] = {"description": text}
+        media = {}
+        schemas.ref(media, "schema", type_)
+        extra["content"] = {"application/json": media}
+        responses[str(status)] = extra
+
+    errors = set(op.errors)
+    public = is_public(route.method, route.path)
+    if not public:
+        errors.add(401)
+    if route.path_params:
+        errors.add(404)
+    if has_body:
+        errors.update((413, 422))
+    if query:
+        errors.add(422)
+    for status in sorted(errors):
+        responses[str(status)] = {
+            "description": _STATUS_TEXT.get(status, "Error"),
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}},
+        }
+    doc["responses"] = responses
+    if public:
+        doc["security"] = []
+    return doc
+
+
+def build_openapi(app: web.Application, *, version: str | None = None) -> dict[str, Any]:
+    """The OpenAPI 3.1 document of every route of ``app`` (undocumented routes raise)."""
+    missing = undocumented_routes(app)
+    if missing:
+        listed = ", ".join(f"{m} {p}" for m, p in missing)
+        raise LookupError(
+            f"routes without OpenAPI metadata: {listed}; add an entry to "
+            "elluminate.server.openapi.OPERATIONS or decorate the handler with @operation(...)"
+        )
+    schemas = _Schemas()
+    paths: dict[str, dict[str, Any]] = {}
+    for route in sorted(iter_routes(app), key=lambda r: r.path):
+        op = op_for(route)
+        assert op is not None
+        paths.setdefault(route.path, {})[route.method.lower()] = _operation(route, op, schemas)
+    error_slot: dict[str, Any] = {}
+    schemas.ref(error_slot, "schema", s.ErrorBody)
+    components = schemas.resolve()
+    components.setdefault("ErrorBody", error_slot["schema"])
+    if version is None:
+        version = server_version()
+    return {
+        "openapi": OPENAPI_VERSION,
+        "info": {
+            "title": "elluminate local server",
+            "version": version,
+            "description": "The self-hosted elluminate server: the platform's REST API "
+            "(/api/v0) over SQLite. Send the API key as `X-API-Key: <key>` or "
+            "`Authorization: Bearer <key>`. Errors are `{\"detail\": \"...\"}`.",
+        },
+        "paths": paths,
+        "components": {
+            "schemas": components,
+            "securitySchemes": {
+                "ApiKeyHeader": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
+                "BearerKey": {"type": "http", "scheme": "bearer"},
+            },
+        },
+        "security": [{"ApiKeyHeader": []}, {"BearerKey": []}],
+    }
+
+
+# ---- serving ----------------------------------------------------------------------------
+
+_CACHE_KEY: web.AppKey[dict[str, bytes]] = web.AppKey("elluminate_openapi_cache", dict)
+
+
+@operation(response=dict[str, Any], summary="This OpenAPI 3.1 document")
+async def openapi_json(request: web.Request) -> web.Response:
+    """The OpenAPI document of this server (no key needed)."""
+    cache = request.app[_CACHE_KEY]
+    body = cache.get("json")
+    if body is None:
+        body = cache["json"] = msgspec.json.encode(build_openapi(request.app))
+    return web.Response(body=body, content_type="application/json")
+
+
+def setup(app: web.Application) -> None:
+    """Serve :func:`openapi_json` at :data:`OPENAPI_PATH` (built on first request)."""
+    app[_CACHE_KEY] = {}
+    app.router.add_get(OPENAPI_PATH, openapi_json)
+
+
+__all__ = [
+    "OPENAPI_PATH",
+    "OPERATIONS",
+    "Op",
+    "RouteInfo",
+    "build_openapi",
+    "is_public",
+    "iter_routes",
+    "op_for",
+    "operation",
+    "setup",
+    "stale_operations",
+    "undocumented_routes",
+]

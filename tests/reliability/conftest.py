@@ -1,0 +1,140 @@
+"""Shared fixtures of the reliability tests (concurrency, bad input, fuzzing, security).
+
+The suite runs with ``--import-mode=importlib``, so helpers are fixtures, not imports:
+``row_counts`` snapshots the row count of every table of a server's SQLite file, ``seed``
+creates one object of every kind (template, collection with rows, criterion set, LLM config,
+an experiment that ran, so responses, ratings and a finished task exist) through raw HTTP.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from elluminate.server import LocalServer
+
+RowCounts = dict[str, int]
+
+
+def _counts(db_path: Path) -> RowCounts:
+    conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
+    try:
+        tables = [
+            r[0]
+            for r in conn.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
+            )
+        ]
+        return {t: conn.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0] for t in tables}
+    finally:
+        conn.close()
+
+
+@pytest.fixture(scope="session")
+def row_counts() -> Callable[[Path], RowCounts]:
+    """``row_counts(db_path)``: ``{table: number of rows}`` for every table."""
+    return _counts
+
+
+class Api:
+    """A tiny raw-HTTP helper bound to one server and key (requests, no SDK)."""
+
+    def __init__(self, base_url: str, key: str, pid: int | None = None) -> None:
+        self.base_url = base_url
+        self.session = requests.Session()
+        self.session.headers["X-API-Key"] = key
+        if pid is None:
+            pid = self.call("GET", "/api/v0/projects")["items"][0]["id"]
+        self.pid = pid
+        self.P = f"/api/v0/projects/{self.pid}"
+
+    def request(self, method: str, path: str, **kw: Any) -> requests.Response:
+        kw.setdefault("timeout", 60)
+        return self.session.request(method, self.base_url + path, **kw)
+
+    def call(self, method: str, path: str, status: int | tuple[int, ...] = (200, 201, 202, 204),
+             **kw: Any) -> Any:
+        resp = self.request(method, path, **kw)
+        statuses = (status,) if isinstance(status, int) else status
+        assert resp.status_code in statuses, f"{method} {path} -> {resp.status_code}: {resp.text}"
+        return resp.json() if resp.content else None
+
+    def wait_task(self, path: str, timeout: float = 30.0) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        while True:
+            body: dict[str, Any] = self.call("GET", path, params={"connection_uuid": "t"})
+            if body["status"] not in ("PENDING", "STARTED"):
+                return body
+            assert time.monotonic() < deadline, f"task {path} did not finish: {body}"
+            time.sleep(0.05)
+
+    def close(self) -> None:
+        self.session.close()
+
+
+@pytest.fixture(scope="session")
+def api_factory() -> type[Api]:
+    """The :class:`Api` class (``api_factory(base_url, key)``)."""
+    return Api
+
+
+def seed_objects(api: Api, tag: str = "") -> dict[str, Any]:
+    """One object of every kind in ``api``'s project; returns their ids."""
+    p = api.P
+    template = api.call("POST", f"{p}/prompt_templates", json={
+        "name": f"T{tag}", "messages": [{"role": "user", "content": "Explain {{topic}}"}]})
+    collection = api.call("POST", f"{p}/collections", json={
+        "name": f"C{tag}", "description": "", "read_only": False,
+        "collection_type": "STANDARD", "variables": [{"topic": "AI"}, {"topic": "ML"}]})
+    cset = api.call("POST", f"{p}/criterion_sets", json={
+        "name": f"S{tag}", "criteria": [{"criterion_str": "Is it short?"}]})
+    api.call("PUT", f"{p}/criterion_sets/{cset['id']}/prompt_templates/{template['id']}")
+    llm = api.call("POST", f"{p}/llm_configs", json={
+        "name": f"L{tag}", "llm_model_name": "m", "api_key": "sk-seed-secret-0123456789"})
+    experiment = api.call("POST", f"{p}/experiments", json={
+        "name": f"E{tag}", "prompt_template_id": template["id"],
+        "collection_id": collection["id"], "criterion_set_id": cset["id"],
+        "generate": True, "rating_version": "mock"})
+    task_id = experiment["generation_task_id"]
+    api.wait_task(f"{p}/experiments/{experiment['id']}/generation/{task_id}")
+    responses = api.call("GET", f"{p}/responses", params={"experiment_id": experiment["id"]})
+    assert responses["count"] == 2, responses
+    response_ids = [r["id"] for r in responses["items"]]
+    rating_task = api.call("POST", f"{p}/ratings/batches",
+                           json={"prompt_response_ids": response_ids[:1]})
+    api.wait_task(f"{p}/ratings/batches/{rating_task}")
+    ratings = api.call("GET", f"{p}/ratings")["items"]
+    return {
+        "template_id": template["id"],
+        "collection_id": collection["id"],
+        "entry_id": collection["variables"][0]["id"],
+        "set_id": cset["id"],
+        "criterion_id": cset["criteria"][0]["id"],
+        "config_id": llm["id"],
+        "experiment_id": experiment["id"],
+        "task_id": task_id,
+        "response_id": response_ids[0],
+        "response_ids": response_ids,
+        "rating_id": ratings[0]["id"] if ratings else None,
+        "rating_task_id": rating_task,
+    }
+
+
+@pytest.fixture(scope="session")
+def seed() -> Callable[..., dict[str, Any]]:
+    """``seed(api, tag="")``: create one object of every kind, return their ids."""
+    return seed_objects
+
+
+@pytest.fixture(scope="module")
+def module_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalServer]:
+    """One server for a whole module (for tests that never change what others see)."""
+    path = tmp_path_factory.mktemp("reliability") / "elluminate.db"
+    with LocalServer(db_path=path, llm="echo", client_max_size=16 * 1024 * 1024) as srv:
+        yield srv

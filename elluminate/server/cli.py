@@ -52,7 +52,8 @@ _OPTIONS: list[tuple[str, str, Any, Any, str]] = [
     ("--task-timeout", "task_timeout", float, DEFAULT_TASK_TIMEOUT,
      "seconds before a background task ends as TIMEOUT"),
     ("--max-queued-tasks", "max_queued_tasks", int, DEFAULT_MAX_QUEUED_TASKS,
-     "background tasks that may wait; more are refused with 429"),
+     "unfinished background tasks allowed at once; a task submitted beyond that ends "
+     "REJECTED (queue full)"),
     ("--page-size", "page_size", int, DEFAULT_PAGE_SIZE, "items per page of list endpoints"),
     ("--log-level", "log_level", str, "INFO", "DEBUG, INFO, WARNING or ERROR"),
 ]

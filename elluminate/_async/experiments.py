@@ -16,7 +16,13 @@ from .. import schemas
 from .._compat import asleep
 from .._progress import TaskProgress, progress_enabled
 from .._sse import SSEParser
-from ..exceptions import NotFoundError, TaskFailedError, TaskTimeoutError, TransportError
+from ..exceptions import (
+    ConflictError,
+    NotFoundError,
+    TaskFailedError,
+    TaskTimeoutError,
+    TransportError,
+)
 from ..schemas import GenerationParams, RatingMode, TaskStatus
 from ..streaming import (
     BatchStatusEvent,
@@ -513,8 +519,6 @@ class ExperimentsMixin:
 
     async def _post_experiment(self, body: schemas.CreateExperimentRequest) -> Experiment:
         prefix = await self._prefix()
-        from ..exceptions import ConflictError
-
         try:
             created = await self._http.send_json("POST", f"{prefix}/experiments", Experiment, body)
         except ConflictError as exc:

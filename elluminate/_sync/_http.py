@@ -163,9 +163,7 @@ class HTTP:
                 raise error
             maybe_done = maybe_done or resp.status in (502, 504)
             # Retry-After is honoured on 429 and on 503 (RFC 9110 defines it for both).
-            retry_after = (
-                parse_retry_after(resp.retry_after) if resp.status in (429, 503) else None
-            )
+            retry_after = parse_retry_after(resp.retry_after) if resp.status in (429, 503) else None
             wait = config.wait_seconds(attempt, retry_after)
             logger.info(
                 "%s %s answered %d; attempt %d of %d, retrying in %.2f s",

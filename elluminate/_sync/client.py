@@ -12,6 +12,7 @@ import msgspec
 from .. import schemas
 from .._compat import Lock, eager_init
 from .._retry import RetryConfig
+from .._transport import encode_multipart
 from .._version import API_VERSION
 from ..exceptions import (
     AmbiguousProjectError,
@@ -515,8 +516,6 @@ class Client(ExperimentsMixin):
         _check_rows(variables)
         if not variables:
             return []
-        from .._transport import encode_multipart
-
         payload = b"\n".join(_ROW_ENCODER.encode(row) for row in variables)
         body, content_type = encode_multipart(
             "file", "variables.jsonl", "application/jsonl", payload

@@ -17,7 +17,13 @@ from .. import schemas
 from .._compat import sleep
 from .._progress import TaskProgress, progress_enabled
 from .._sse import SSEParser
-from ..exceptions import NotFoundError, TaskFailedError, TaskTimeoutError, TransportError
+from ..exceptions import (
+    ConflictError,
+    NotFoundError,
+    TaskFailedError,
+    TaskTimeoutError,
+    TransportError,
+)
 from ..schemas import GenerationParams, RatingMode, TaskStatus
 from ..streaming import (
     BatchStatusEvent,
@@ -514,8 +520,6 @@ class ExperimentsMixin:
 
     def _post_experiment(self, body: schemas.CreateExperimentRequest) -> Experiment:
         prefix = self._prefix()
-        from ..exceptions import ConflictError
-
         try:
             created = self._http.send_json("POST", f"{prefix}/experiments", Experiment, body)
         except ConflictError as exc:

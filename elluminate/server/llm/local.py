@@ -12,6 +12,7 @@ so one model instance serves one call at a time and the event loop never blocks.
 from __future__ import annotations
 
 import asyncio
+import atexit
 import importlib
 import importlib.util
 import json
@@ -116,9 +117,22 @@ def load_model(model: str | None = None) -> tuple[Any, float]:
             ) from None
         elapsed = time.perf_counter() - start
         log.info("loaded local model %s in %.2f s", path.name, elapsed)
+        if not _models:
+            atexit.register(_close_models)
         _models[key] = llama
         _load_seconds[key] = elapsed
         return llama, elapsed
+
+
+def _close_models() -> None:
+    """Free the models while the interpreter is intact (llama-cpp's own ``__del__`` runs too
+    late at exit and prints an ignored exception)."""
+    with _load_lock:
+        for llama in _models.values():
+            close = getattr(llama, "close", None)
+            if close is not None:
+                close()
+        _models.clear()
 
 
 def _get_executor() -> ThreadPoolExecutor:

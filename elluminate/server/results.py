@@ -19,6 +19,7 @@ Definitions (documented, so clients can rely on them):
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from datetime import datetime, timezone
 from typing import Any
 
@@ -70,19 +71,104 @@ def compute_results(
     categorical_filters: dict[str, list[Any]] | None = None,
 ) -> ExperimentResults | None:
     """Results of one experiment (``experiment`` is its ``experiments`` row)."""
-    exp_id = experiment["id"]
+    return compute_results_many(db, [experiment], categorical_filters=categorical_filters)[
+        experiment["id"]
+    ]
+
+
+def compute_results_many(
+    db: Database,
+    experiments: Sequence[Any],
+    *,
+    categorical_filters: dict[str, list[Any]] | None = None,
+) -> dict[int, ExperimentResults | None]:
+    """Results of several experiments (their ``experiments`` rows), by experiment id.
+
+    A constant number of queries whatever the number of experiments (a list page computes
+    the results of all its experiments at once).
+    """
+    out: dict[int, ExperimentResults | None] = {}
+    for start in range(0, len(experiments), 500):
+        chunk = experiments[start : start + 500]
+        out.update(_results_of_chunk(db, chunk, categorical_filters))
+    return out
+
+
+def _results_of_chunk(
+    db: Database,
+    experiments: Sequence[Any],
+    categorical_filters: dict[str, list[Any]] | None,
+) -> dict[int, ExperimentResults | None]:
+    ids = [e["id"] for e in experiments]
     cond, cparams = categorical_clause(categorical_filters)
-    join = (
-        "JOIN prompts p ON p.id = r.prompt_id "
-        "JOIN template_variables tv ON tv.id = p.template_variables_id"
-    )
-    where = "r.experiment_id = ?" + (f" AND {cond}" if cond else "")
-    params: list[Any] = [exp_id, *cparams]
-    responses = db.fetchall(
-        f"SELECT r.id, r.error, r.epoch, r.input_tokens, r.output_tokens, r.duration_seconds, "
-        f"p.template_variables_id AS tv_id FROM responses r {join} WHERE {where} ORDER BY r.id",
+    marks = ",".join("?" * len(ids))
+    where = f"r.experiment_id IN ({marks})" + (f" AND {cond}" if cond else "")
+    params: list[Any] = [*ids, *cparams]
+    # the row filter needs the entries; without one, the prompts (for the row id) suffice
+    tv_join = "JOIN template_variables tv ON tv.id = p.template_variables_id" if cond else ""
+    join = f"JOIN prompts p ON p.id = r.prompt_id {tv_join}"
+    responses_of: dict[int, list[Any]] = {i: [] for i in ids}
+    for r in db.fetchall(
+        f"SELECT r.experiment_id, r.id, r.error, r.epoch, r.input_tokens, r.output_tokens, "
+        f"r.duration_seconds, p.template_variables_id AS tv_id FROM responses r {join} "
+        f"WHERE {where} ORDER BY r.id",
         params,
-    )
+    ):
+        responses_of[r["experiment_id"]].append(r)
+    answered = [i for i in ids if responses_of[i]]
+    if not answered:  # nothing generated yet (e.g. just created): no results at all
+        return dict.fromkeys(ids)
+    if len(answered) < len(ids):  # the other queries only for experiments with responses
+        marks = ",".join("?" * len(answered))
+        where = f"r.experiment_id IN ({marks})" + (f" AND {cond}" if cond else "")
+        params = [*answered, *cparams]
+    counts_of: dict[int, list[Any]] = {i: [] for i in ids}
+    for row in db.fetchall(
+        f"SELECT r.experiment_id, g.criterion_id, g.rating, COUNT(*) AS n FROM ratings g "
+        f"JOIN responses r ON r.id = g.response_id {join if cond else ''} "
+        f"WHERE {where} AND g.rating IS NOT NULL "
+        "GROUP BY r.experiment_id, g.criterion_id, g.rating",
+        params,
+    ):
+        counts_of[row["experiment_id"]].append(row)
+    rated_of: dict[int, int] = {
+        row[0]: int(row[1])
+        for row in db.fetchall(
+            f"SELECT r.experiment_id, COUNT(*) FROM responses r {join if cond else ''} "
+            f"WHERE {where} AND r.error IS NULL "
+            "AND EXISTS (SELECT 1 FROM ratings g WHERE g.response_id = r.id) "
+            "AND NOT EXISTS (SELECT 1 FROM ratings g WHERE g.response_id = r.id "
+            "AND g.rating IS NULL) GROUP BY r.experiment_id",
+            params,
+        )
+    }
+    config_ids = sorted({e["llm_config_id"] for e in experiments} - {None})
+    prices: dict[int, Any] = {}
+    if config_ids:
+        prices = {
+            row["id"]: row
+            for row in db.fetchall(
+                "SELECT id, input_price_per_mtok, output_price_per_mtok FROM llm_configs "
+                f"WHERE id IN ({','.join('?' * len(config_ids))})",
+                config_ids,
+            )
+        }
+    return {
+        e["id"]: _results(
+            e,
+            responses_of[e["id"]],
+            counts_of[e["id"]],
+            rated_of.get(e["id"], 0),
+            prices.get(e["llm_config_id"]),
+        )
+        for e in experiments
+    }
+
+
+def _results(
+    experiment: Any, responses: list[Any], counts: list[Any], rated: int, prices: Any
+) -> ExperimentResults | None:
+    """Assemble one experiment's results from its queried rows (no I/O)."""
     if not responses:
         return None
     ok = [r for r in responses if r["error"] is None]
@@ -90,12 +176,6 @@ def compute_results(
     output_tokens = [int(r["output_tokens"] or 0) for r in ok]
     durations = [float(r["duration_seconds"] or 0.0) for r in ok]
 
-    counts = db.fetchall(
-        f"SELECT g.criterion_id, g.rating, COUNT(*) AS n FROM ratings g "
-        f"JOIN responses r ON r.id = g.response_id {join} "
-        f"WHERE {where} AND g.rating IS NOT NULL GROUP BY g.criterion_id, g.rating",
-        params,
-    )
     per_criterion: dict[int, list[int]] = {}
     yes_all = no_all = 0
     for row in counts:
@@ -106,12 +186,6 @@ def compute_results(
         else:
             bucket[1] += row["n"]
             no_all += row["n"]
-    rated = db.fetchval(
-        f"SELECT COUNT(*) FROM responses r {join} WHERE {where} AND r.error IS NULL "
-        "AND EXISTS (SELECT 1 FROM ratings g WHERE g.response_id = r.id) "
-        "AND NOT EXISTS (SELECT 1 FROM ratings g WHERE g.response_id = r.id AND g.rating IS NULL)",
-        params,
-    )
 
     rows_seen = {r["tv_id"] for r in responses}
     by_epoch: dict[int, set[int]] = {}
@@ -130,14 +204,9 @@ def compute_results(
         duration = max(0.0, (end - started).total_seconds())
 
     input_cost = output_cost = 0.0
-    if experiment["llm_config_id"] is not None:
-        prices = db.fetchone(
-            "SELECT input_price_per_mtok, output_price_per_mtok FROM llm_configs WHERE id = ?",
-            (experiment["llm_config_id"],),
-        )
-        if prices is not None:
-            input_cost = sum(input_tokens) * float(prices["input_price_per_mtok"] or 0.0) / 1e6
-            output_cost = sum(output_tokens) * float(prices["output_price_per_mtok"] or 0.0) / 1e6
+    if prices is not None:
+        input_cost = sum(input_tokens) * float(prices["input_price_per_mtok"] or 0.0) / 1e6
+        output_cost = sum(output_tokens) * float(prices["output_price_per_mtok"] or 0.0) / 1e6
 
     return ExperimentResults(
         mean_all_ratings=_fractions(yes_all, no_all),
@@ -153,7 +222,7 @@ def compute_results(
         output_tokens_per_response=output_tokens,
         reasoning_tokens_per_response=[],
         duration_seconds_per_response=durations,
-        num_rated_responses=int(rated or 0),
+        num_rated_responses=rated,
         num_failed_responses=len(responses) - len(ok),
         completed_epochs=max(1, completed_epochs),
         experiment_duration_seconds=duration,

@@ -898,20 +898,28 @@ class RatingTarget:
 
 
 def rating_targets(db: Database, response_ids: Sequence[int]) -> list[RatingTarget]:
-    """Load the responses to rate (missing ids are skipped)."""
-    targets: list[RatingTarget] = []
-    set_cache: dict[int, list[Criterion]] = {}
-    for response_id in response_ids:
-        row = db.fetchone(
+    """Load the responses to rate, in the given order (missing ids are skipped)."""
+    rows: dict[int, sqlite3.Row] = {}
+    unique = list(dict.fromkeys(response_ids))
+    for start in range(0, len(unique), 500):
+        chunk = unique[start : start + 500]
+        for row in db.fetchall(
             "SELECT r.id, r.error, r.messages, p.messages AS prompt, tv.id AS row_id, "
             "tv.input_values, e.criterion_set_id, e.rating_version FROM responses r "
             "JOIN prompts p ON p.id = r.prompt_id "
             "JOIN template_variables tv ON tv.id = p.template_variables_id "
-            "JOIN experiments e ON e.id = r.experiment_id WHERE r.id = ?",
-            (response_id,),
-        )
-        if row is None:
+            f"JOIN experiments e ON e.id = r.experiment_id WHERE r.id IN "
+            f"({','.join('?' * len(chunk))})",
+            chunk,
+        ):
+            rows[row["id"]] = row
+    targets: list[RatingTarget] = []
+    set_cache: dict[int, list[Criterion]] = {}
+    for response_id in response_ids:
+        found = rows.get(response_id)
+        if found is None:
             continue
+        row = found
         set_id = row["criterion_set_id"]
         if set_id not in set_cache:
             set_cache[set_id] = criteria_of_set(db, set_id)
@@ -930,15 +938,22 @@ def rating_targets(db: Database, response_ids: Sequence[int]) -> list[RatingTarg
 
 
 async def rate_target(
-    limiter: Limiter, db: Database, project_id: int, judge: Judge, target: RatingTarget
+    limiter: Limiter,
+    db: Database,
+    project_id: int,
+    judge: Judge,
+    target: RatingTarget,
+    on_stored: Callable[[], None] = lambda: None,
 ) -> list[Outcome]:
-    """Rate one response against all its criteria, replacing its earlier ratings."""
+    """Rate one response against all its criteria, replacing its earlier ratings;
+    ``on_stored`` runs inside the storing transaction (e.g. to count the progress)."""
     outcomes = await judge_all(
         limiter, judge, target.criteria, target.values, target.prompt, target.answer
     )
     with db.transaction():
         db.execute("DELETE FROM ratings WHERE response_id = ?", (target.response_id,))
         store_ratings(db, project_id, target.response_id, outcomes)
+        on_stored()
     return outcomes
 
 
@@ -962,9 +977,13 @@ async def rating_batch_task(ctx: TaskContext) -> None:
             ctx.log(f"response {target.response_id}: not rated, no criteria apply")
         else:
             judge = judges[target.rating_version]
-            outcomes = await rate_target(ctx, db, project_id, judge, target)
+            # the progress is committed with the ratings it counts (one transaction)
+            outcomes = await rate_target(
+                ctx, db, project_id, judge, target, lambda: ctx.progress(ratings=1)
+            )
             stats.ratings(outcomes)
             _log_ratings(ctx, target.response_id, outcomes)
+            return
         ctx.progress(ratings=1)
 
     await _workers(ctx.concurrency, deque(targets), work)

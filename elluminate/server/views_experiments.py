@@ -11,6 +11,7 @@ decoding it.
 from __future__ import annotations
 
 import sqlite3
+import weakref
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -22,13 +23,15 @@ from elluminate.schemas import (
     GenerationParams,
     Prompt,
     PromptResponse,
+    PromptTemplate,
     Rating,
     RatingValue,
+    TemplateVariables,
 )
 
 from .db import Database, loads
 from .errors import not_found
-from .results import compute_results
+from .results import compute_results, compute_results_many
 from .tasks import TaskEngine
 from .views import Views, ts
 
@@ -42,13 +45,48 @@ RESPONSE_COLUMNS = (
     "p.resolved_response_format AS p_response_format"
 )
 RESPONSE_FROM = "FROM responses r JOIN prompts p ON p.id = r.prompt_id"
+_RATING_COLUMNS = (
+    "id, response_id, criterion_id, rating, reasoning, generation_metadata, created_at"
+)
 _EMPTY_LIST: Any = msgspec.Raw(b"[]")
+_COMPUTE: Any = object()
 _YES, _NO = RatingValue.YES, RatingValue.NO
 
 
 def raw(text: str | None) -> Any:
     """Stored JSON text passed through to the encoder unchanged (``None`` for SQL NULL)."""
-    return None if text is None else msgspec.Raw(text.encode())
+    return None if text is None else msgspec.Raw(text)
+
+
+class _Unchanged:
+    """Structs that every request may share until the database next changes."""
+
+    def __init__(self) -> None:
+        self.state: tuple[int, int] | None = None
+        self.structs: dict[tuple[Any, ...], Any] = {}
+
+
+_UNCHANGED: weakref.WeakKeyDictionary[Database, _Unchanged] = weakref.WeakKeyDictionary()
+
+
+def unchanged_structs(db: Database) -> dict[tuple[Any, ...], Any]:
+    """A cache of nested structs valid while the database is unchanged.
+
+    A client reads an experiment page after page, and every item of every page embeds the
+    same collection (with its live entry count), template and criteria: they are built once
+    per database state instead of once per page. The state is the connection's
+    ``total_changes`` (every row the server writes, through its one connection) plus
+    ``PRAGMA data_version`` (commits by any other connection to the file), so any write
+    drops the cache.
+    """
+    conn = db.conn
+    state = (conn.total_changes, conn.execute("PRAGMA data_version").fetchone()[0])
+    entry = _UNCHANGED.get(db)
+    if entry is None:
+        entry = _UNCHANGED[db] = _Unchanged()
+    if entry.state != state:
+        entry.state, entry.structs = state, {}
+    return entry.structs
 
 
 def _chunks(ids: Sequence[int], size: int = 900) -> Iterable[Sequence[int]]:
@@ -114,9 +152,11 @@ class ExperimentViews:
         categorical_filters: dict[str, list[Any]] | None = None,
         generation_task_id: str | None = None,
         with_results: bool = True,
+        results: Any = _COMPUTE,
     ) -> Experiment:
         """Build an experiment; ``generation_task_id`` overrides the stored one (a task that
-        was rejected at once is reported in the answer but never stored as running)."""
+        was rejected at once is reported in the answer but never stored as running).
+        ``results`` are computed here unless given (see :meth:`experiments_from_rows`)."""
         v = self.views
         template_id = row["prompt_template_id"]
         llm_id = row["llm_config_id"]
@@ -150,9 +190,11 @@ class ExperimentViews:
             n_epochs=row["n_epochs"],
             response_column_id=row["response_column_id"],
             results=(
-                compute_results(self.db, row, categorical_filters=categorical_filters)
-                if with_results
-                else None
+                None
+                if not with_results
+                else compute_results(self.db, row, categorical_filters=categorical_filters)
+                if results is _COMPUTE
+                else results
             ),
             logs=logs,
             evaluation_mode=EvaluationMode(row["evaluation_mode"]),
@@ -160,6 +202,11 @@ class ExperimentViews:
             evaluation_agent_config=loads(row["evaluation_agent_config"]),
             dropped_trajectories=row["dropped_trajectories"],
         )
+
+    def experiments_from_rows(self, rows: Sequence[sqlite3.Row]) -> list[Experiment]:
+        """Several experiments, their results computed together (a list page)."""
+        results = compute_results_many(self.db, rows)
+        return [self.experiment_from_row(r, results=results[r["id"]]) for r in rows]
 
     # -- responses ------------------------------------------------------------------------
 
@@ -177,31 +224,58 @@ class ExperimentViews:
         """Build responses from rows selected with :data:`RESPONSE_COLUMNS` (batch loads)."""
         if not rows:
             return []
-        v = self.views
-        for tv_row in fetch_by_ids(self.db, "template_variables", (r["p_tv_id"] for r in rows)):
-            v.template_variables_row(tv_row, include_deleted=True)
-        template_ids = [r["p_template_id"] for r in rows if r["p_template_id"] is not None]
-        for t_row in fetch_by_ids(self.db, "prompt_templates", template_ids):
-            v.prompt_template_row(t_row)
+        v, pid = self.views, self.project_id
+        shared = unchanged_structs(self.db)
+
+        def collection(collection_id: int) -> Any:
+            key = ("collection", pid, collection_id)
+            found = shared.get(key)
+            if found is None:
+                found = shared[key] = v.collection(collection_id, include_deleted=True)
+            return found
+
+        # Each response usually has its own collection entry: build them here, passing the
+        # stored JSON through (no decode / re-encode of input values), sharing the collection.
+        entries: dict[int, TemplateVariables] = {}
+        for tv in fetch_by_ids(self.db, "template_variables", {r["p_tv_id"] for r in rows}):
+            entries[tv["id"]] = TemplateVariables(
+                id=tv["id"],
+                input_values=raw(tv["input_values"]),
+                collection=collection(tv["collection_id"]),
+                created_at=ts(tv["created_at"]),
+                environment_config=raw(tv["environment_config"]),
+            )
+        templates: dict[int | None, PromptTemplate | None] = {None: None}
+        missing: set[int] = set()
+        for template_id in {r["p_template_id"] for r in rows} - {None}:
+            found = shared.get(("template", pid, template_id))
+            if found is None:
+                missing.add(template_id)
+            templates[template_id] = found
+        for t_row in fetch_by_ids(self.db, "prompt_templates", missing):
+            built = v.prompt_template_row(t_row)
+            templates[t_row["id"]] = shared[("template", pid, t_row["id"])] = built
         ratings = self.ratings_of([r["id"] for r in rows])
         out: list[PromptResponse] = []
+        append = out.append
         for r in rows:
+            tv_id = r["p_tv_id"]
+            entry = entries.get(tv_id) or v.template_variables(tv_id, include_deleted=True)
             template_id = r["p_template_id"]
+            template = templates.get(template_id)
+            if template is None and template_id is not None:
+                template = v.prompt_template(template_id, include_deleted=True)
             prompt = Prompt(
                 id=r["prompt_id"],
-                prompt_template=(
-                    None
-                    if template_id is None
-                    else v.prompt_template(template_id, include_deleted=True)
-                ),
-                template_variables=v.template_variables(r["p_tv_id"], include_deleted=True),
+                prompt_template=template,
+                template_variables=entry,
                 messages=raw(r["p_messages"]) or _EMPTY_LIST,
                 created_at=ts(r["p_created_at"]),
                 resolved_tools=raw(r["p_tools"]),
                 resolved_tool_choice=raw(r["p_tool_choice"]),
                 resolved_response_format=raw(r["p_response_format"]),
             )
-            out.append(
+            append(
                 PromptResponse(
                     id=r["id"],
                     prompt=prompt,
@@ -222,31 +296,45 @@ class ExperimentViews:
 
     def ratings_of(self, response_ids: Sequence[int]) -> dict[int, list[Rating]]:
         """Successful ratings of the given responses, by response id (rating id order)."""
-        rows: list[sqlite3.Row] = []
+        rows: list[tuple[Any, ...]] = []
+        cursor = self.db.conn.cursor()
+        cursor.row_factory = None  # plain tuples: this runs for every rating of a page
         for chunk in _chunks(list(response_ids)):
             marks = ",".join("?" * len(chunk))
+            # ``response_id, id`` is the order of the ix_ratings_response index: no sort step.
             rows.extend(
-                self.db.fetchall(
-                    f"SELECT * FROM ratings WHERE response_id IN ({marks}) "
-                    "AND rating IS NOT NULL ORDER BY id",
+                cursor.execute(
+                    f"SELECT {_RATING_COLUMNS} FROM ratings WHERE response_id IN ({marks}) "
+                    "AND rating IS NOT NULL ORDER BY response_id, id",
                     chunk,
-                )
+                ).fetchall()
             )
+        cursor.close()
+        criteria = self._criteria_of({r[2] for r in rows})
         out: dict[int, list[Rating]] = {}
-        for row, rating in zip(rows, self.rating_structs(rows), strict=True):
-            out.setdefault(row["response_id"], []).append(rating)
+        for rid, response_id, cid, verdict, reasoning, metadata, created_at in rows:
+            rating = Rating(
+                id=rid,
+                criterion=criteria[cid],
+                rating=_YES if verdict == "YES" else _NO,
+                reasoning=reasoning,
+                generation_metadata=raw(metadata),
+                created_at=ts(created_at),
+            )
+            found = out.get(response_id)
+            if found is None:
+                out[response_id] = [rating]
+            else:
+                found.append(rating)
         return out
 
     def rating_structs(self, rows: Sequence[sqlite3.Row]) -> list[Rating]:
         """Rating structs for ``ratings`` rows with a verdict (criteria batch-loaded)."""
-        v = self.views
-        missing = {r["criterion_id"] for r in rows} - set(v._criteria)
-        for c_row in fetch_by_ids(self.db, "criteria", missing):
-            v.criterion_row(c_row)
+        criteria = self._criteria_of({r["criterion_id"] for r in rows})
         return [
             Rating(
                 id=r["id"],
-                criterion=v.criterion(r["criterion_id"], include_deleted=True),
+                criterion=criteria[r["criterion_id"]],
                 rating=_YES if r["rating"] == "YES" else _NO,
                 reasoning=r["reasoning"],
                 generation_metadata=raw(r["generation_metadata"]),
@@ -254,3 +342,18 @@ class ExperimentViews:
             )
             for r in rows
         ]
+
+    def _criteria_of(self, ids: Iterable[int]) -> dict[int, Any]:
+        """Criterion structs by id (batch-loaded, shared while the database is unchanged)."""
+        v, pid = self.views, self.project_id
+        shared = unchanged_structs(self.db)
+        criteria = {cid: shared.get(("criterion", pid, cid)) for cid in ids}
+        missing = {cid for cid, found in criteria.items() if found is None} - set(v._criteria)
+        for c_row in fetch_by_ids(self.db, "criteria", missing):
+            v.criterion_row(c_row)
+        for cid, found in criteria.items():
+            if found is None:
+                criteria[cid] = shared[("criterion", pid, cid)] = v.criterion(
+                    cid, include_deleted=True
+                )
+        return criteria

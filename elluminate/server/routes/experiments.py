@@ -334,7 +334,7 @@ async def list_experiments(request: web.Request) -> web.Response:
         where=" AND ".join(where),
         params=params,
         order_by="e.created_at, e.id",
-        build=lambda rows: [views.experiment_from_row(r) for r in rows],
+        build=views.experiments_from_rows,
     )
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import AsyncGenerator, Mapping
+from collections.abc import AsyncGenerator, Callable, Mapping
 from dataclasses import replace
 from typing import Any, TypeVar
 
@@ -13,7 +13,6 @@ import msgspec
 from .._compat import agather, asleep
 from .._retry import RetryConfig, parse_retry_after
 from .._transport._base import RawResponse, encode_params
-from .._transport.aiohttp import AsyncTransport
 from ..exceptions import (
     APIError,
     ConflictError,
@@ -97,6 +96,10 @@ class AsyncHTTP:
     ) -> None:
         self.base_url = base_url
         self.retry_config = retry_config
+        # Imported here, not at module level: a program that only uses one twin never loads
+        # the other's HTTP library (import time and memory).
+        from .._transport.aiohttp import AsyncTransport
+
         self.transport = AsyncTransport(headers=headers, timeout=timeout, proxy=proxy)
 
     def url(self, path: str) -> str:
@@ -200,11 +203,18 @@ class AsyncHTTP:
         return await self.get(path, Page[type_], params)  # type: ignore[valid-type]
 
     async def paginate(
-        self, path: str, type_: type[T], params: Mapping[str, Any] | None = None
+        self,
+        path: str,
+        type_: type[T],
+        params: Mapping[str, Any] | None = None,
+        each_page: Callable[[list[T]], None] | None = None,
     ) -> list[T]:
-        """All items of a paginated list endpoint (pages after the first fetched concurrently)."""
+        """All items of a paginated list endpoint (pages after the first fetched concurrently).
+
+        ``each_page`` sees every page's items as soon as they are decoded.
+        """
         base = dict(params or {})
-        first = await self.get_page(path, type_, {**base, "page": 1})
+        first = await self._page(path, type_, {**base, "page": 1}, each_page)
         items = list(first.items)
         if len(items) >= first.count or not items:
             return items
@@ -212,13 +222,25 @@ class AsyncHTTP:
         for start in range(2, pages + 1, _PAGE_FETCH_CONCURRENCY):
             batch = await agather(
                 *[
-                    self.get_page(path, type_, {**base, "page": page})
+                    self._page(path, type_, {**base, "page": page}, each_page)
                     for page in range(start, min(start + _PAGE_FETCH_CONCURRENCY, pages + 1))
                 ]
             )
             for page in batch:
                 items.extend(page.items)
         return items
+
+    async def _page(
+        self,
+        path: str,
+        type_: type[T],
+        params: Mapping[str, Any],
+        each_page: Callable[[list[T]], None] | None,
+    ) -> Page[T]:
+        page = await self.get_page(path, type_, params)
+        if each_page is not None:
+            each_page(page.items)
+        return page
 
     async def stream_lines(
         self,

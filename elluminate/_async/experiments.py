@@ -75,6 +75,34 @@ def _monotonic_progress(
     )
 
 
+class NestedSharer:
+    """Makes the responses of one read share their equal nested objects.
+
+    Every response embeds its template, its collection (in its row) and each rating's full
+    criterion; across thousands of responses these are a few distinct objects. Keeping one
+    of each equal copy saves much of a large read's memory. (So mutating a shared nested
+    object changes it in every response that holds it.)
+    """
+
+    def __init__(self) -> None:
+        self._seen: dict[tuple[type, int], Any] = {}
+
+    def _one(self, obj: Any) -> Any:
+        if obj is None:
+            return None
+        known = self._seen.setdefault((type(obj), obj.id), obj)
+        return known if known is obj or known == obj else obj
+
+    def share(self, responses: list[schemas.PromptResponse]) -> None:
+        one = self._one
+        for response in responses:
+            prompt = response.prompt
+            prompt.prompt_template = one(prompt.prompt_template)
+            prompt.template_variables.collection = one(prompt.template_variables.collection)
+            for rating in response.ratings:
+                rating.criterion = one(rating.criterion)
+
+
 def _response_messages(response: str | list[dict[str, Any]]) -> list[dict[str, Any]]:
     if isinstance(response, str):
         return [{"role": "assistant", "content": response}]
@@ -343,7 +371,10 @@ class ExperimentsMixin:
     ) -> list[schemas.PromptResponse]:
         prefix = await self._prefix()
         responses = await self._http.paginate(
-            f"{prefix}/responses", schemas.PromptResponse, {"experiment_id": experiment.id}
+            f"{prefix}/responses",
+            schemas.PromptResponse,
+            {"experiment_id": experiment.id},
+            each_page=NestedSharer().share,
         )
         experiment.rated_responses = responses
         return responses

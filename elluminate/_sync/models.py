@@ -40,7 +40,7 @@ def bind(obj: Any, client: Any) -> Any:
     return obj
 
 
-class PromptTemplate(schemas.PromptTemplate, kw_only=True, dict=True):
+class PromptTemplate(schemas.PromptTemplate, kw_only=True, gc=True, dict=True):
     """A versioned prompt template with ``{{placeholders}}``."""
 
     def render_messages(self, **values: Any) -> list[dict[str, Any]]:
@@ -73,12 +73,14 @@ class PromptTemplate(schemas.PromptTemplate, kw_only=True, dict=True):
         return bound_client(self)._list_criteria(prompt_template_id=self.id)
 
 
-class TemplateVariablesCollection(schemas.TemplateVariablesCollection, kw_only=True, dict=True):
+class TemplateVariablesCollection(
+    schemas.TemplateVariablesCollection, kw_only=True, gc=True, dict=True
+):
     """A collection as listed (without its entries)."""
 
 
 class TemplateVariablesCollectionWithEntries(
-    schemas.TemplateVariablesCollectionWithEntries, kw_only=True, dict=True
+    schemas.TemplateVariablesCollectionWithEntries, kw_only=True, gc=True, dict=True
 ):
     """A collection of test cases with all its entries in ``variables``."""
 
@@ -117,7 +119,7 @@ class TemplateVariablesCollectionWithEntries(
         bound_client(self)._delete_entry(self, entry)
 
 
-class CriterionSet(schemas.CriterionSet, kw_only=True, dict=True):
+class CriterionSet(schemas.CriterionSet, kw_only=True, gc=True, dict=True):
     """A named set of yes/no criteria."""
 
     def add_criterion(self, criterion: str | schemas.CriterionIn) -> schemas.Criterion:
@@ -144,11 +146,11 @@ class CriterionSet(schemas.CriterionSet, kw_only=True, dict=True):
         bound_client(self)._unlink_template(self, template)
 
 
-class LLMConfig(schemas.LLMConfig, kw_only=True, dict=True):
+class LLMConfig(schemas.LLMConfig, kw_only=True, gc=True, dict=True):
     """Which model answers, with its sampling settings (``api_key`` comes back masked)."""
 
 
-class Experiment(schemas.Experiment, kw_only=True, dict=True):
+class Experiment(schemas.Experiment, kw_only=True, gc=True, dict=True):
     """A prompt template run over a collection and rated against a criterion set."""
 
     def responses(self) -> Iterator[schemas.PromptResponse]:

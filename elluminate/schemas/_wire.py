@@ -27,8 +27,12 @@ Message = dict[str, Any]
 ToolChoice = Union[Literal["none", "auto", "required"], dict[str, Any], None]
 
 
-class Wire(msgspec.Struct):
-    """Base of every wire object."""
+class Wire(msgspec.Struct, gc=False):
+    """Base of every wire object.
+
+    ``gc=False``: wire objects never form reference cycles, so the garbage collector need not
+    track them; decoding thousands of nested responses then costs no collector passes.
+    """
 
 
 class Organization(Wire, kw_only=True):

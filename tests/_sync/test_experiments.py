@@ -301,3 +301,14 @@ def test_blocking_wait_honours_its_timeout(tmp_path):
                 )
             running = c.get_experiment(name="Slow", fetch_responses=False)
             c.cancel_experiment(running)
+
+
+def test_large_reads_share_equal_nested_objects(client, template, collection, criterion_set):
+    exp = client.run_experiment(
+        name="Shared", prompt_template=template, collection=collection, criterion_set=criterion_set
+    )
+    first, second = exp.rated_responses
+    assert first.prompt.template_variables.collection is second.prompt.template_variables.collection
+    assert first.prompt.prompt_template is second.prompt.prompt_template
+    assert first.ratings[0].criterion is second.ratings[0].criterion
+    assert first.ratings[0].criterion is not first.ratings[1].criterion

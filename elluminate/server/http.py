@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import sqlite3
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -238,9 +239,7 @@ async def read_json(
     """
     data = await read_raw_json(request)
     if not isinstance(data, dict):
-        raise unprocessable(
-            f"request body must be a JSON object, got {_json_type(data)}"
-        )
+        raise unprocessable(f"request body must be a JSON object, got {_json_type(data)}")
     if defaults:
         for key, value in defaults.items():
             data.setdefault(key, value)
@@ -286,6 +285,38 @@ class PageBody(msgspec.Struct):
 
     items: Sequence[Any]
     count: int
+
+
+def live_row(db: Database, table: str, kind: str, pid: int, ident: int) -> sqlite3.Row:
+    """The non-deleted row ``ident`` of ``table`` in project ``pid``, or 404 naming ``kind``."""
+    row = db.fetchone(
+        f"SELECT * FROM {table} WHERE id = ? AND project_id = ? AND deleted_at IS NULL",
+        (ident, pid),
+    )
+    if row is None:
+        raise not_found(kind, ident)
+    return row
+
+
+def list_named(
+    request: web.Request, table: str, build: Callable[[list[sqlite3.Row]], list[Any]]
+) -> web.Response:
+    """A page of the project's non-deleted rows of ``table``; ``name`` filters exactly."""
+    where = "project_id = ? AND deleted_at IS NULL"
+    params: list[Any] = [project_id(request)]
+    name = query_str(request, "name")
+    if name is not None:
+        where += " AND name = ?"
+        params.append(name.strip())
+    return paginate(
+        get_db(request),
+        request,
+        select=f"SELECT * FROM {table}",
+        where=where,
+        params=params,
+        order_by="id",
+        build=build,
+    )
 
 
 def paginate(

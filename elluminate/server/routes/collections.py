@@ -34,6 +34,7 @@ from ..http import (
     get_providers,
     json_response,
     json_type_name,
+    live_row,
     no_content,
     paginate,
     path_id,
@@ -56,8 +57,12 @@ ENTRIES = ONE + "/entries"
 ENTRY = ENTRIES + r"/{entry_id:\d+}"
 
 TEXT_LIKE = frozenset(
-    {ColumnTypeEnum.TEXT, ColumnTypeEnum.CATEGORY, ColumnTypeEnum.RAW_INPUT,
-     ColumnTypeEnum.PERSONA_GOAL}
+    {
+        ColumnTypeEnum.TEXT,
+        ColumnTypeEnum.CATEGORY,
+        ColumnTypeEnum.RAW_INPUT,
+        ColumnTypeEnum.PERSONA_GOAL,
+    }
 )
 _line_decoder = msgspec.json.Decoder()
 
@@ -137,9 +142,12 @@ def _insert_column(
         "INSERT INTO collection_columns (collection_id, name, column_type, default_value, "
         "column_position, categorical_values) VALUES (?, ?, ?, ?, ?, ?)",
         (
-            collection_id, spec.name,
+            collection_id,
+            spec.name,
             (spec.column_type or _default_type(spec.name, collection_type)).value,
-            spec.default_value or "", position, dumps(spec.categorical_values),
+            spec.default_value or "",
+            position,
+            dumps(spec.categorical_values),
         ),
     )
 
@@ -161,9 +169,7 @@ def coerce_value(value: Any, column: sqlite3.Row) -> Any:
 
 def normalize_values(values: dict[str, Any], columns: list[sqlite3.Row]) -> dict[str, Any]:
     """A complete row: every column, in column order, coerced; missing ones get defaults."""
-    return {
-        c["name"]: coerce_value(values.get(c["name"]), c) for c in columns
-    }
+    return {c["name"]: coerce_value(values.get(c["name"]), c) for c in columns}
 
 
 def row_identity(values: dict[str, Any], environment_config: Any) -> str:
@@ -187,9 +193,7 @@ def _rewrite_rows(
         values = {}
         for column in columns:
             source = renames.get(column["name"], column["name"])
-            values[column["name"]] = (
-                old[source] if source in old else coerce_value(None, column)
-            )
+            values[column["name"]] = old[source] if source in old else coerce_value(None, column)
         env = loads(row["environment_config"])
         updates.append((dumps(values), row_identity(values, env), row["id"]))
     db.executemany(
@@ -197,9 +201,7 @@ def _rewrite_rows(
     )
 
 
-def ensure_columns(
-    db: Database, collection: sqlite3.Row, keys: Iterable[str]
-) -> list[sqlite3.Row]:
+def ensure_columns(db: Database, collection: sqlite3.Row, keys: Iterable[str]) -> list[sqlite3.Row]:
     """Add a TEXT column for every key that is not a column yet; return all columns."""
     columns = load_columns(db, collection["id"])
     known = {c["name"] for c in columns}
@@ -264,13 +266,7 @@ def insert_entries(
 
 def collection_row(db: Database, pid: int, collection_id: int) -> sqlite3.Row:
     """The (non-deleted) collection row of this project, or 404."""
-    row = db.fetchone(
-        "SELECT * FROM collections WHERE id = ? AND project_id = ? AND deleted_at IS NULL",
-        (collection_id, pid),
-    )
-    if row is None:
-        raise not_found("collection", collection_id)
-    return row
+    return live_row(db, "collections", "collection", pid, collection_id)
 
 
 def _writable(collection: sqlite3.Row) -> None:
@@ -366,8 +362,16 @@ async def create_collection(request: web.Request) -> web.Response:
         collection_id = db.insert(
             "INSERT INTO collections (project_id, name, description, read_only, collection_type, "
             "environment_config, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            (pid, name, body.description or "", int(body.read_only), body.collection_type.value,
-             dumps(body.environment_config), ts, ts),
+            (
+                pid,
+                name,
+                body.description or "",
+                int(body.read_only),
+                body.collection_type.value,
+                dumps(body.environment_config),
+                ts,
+                ts,
+            ),
         )
         for position, spec in enumerate(specs):
             _insert_column(db, collection_id, spec, position, body.collection_type.value)
@@ -384,9 +388,7 @@ async def update_collection(request: web.Request) -> web.Response:
     ``columns`` is the desired final list: missing columns are dropped, new ones created,
     existing ones (matched by ``id``, else by name) renamed/retyped and reordered.
     """
-    body, raw = await read_json(
-        request, UpdateCollectionRequest, prepare=_prepare_collection_body
-    )
+    body, raw = await read_json(request, UpdateCollectionRequest, prepare=_prepare_collection_body)
     collection_id = path_id(request, "collection_id", "collection")
     name = check_name(body.name)
     specs = None if body.columns is None else parse_columns(body.columns)
@@ -406,8 +408,13 @@ async def update_collection(request: web.Request) -> web.Response:
         db.execute(
             "UPDATE collections SET name = ?, description = COALESCE(?, description), "
             "read_only = COALESCE(?, read_only), updated_at = ? WHERE id = ?",
-            (name, body.description,
-             None if body.read_only is None else int(body.read_only), ts, collection_id),
+            (
+                name,
+                body.description,
+                None if body.read_only is None else int(body.read_only),
+                ts,
+                collection_id,
+            ),
         )
         if env_given:
             db.execute(
@@ -458,8 +465,11 @@ def _reshape_columns(db: Database, collection: sqlite3.Row, specs: list[ColumnSp
                 (spec.column_type.value if spec.column_type else row["column_type"]),
                 row["default_value"] if spec.default_value is None else spec.default_value,
                 position,
-                (row["categorical_values"] if spec.categorical_values is None
-                 else dumps(spec.categorical_values)),
+                (
+                    row["categorical_values"]
+                    if spec.categorical_values is None
+                    else dumps(spec.categorical_values)
+                ),
                 row["id"],
             ),
         )
@@ -579,8 +589,10 @@ async def update_entry(request: web.Request) -> web.Response:
         )
         if row is None:
             raise not_found("collection entry", entry_id)
-        env = body.environment_config if "environment_config" in raw else loads(
-            row["environment_config"]
+        env = (
+            body.environment_config
+            if "environment_config" in raw
+            else loads(row["environment_config"])
         )
         columns = ensure_columns(db, collection, body.input_values)
         stored = normalize_values(body.input_values, columns)
@@ -620,14 +632,12 @@ async def delete_all_entries(request: web.Request) -> web.Response:
         try:
             with db.savepoint("clear_entries"):
                 db.execute(
-                    "DELETE FROM template_variables WHERE collection_id = ? "
-                    "AND deleted_at IS NULL",
+                    "DELETE FROM template_variables WHERE collection_id = ? AND deleted_at IS NULL",
                     (collection_id,),
                 )
         except sqlite3.IntegrityError:
             ids = db.fetchall(
-                "SELECT id FROM template_variables WHERE collection_id = ? "
-                "AND deleted_at IS NULL",
+                "SELECT id FROM template_variables WHERE collection_id = ? AND deleted_at IS NULL",
                 (collection_id,),
             )
             for (entry_id,) in ids:
@@ -706,9 +716,7 @@ def parse_jsonl(data: bytes) -> list[dict[str, Any]]:
         except msgspec.DecodeError as exc:
             raise unprocessable(f"line {number}: invalid JSON ({exc}); nothing was added") from None
         except RecursionError:
-            raise unprocessable(
-                f"line {number}: nested too deeply; nothing was added"
-            ) from None
+            raise unprocessable(f"line {number}: nested too deeply; nothing was added") from None
         if not isinstance(row, dict):
             raise unprocessable(
                 f"line {number}: expected a JSON object (one row per line), got "

@@ -11,11 +11,12 @@ from aiohttp import web
 from elluminate.schemas import CreateCriteriaRequest, CriterionIn, UpdateCriterionRequest
 
 from ..db import Database, loads, now
-from ..errors import HTTPError, bad_gateway, conflict, not_found, unprocessable
+from ..errors import HTTPError, bad_gateway, conflict, unprocessable
 from ..http import (
     get_db,
     get_providers,
     json_response,
+    live_row,
     no_content,
     paginate,
     path_id,
@@ -46,13 +47,7 @@ GENERATED_CRITERIA = 5
 
 def criterion_row(db: Database, pid: int, criterion_id: int) -> sqlite3.Row:
     """The (non-deleted) criterion row of this project, or 404."""
-    row = db.fetchone(
-        "SELECT * FROM criteria WHERE id = ? AND project_id = ? AND deleted_at IS NULL",
-        (criterion_id, pid),
-    )
-    if row is None:
-        raise not_found("criterion", criterion_id)
-    return row
+    return live_row(db, "criteria", "criterion", pid, criterion_id)
 
 
 def _template_criteria_count(db: Database, pid: int, template: sqlite3.Row) -> int:
@@ -210,8 +205,15 @@ async def update_criterion(request: web.Request) -> web.Response:
                 "INSERT INTO criteria (project_id, criterion_str, label, prompt_template_id, "
                 "template_variables_id, previous_version_id, created_at) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (pid, text, label, old["prompt_template_id"], old["template_variables_id"],
-                 criterion_id, now()),
+                (
+                    pid,
+                    text,
+                    label,
+                    old["prompt_template_id"],
+                    old["template_variables_id"],
+                    criterion_id,
+                    now(),
+                ),
             )
             db.execute(
                 "UPDATE criterion_set_criteria SET criterion_id = ? WHERE criterion_id = ?",

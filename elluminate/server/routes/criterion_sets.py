@@ -8,23 +8,22 @@ from __future__ import annotations
 
 import logging
 import sqlite3
-from typing import Any
 
 from aiohttp import web
 
 from elluminate.schemas import CreateCriterionSetRequest, CriterionIn
 
 from ..db import Database, now
-from ..errors import conflict, not_found, unprocessable
+from ..errors import conflict, unprocessable
 from ..http import (
     check_name,
     get_db,
     json_response,
+    list_named,
+    live_row,
     no_content,
-    paginate,
     path_id,
     project_id,
-    query_str,
     read_json,
 )
 from ..views import Views
@@ -44,13 +43,7 @@ LINK = ONE + r"/prompt_templates/{template_id:\d+}"
 
 def set_row(db: Database, pid: int, set_id: int) -> sqlite3.Row:
     """The (non-deleted) criterion set row of this project, or 404."""
-    row = db.fetchone(
-        "SELECT * FROM criterion_sets WHERE id = ? AND project_id = ? AND deleted_at IS NULL",
-        (set_id, pid),
-    )
-    if row is None:
-        raise not_found("criterion set", set_id)
-    return row
+    return live_row(db, "criterion_sets", "criterion set", pid, set_id)
 
 
 def set_name_taken(db: Database, pid: int, name: str) -> int | None:
@@ -124,8 +117,14 @@ def add_criteria(
             criterion_id = db.insert(
                 "INSERT INTO criteria (project_id, criterion_str, label, prompt_template_id, "
                 "template_variables_id, created_at) VALUES (?, ?, ?, ?, ?, ?)",
-                (pid, item.criterion_str, item.label, prompt_template_id, template_variables_id,
-                 ts),
+                (
+                    pid,
+                    item.criterion_str,
+                    item.label,
+                    prompt_template_id,
+                    template_variables_id,
+                    ts,
+                ),
             )
             position += 1
             db.execute(
@@ -222,22 +221,9 @@ def template_set(db: Database, pid: int, template: sqlite3.Row, *, create: bool)
 @routes.get(BASE)
 async def list_criterion_sets(request: web.Request) -> web.Response:
     """Paginated; ``name`` filters exactly."""
-    db, pid = get_db(request), project_id(request)
-    where = "project_id = ? AND deleted_at IS NULL"
-    params: list[Any] = [pid]
-    name = query_str(request, "name")
-    if name is not None:
-        where += " AND name = ?"
-        params.append(name.strip())
-    views = Views(db, pid)
-    return paginate(
-        db,
-        request,
-        select="SELECT * FROM criterion_sets",
-        where=where,
-        params=params,
-        order_by="id",
-        build=lambda rows: [views.criterion_set_row(r) for r in rows],
+    views = Views(get_db(request), project_id(request))
+    return list_named(
+        request, "criterion_sets", lambda rows: [views.criterion_set_row(r) for r in rows]
     )
 
 

@@ -31,6 +31,7 @@ from ..http import (
     convert,
     get_db,
     json_response,
+    live_row,
     no_content,
     paginate,
     path_id,
@@ -66,16 +67,6 @@ def experiment_row(db: Database, pid: int, experiment_id: int) -> sqlite3.Row:
     )
     if row is None:
         raise not_found("experiment", experiment_id)
-    return row
-
-
-def _live_row(db: Database, table: str, kind: str, pid: int, ident: int) -> sqlite3.Row:
-    row = db.fetchone(
-        f"SELECT * FROM {table} WHERE id = ? AND project_id = ? AND deleted_at IS NULL",
-        (ident, pid),
-    )
-    if row is None:
-        raise not_found(kind, ident)
     return row
 
 
@@ -158,7 +149,7 @@ def _resolve_criterion_set(
     db: Database, pid: int, body: CreateExperimentRequest, template: sqlite3.Row | None
 ) -> int:
     if body.criterion_set_id is not None:
-        _live_row(db, "criterion_sets", "criterion set", pid, body.criterion_set_id)
+        live_row(db, "criterion_sets", "criterion set", pid, body.criterion_set_id)
         return body.criterion_set_id
     if template is not None and template["criterion_set_id"] is not None:
         alive = db.fetchval(
@@ -233,12 +224,12 @@ async def create_experiment(request: web.Request) -> web.Response:
             )
         template = None
         if body.prompt_template_id is not None:
-            template = _live_row(
+            template = live_row(
                 db, "prompt_templates", "prompt template", pid, body.prompt_template_id
             )
-        collection = _live_row(db, "collections", "collection", pid, body.collection_id)
+        collection = live_row(db, "collections", "collection", pid, body.collection_id)
         if body.llm_config_id is not None:
-            _live_row(db, "llm_configs", "LLM config", pid, body.llm_config_id)
+            live_row(db, "llm_configs", "LLM config", pid, body.llm_config_id)
         set_id = _resolve_criterion_set(db, pid, body, template)
         columns = _check_columns(db, collection, template)
         response_column_id = body.response_column_id

@@ -14,16 +14,16 @@ from aiohttp import web
 from elluminate.schemas import CreateLLMConfigRequest
 
 from ..db import Database, dumps, now
-from ..errors import conflict, not_found, unprocessable
+from ..errors import conflict, unprocessable
 from ..http import (
     check_name,
     get_db,
     json_response,
+    list_named,
+    live_row,
     no_content,
-    paginate,
     path_id,
     project_id,
-    query_str,
     read_json,
 )
 from ..views import Views
@@ -36,23 +36,36 @@ BASE = r"/api/v0/projects/{project_id:\d+}/llm_configs"
 ONE = BASE + r"/{config_id:\d+}"
 
 _COLUMNS = (
-    "name", "description", "llm_model_name", "llm_base_url", "api_key", "api_version",
-    "max_connections", "inference_type", "max_retries", "timeout", "system_message",
-    "max_tokens", "top_p", "temperature", "best_of", "top_k", "logprobs", "top_logprobs",
-    "reasoning_effort", "verbosity", "custom_api_config", "custom_response_parser",
-    "input_price_per_mtok", "output_price_per_mtok",
+    "name",
+    "description",
+    "llm_model_name",
+    "llm_base_url",
+    "api_key",
+    "api_version",
+    "max_connections",
+    "inference_type",
+    "max_retries",
+    "timeout",
+    "system_message",
+    "max_tokens",
+    "top_p",
+    "temperature",
+    "best_of",
+    "top_k",
+    "logprobs",
+    "top_logprobs",
+    "reasoning_effort",
+    "verbosity",
+    "custom_api_config",
+    "custom_response_parser",
+    "input_price_per_mtok",
+    "output_price_per_mtok",
 )
 
 
 def llm_config_row(db: Database, pid: int, config_id: int) -> sqlite3.Row:
     """The (non-deleted) LLM config row of this project (with the real key), or 404."""
-    row = db.fetchone(
-        "SELECT * FROM llm_configs WHERE id = ? AND project_id = ? AND deleted_at IS NULL",
-        (config_id, pid),
-    )
-    if row is None:
-        raise not_found("LLM config", config_id)
-    return row
+    return live_row(db, "llm_configs", "LLM config", pid, config_id)
 
 
 def _validate(body: CreateLLMConfigRequest) -> None:
@@ -66,9 +79,7 @@ def _validate(body: CreateLLMConfigRequest) -> None:
 
     if not body.llm_model_name.strip():
         raise unprocessable("llm_model_name must not be empty")
-    if body.llm_base_url is not None and not body.llm_base_url.startswith(
-        ("http://", "https://")
-    ):
+    if body.llm_base_url is not None and not body.llm_base_url.startswith(("http://", "https://")):
         raise unprocessable(
             f"llm_base_url must be an http:// or https:// URL, got {body.llm_base_url!r}"
         )
@@ -99,23 +110,8 @@ def _column_value(body: CreateLLMConfigRequest, name: str) -> Any:
 @routes.get(BASE)
 async def list_llm_configs(request: web.Request) -> web.Response:
     """Paginated; ``name`` filters exactly."""
-    db, pid = get_db(request), project_id(request)
-    where = "project_id = ? AND deleted_at IS NULL"
-    params: list[Any] = [pid]
-    name = query_str(request, "name")
-    if name is not None:
-        where += " AND name = ?"
-        params.append(name.strip())
-    views = Views(db, pid)
-    return paginate(
-        db,
-        request,
-        select="SELECT * FROM llm_configs",
-        where=where,
-        params=params,
-        order_by="id",
-        build=lambda rows: [views.llm_config_row(r) for r in rows],
-    )
+    views = Views(get_db(request), project_id(request))
+    return list_named(request, "llm_configs", lambda rows: [views.llm_config_row(r) for r in rows])
 
 
 @routes.get(ONE)

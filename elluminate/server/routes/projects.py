@@ -99,8 +99,14 @@ async def create_project(request: web.Request) -> web.Response:
         pid = db.insert(
             "INSERT INTO projects (organization_id, name, description, public_in_org, "
             "created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)",
-            (who.organization_id, name, body.description or "", int(bool(body.public_in_org)),
-             ts, ts),
+            (
+                who.organization_id,
+                name,
+                body.description or "",
+                int(bool(body.public_in_org)),
+                ts,
+                ts,
+            ),
         )
         store_api_key(db, pid, key)
     log.info("created project %r (id %d) with API key %s", name, pid, key_hint(key))

@@ -13,11 +13,12 @@ from elluminate._templates import TemplateSyntaxError, check_messages, message_p
 from elluminate.schemas import CreatePromptTemplateRequest
 
 from ..db import Database, dumps, dumps_canonical, now
-from ..errors import conflict, not_found, unprocessable
+from ..errors import conflict, unprocessable
 from ..http import (
     check_name,
     get_db,
     json_response,
+    live_row,
     no_content,
     paginate,
     path_id,
@@ -45,8 +46,12 @@ def content_hash(
 ) -> str:
     """Identity of a template's content (what makes two versions "the same")."""
     canonical = dumps_canonical(
-        {"messages": messages, "response_format": response_format, "tools": tools,
-         "tool_choice": tool_choice}
+        {
+            "messages": messages,
+            "response_format": response_format,
+            "tools": tools,
+            "tool_choice": tool_choice,
+        }
     )
     return hashlib.sha256(canonical.encode()).hexdigest()
 
@@ -82,8 +87,7 @@ def validate_tools(tools: list[dict[str, Any]] | None, tool_choice: Any) -> None
         function = tool.get("function")
         if tool.get("type", "function") != "function" or not isinstance(function, dict):
             raise unprocessable(
-                f"tools[{index}] must be "
-                '{"type": "function", "function": {"name": ...}}'
+                f'tools[{index}] must be {{"type": "function", "function": {{"name": ...}}}}'
             )
         name = function.get("name")
         if not isinstance(name, str) or not name:
@@ -107,13 +111,7 @@ def validate_tools(tools: list[dict[str, Any]] | None, tool_choice: Any) -> None
 
 def template_row(db: Database, pid: int, template_id: int) -> sqlite3.Row:
     """The (non-deleted) template row of this project, or 404."""
-    row = db.fetchone(
-        "SELECT * FROM prompt_templates WHERE id = ? AND project_id = ? AND deleted_at IS NULL",
-        (template_id, pid),
-    )
-    if row is None:
-        raise not_found("prompt template", template_id)
-    return row
+    return live_row(db, "prompt_templates", "prompt template", pid, template_id)
 
 
 @routes.get(BASE)
@@ -201,9 +199,18 @@ async def create_prompt_template(request: web.Request) -> web.Response:
             "parent_prompt_template_id, created_at, updated_at) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
-                pid, name, (latest or 0) + 1, dumps(body.messages), dumps(placeholders),
-                dumps(body.response_format_json_schema), dumps(tools), dumps(body.tool_choice),
-                digest, body.parent_prompt_template_id, ts, ts,
+                pid,
+                name,
+                (latest or 0) + 1,
+                dumps(body.messages),
+                dumps(placeholders),
+                dumps(body.response_format_json_schema),
+                dumps(tools),
+                dumps(body.tool_choice),
+                digest,
+                body.parent_prompt_template_id,
+                ts,
+                ts,
             ),
         )
     log.debug("created prompt template %r v%d (id %d)", name, (latest or 0) + 1, template_id)

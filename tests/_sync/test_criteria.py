@@ -132,3 +132,16 @@ def test_bad_llm_config_input(client):
     with pytest.raises(APIError):
         client.create_llm_config(name="", llm_model_name="m")
     assert client.list_llm_configs() == []
+
+
+def test_rich_model_reprs_show_no_client_and_no_key(client, server, template, collection):
+    cs = client.create_criterion_set(name="R", criteria=["ok?"])
+    cfg = client.create_llm_config(name="R", llm_model_name="m", api_key="sk-secret-abcd")
+    exp = client.create_experiment(
+        name="R", prompt_template=template, collection=collection, criterion_set=cs
+    )
+    for obj in (template, collection, cs, cfg, exp):
+        text = repr(obj)
+        assert text.startswith(type(obj).__name__ + "(")
+        assert "_client" not in text and "Client" not in text
+        assert server.api_key not in text and "sk-secret" not in text

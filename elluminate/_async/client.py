@@ -296,15 +296,7 @@ class AsyncClient(ExperimentsMixin):
         content raises ConflictError.
         """
         body = self._template_request(name, messages, response_format, tools, tool_choice, template)
-        prefix = await self._prefix()
-        try:
-            created = await self._http.send_json(
-                "POST", f"{prefix}/prompt_templates", PromptTemplate, body
-            )
-        except ConflictError as exc:
-            exc.resource_type, exc.resource_name = "prompt template", name
-            raise
-        return bind(created, self)  # type: ignore[no-any-return]
+        return await self._create("prompt_templates", PromptTemplate, body, "prompt template")
 
     def _template_request(
         self,
@@ -433,15 +425,9 @@ class AsyncClient(ExperimentsMixin):
             columns=[_column_arg(c) for c in columns] if columns is not None else None,
             environment_config=environment_config,
         )
-        prefix = await self._prefix()
-        try:
-            created = await self._http.send_json(
-                "POST", f"{prefix}/collections", TemplateVariablesCollectionWithEntries, body
-            )
-        except ConflictError as exc:
-            exc.resource_type, exc.resource_name = "collection", name
-            raise
-        return bind(created, self)  # type: ignore[no-any-return]
+        return await self._create(
+            "collections", TemplateVariablesCollectionWithEntries, body, "collection"
+        )
 
     async def get_collection(
         self, *, name: str | None = None, id: int | None = None
@@ -607,15 +593,7 @@ class AsyncClient(ExperimentsMixin):
         body = schemas.CreateCriterionSetRequest(
             name=name, criteria=[_criterion_arg(c) for c in criteria] if criteria else None
         )
-        prefix = await self._prefix()
-        try:
-            created = await self._http.send_json(
-                "POST", f"{prefix}/criterion_sets", CriterionSet, body
-            )
-        except ConflictError as exc:
-            exc.resource_type, exc.resource_name = "criterion set", name
-            raise
-        return bind(created, self)  # type: ignore[no-any-return]
+        return await self._create("criterion_sets", CriterionSet, body, "criterion set")
 
     async def get_criterion_set(
         self, *, name: str | None = None, id: int | None = None
@@ -838,13 +816,7 @@ class AsyncClient(ExperimentsMixin):
             )
         except msgspec.ValidationError as exc:
             raise ValueError(f"invalid LLM config: {exc}") from None
-        prefix = await self._prefix()
-        try:
-            created = await self._http.send_json("POST", f"{prefix}/llm_configs", LLMConfig, body)
-        except ConflictError as exc:
-            exc.resource_type, exc.resource_name = "LLM config", name
-            raise
-        return bind(created, self)  # type: ignore[no-any-return]
+        return await self._create("llm_configs", LLMConfig, body, "LLM config")
 
     async def get_llm_config(self, *, name: str | None = None, id: int | None = None) -> LLMConfig:
         """An LLM config by name or id."""

@@ -8,7 +8,7 @@ import uuid
 from collections.abc import AsyncIterator
 from contextlib import aclosing
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import msgspec
 
@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from ._http import AsyncHTTP
 
 logger = logging.getLogger("elluminate")
+T = TypeVar("T")
 
 _UNSET = "<unset>"
 _WAIT_STREAM_INTERVAL = 0.1
@@ -549,11 +550,15 @@ class ExperimentsMixin:
         )
 
     async def _post_experiment(self, body: schemas.CreateExperimentRequest) -> Experiment:
+        return await self._create("experiments", Experiment, body, "experiment")
+
+    async def _create(self, resource: str, type_: type[T], body: Any, kind: str) -> T:
+        """POST a new named object and bind it; a 409 names the kind and name it clashed on."""
         prefix = await self._prefix()
         try:
-            created = await self._http.send_json("POST", f"{prefix}/experiments", Experiment, body)
+            created = await self._http.send_json("POST", f"{prefix}/{resource}", type_, body)
         except ConflictError as exc:
-            exc.resource_type, exc.resource_name = "experiment", body.name
+            exc.resource_type, exc.resource_name = kind, body.name
             raise
         return bind(created, self)  # type: ignore[no-any-return]
 

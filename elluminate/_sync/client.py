@@ -297,15 +297,7 @@ class Client(ExperimentsMixin):
         content raises ConflictError.
         """
         body = self._template_request(name, messages, response_format, tools, tool_choice, template)
-        prefix = self._prefix()
-        try:
-            created = self._http.send_json(
-                "POST", f"{prefix}/prompt_templates", PromptTemplate, body
-            )
-        except ConflictError as exc:
-            exc.resource_type, exc.resource_name = "prompt template", name
-            raise
-        return bind(created, self)  # type: ignore[no-any-return]
+        return self._create("prompt_templates", PromptTemplate, body, "prompt template")
 
     def _template_request(
         self,
@@ -434,15 +426,9 @@ class Client(ExperimentsMixin):
             columns=[_column_arg(c) for c in columns] if columns is not None else None,
             environment_config=environment_config,
         )
-        prefix = self._prefix()
-        try:
-            created = self._http.send_json(
-                "POST", f"{prefix}/collections", TemplateVariablesCollectionWithEntries, body
-            )
-        except ConflictError as exc:
-            exc.resource_type, exc.resource_name = "collection", name
-            raise
-        return bind(created, self)  # type: ignore[no-any-return]
+        return self._create(
+            "collections", TemplateVariablesCollectionWithEntries, body, "collection"
+        )
 
     def get_collection(
         self, *, name: str | None = None, id: int | None = None
@@ -608,15 +594,7 @@ class Client(ExperimentsMixin):
         body = schemas.CreateCriterionSetRequest(
             name=name, criteria=[_criterion_arg(c) for c in criteria] if criteria else None
         )
-        prefix = self._prefix()
-        try:
-            created = self._http.send_json(
-                "POST", f"{prefix}/criterion_sets", CriterionSet, body
-            )
-        except ConflictError as exc:
-            exc.resource_type, exc.resource_name = "criterion set", name
-            raise
-        return bind(created, self)  # type: ignore[no-any-return]
+        return self._create("criterion_sets", CriterionSet, body, "criterion set")
 
     def get_criterion_set(
         self, *, name: str | None = None, id: int | None = None
@@ -839,13 +817,7 @@ class Client(ExperimentsMixin):
             )
         except msgspec.ValidationError as exc:
             raise ValueError(f"invalid LLM config: {exc}") from None
-        prefix = self._prefix()
-        try:
-            created = self._http.send_json("POST", f"{prefix}/llm_configs", LLMConfig, body)
-        except ConflictError as exc:
-            exc.resource_type, exc.resource_name = "LLM config", name
-            raise
-        return bind(created, self)  # type: ignore[no-any-return]
+        return self._create("llm_configs", LLMConfig, body, "LLM config")
 
     def get_llm_config(self, *, name: str | None = None, id: int | None = None) -> LLMConfig:
         """An LLM config by name or id."""

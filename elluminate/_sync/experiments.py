@@ -9,7 +9,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import closing
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import msgspec
 
@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     from ._http import HTTP
 
 logger = logging.getLogger("elluminate")
+T = TypeVar("T")
 
 _UNSET = "<unset>"
 _WAIT_STREAM_INTERVAL = 0.1
@@ -550,11 +551,15 @@ class ExperimentsMixin:
         )
 
     def _post_experiment(self, body: schemas.CreateExperimentRequest) -> Experiment:
+        return self._create("experiments", Experiment, body, "experiment")
+
+    def _create(self, resource: str, type_: type[T], body: Any, kind: str) -> T:
+        """POST a new named object and bind it; a 409 names the kind and name it clashed on."""
         prefix = self._prefix()
         try:
-            created = self._http.send_json("POST", f"{prefix}/experiments", Experiment, body)
+            created = self._http.send_json("POST", f"{prefix}/{resource}", type_, body)
         except ConflictError as exc:
-            exc.resource_type, exc.resource_name = "experiment", body.name
+            exc.resource_type, exc.resource_name = kind, body.name
             raise
         return bind(created, self)  # type: ignore[no-any-return]
 

@@ -12,6 +12,8 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
+from ._taskgroup import run_all
+
 T = TypeVar("T")
 
 
@@ -24,8 +26,13 @@ def sleep(seconds: float) -> None:
 
 
 async def agather(*aws: Awaitable[T]) -> list[T]:
-    """Run awaitables concurrently; results in order (cancels the rest on error)."""
-    return list(await asyncio.gather(*aws))
+    """Run awaitables concurrently; their results in order.
+
+    Structured (see :func:`elluminate._taskgroup.run_all`): the first error cancels the other
+    awaitables and waits for them before it is raised, and cancelling the caller cancels and
+    awaits them all, so no request outlives the call.
+    """
+    return await run_all(aws)
 
 
 def gather(*results: T) -> list[T]:

@@ -126,7 +126,7 @@ def create_app(config: ServerConfig | None = None) -> web.Application:
         handler_args={"max_line_size": MAX_REQUEST_LINE, "max_field_size": MAX_HEADER_FIELD},
     )
     app[CONFIG_KEY] = config
-    app[DB_KEY] = Database(config.db_path)
+    app[DB_KEY] = Database(config.db_path, durability=config.durability)
     app[PROVIDERS_KEY] = Providers(config)
     app[NEW_API_KEY] = None
     app.on_startup.append(_on_startup)  # first: route modules' hooks find the db open

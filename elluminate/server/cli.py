@@ -15,12 +15,14 @@ from typing import Any
 
 from .config import (
     DEFAULT_DB,
+    DEFAULT_DURABILITY,
     DEFAULT_HOST,
     DEFAULT_MAX_CONCURRENCY,
     DEFAULT_MAX_QUEUED_TASKS,
     DEFAULT_PAGE_SIZE,
     DEFAULT_PORT,
     DEFAULT_TASK_TIMEOUT,
+    DURABILITY_LEVELS,
     LLM_KINDS,
     ServerConfig,
     default_llm_kind,
@@ -55,8 +57,18 @@ _OPTIONS: list[tuple[str, str, Any, Any, str]] = [
      "unfinished background tasks allowed at once; a task submitted beyond that ends "
      "REJECTED (queue full)"),
     ("--page-size", "page_size", int, DEFAULT_PAGE_SIZE, "items per page of list endpoints"),
+    ("--durability", "durability", str, DEFAULT_DURABILITY,
+     "SQLite commits: normal (survive a killed server; a power loss may lose the last "
+     "commits) or full (also survive a power loss; every commit waits for the disk)"),
     ("--log-level", "log_level", str, "INFO", "DEBUG, INFO, WARNING or ERROR"),
 ]
+
+#: Said at start and in ``GET /`` when nobody chose the echo provider.
+ECHO_FALLBACK_NOTICE = (
+    "no --llm was given and llama-cpp-python is not installed, so generations and ratings "
+    "come from the deterministic echo provider (a test double, not a model); install "
+    "elluminate[local] or pass --llm openai --llm-base-url ... for real ones"
+)
 
 
 def _env_name(flag: str) -> str:
@@ -75,6 +87,8 @@ def build_parser() -> argparse.ArgumentParser:
         kwargs: dict[str, Any] = {"dest": dest, "type": type_, "default": None}
         if flag == "--llm":
             kwargs["choices"] = LLM_KINDS
+        elif flag == "--durability":
+            kwargs["choices"] = DURABILITY_LEVELS
         shown = "" if default is None else f" (default: {default})"
         parser.add_argument(flag, help=f"{help_text}{shown} [env {_env_name(flag)}]", **kwargs)
     return parser
@@ -102,6 +116,8 @@ def config_from_args(
         values[dest] = value
     if values["llm"] is None:
         values["llm"] = default_llm_kind()
+        if values["llm"] == "echo":
+            values["llm_notice"] = ECHO_FALLBACK_NOTICE
     elif values["llm"] not in LLM_KINDS:
         parser.error(f"{_env_name('--llm')} must be one of {', '.join(LLM_KINDS)}")
     values["log_level"] = str(values["log_level"]).upper()
@@ -131,22 +147,30 @@ def main(argv: Sequence[str] | None = None) -> int:
     from aiohttp import web
 
     from .app import create_app
+    from .db import DatabaseInUseError
 
     config.on_new_api_key = _print_new_key
-    log.info(
-        "default LLM provider: %s%s",
-        config.llm,
-        " (deterministic echo, for tests and dry runs)" if config.llm == "echo" else "",
-    )
+    if config.llm_notice:
+        log.warning("%s", config.llm_notice)
+    else:
+        log.info(
+            "default LLM provider: %s%s",
+            config.llm,
+            " (deterministic echo, for tests and dry runs)" if config.llm == "echo" else "",
+        )
     app = create_app(config)
     url = f"http://{config.host}:{config.port}"
-    web.run_app(
-        app,
-        host=config.host,
-        port=config.port,
-        access_log=None,
-        print=lambda _msg: print(f"elluminate server listening on {url}", flush=True),
-    )
+    try:
+        web.run_app(
+            app,
+            host=config.host,
+            port=config.port,
+            access_log=None,
+            print=lambda _msg: print(f"elluminate server listening on {url}", flush=True),
+        )
+    except DatabaseInUseError as exc:  # raised on start-up, before anything was written
+        print(f"elluminate-server: {exc}", file=sys.stderr, flush=True)
+        return 1
     return 0
 
 

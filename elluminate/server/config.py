@@ -19,6 +19,8 @@ DEFAULT_TASK_TIMEOUT = 36000.0
 DEFAULT_MAX_CONCURRENCY: int | None = None  # None: by provider (local 1, openai 8, echo 256)
 DEFAULT_MAX_QUEUED_TASKS = 1000
 DEFAULT_CLIENT_MAX_SIZE = 32 * 1024 * 1024
+DURABILITY_LEVELS: tuple[str, ...] = ("normal", "full")
+DEFAULT_DURABILITY = "normal"
 
 
 def default_llm_kind() -> LLMKind:
@@ -52,6 +54,11 @@ class ServerConfig:
     client_max_size: int = DEFAULT_CLIENT_MAX_SIZE
     default_project_name: str = "Default project"
     default_organization_name: str = "Default organization"
+    #: SQLite commit durability: ``normal`` survives a crash of the server process (a kill),
+    #: ``full`` also a power loss or an OS crash (each commit waits for the disk)
+    durability: str = DEFAULT_DURABILITY
+    #: said at start and in ``GET /`` when the server fell back to a provider nobody chose
+    llm_notice: str | None = None
     #: called once with a freshly generated bootstrap key (the CLI prints it)
     on_new_api_key: Callable[[str], None] | None = field(default=None, repr=False, compare=False)
 
@@ -68,5 +75,9 @@ class ServerConfig:
             raise ValueError("task_timeout must be positive")
         if self.echo_latency < 0:
             raise ValueError("echo_latency must not be negative")
+        if self.durability not in DURABILITY_LEVELS:
+            raise ValueError(
+                f"durability must be one of {', '.join(DURABILITY_LEVELS)}, not {self.durability!r}"
+            )
         if self.api_key is not None and not self.api_key.strip():
             raise ValueError("api_key must not be empty")

@@ -24,8 +24,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import sqlite3
-from collections.abc import Iterable, Iterator, Sequence
+import sys
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -355,18 +357,76 @@ CREATE INDEX ix_tasks_experiment ON tasks(experiment_id);
 CREATE INDEX ix_tasks_status ON tasks(status);
 """
 
-#: Ordered schema migrations; ``MIGRATIONS[i]`` upgrades version ``i`` to ``i + 1``.
-#: Append new scripts, never edit old ones.
-MIGRATIONS: list[str] = [_SCHEMA_V1]
+def _statements(script: str) -> list[str]:
+    """The statements of a schema script, split where :func:`sqlite3.complete_statement`
+    says a statement ends (so a ``;`` inside a string or a trigger body is kept)."""
+    statements: list[str] = []
+    current: list[str] = []
+    for line in script.splitlines(keepends=True):
+        current.append(line)
+        text = "".join(current)
+        if sqlite3.complete_statement(text):
+            if text.strip():
+                statements.append(text.strip())
+            current = []
+    rest = "".join(current).strip()
+    if rest:
+        raise ValueError(f"incomplete SQL statement in a migration: {rest[:80]!r}")
+    return statements
+
+
+#: One (experiment, row, epoch) holds at most one response: the row is copied onto the
+#: response so that SQLite can index it. Duplicates left by older versions (two servers on
+#: one file) are removed before the index is built, keeping the first response of each.
+#: Task logs become one row per line (an append is one INSERT, not a rewrite of the log).
+#: ``experiments.deleting``: set by a delete before it stops the run, so no run starts again.
+_SCHEMA_V2: list[str] = [
+    "ALTER TABLE responses ADD COLUMN template_variables_id INTEGER "
+    "REFERENCES template_variables(id)",
+    "UPDATE responses SET template_variables_id = "
+    "(SELECT p.template_variables_id FROM prompts p WHERE p.id = responses.prompt_id)",
+    "DELETE FROM prompts WHERE id IN (SELECT r.prompt_id FROM responses r "
+    "WHERE r.experiment_id IS NOT NULL AND r.id NOT IN (SELECT MIN(id) FROM responses "
+    "WHERE experiment_id IS NOT NULL GROUP BY experiment_id, template_variables_id, epoch))",
+    "CREATE UNIQUE INDEX ux_responses_row_epoch ON responses"
+    "(experiment_id, template_variables_id, epoch) WHERE experiment_id IS NOT NULL",
+    "CREATE INDEX ix_responses_tv ON responses(template_variables_id)",
+    "ALTER TABLE experiments ADD COLUMN deleting INTEGER NOT NULL DEFAULT 0",
+    "CREATE TABLE task_logs (task_id TEXT NOT NULL REFERENCES tasks(id) ON DELETE CASCADE, "
+    "seq INTEGER NOT NULL, line TEXT NOT NULL, PRIMARY KEY (task_id, seq)) WITHOUT ROWID",
+]
+
+#: Ordered schema migrations; ``MIGRATIONS[i]`` upgrades version ``i`` to ``i + 1``, one
+#: statement at a time (plus Python steps, called with the database, for data moves).
+#: Append new steps, never edit old ones.
+MIGRATIONS: list[list[str | Callable[[Database], None]]] = [
+    list(_statements(_SCHEMA_V1)),
+    [*_SCHEMA_V2, lambda db: _split_task_logs(db)],
+]
+
+#: ``--durability``: what a commit promises (see docs/server.md).
+DURABILITY_PRAGMAS = {"full": "FULL", "normal": "NORMAL"}
+
+
+class DatabaseInUseError(RuntimeError):
+    """Another server holds the database file (one server per SQLite file)."""
 
 
 class Database:
     """The server's single SQLite connection (see the module docstring for the rules)."""
 
-    def __init__(self, path: str | Path, *, busy_timeout_ms: int = 5000) -> None:
+    def __init__(
+        self, path: str | Path, *, busy_timeout_ms: int = 5000, durability: str = "normal"
+    ) -> None:
+        if durability not in DURABILITY_PRAGMAS:
+            raise ValueError(
+                f"durability must be one of {', '.join(DURABILITY_PRAGMAS)}, not {durability!r}"
+            )
         self.path = str(path)
+        self.durability = durability
         self._busy_timeout_ms = busy_timeout_ms
         self._conn: sqlite3.Connection | None = None
+        self._lock: _FileLock | None = None
         self._depth = 0
         self._owner: object = None
 
@@ -378,14 +438,22 @@ class Database:
             return
         if self.path != ":memory:":
             Path(self.path).expanduser().resolve().parent.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(self.path, isolation_level=None, timeout=self._busy_timeout_ms / 1e3)
+            # before anything touches the file: one server per database file
+            self._lock = _FileLock.acquire(self.path)
+        try:
+            conn = sqlite3.connect(
+                self.path, isolation_level=None, timeout=self._busy_timeout_ms / 1e3
+            )
+        except BaseException:
+            self._release_lock()
+            raise
         conn.row_factory = sqlite3.Row
-        conn.execute(f"PRAGMA busy_timeout = {int(self._busy_timeout_ms)}")
-        conn.execute("PRAGMA journal_mode = WAL")
-        conn.execute("PRAGMA synchronous = NORMAL")
-        conn.execute("PRAGMA foreign_keys = ON")
         self._conn = conn
         try:
+            conn.execute(f"PRAGMA busy_timeout = {int(self._busy_timeout_ms)}")
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute(f"PRAGMA synchronous = {DURABILITY_PRAGMAS[self.durability]}")
+            conn.execute("PRAGMA foreign_keys = ON")
             self.migrate()
         except BaseException:
             self.close()
@@ -400,6 +468,12 @@ class Database:
             except sqlite3.Error:  # pragma: no cover - best effort
                 pass
             conn.close()
+        self._release_lock()
+
+    def _release_lock(self) -> None:
+        lock, self._lock = self._lock, None
+        if lock is not None:
+            lock.release()
 
     @property
     def conn(self) -> sqlite3.Connection:
@@ -430,8 +504,11 @@ class Database:
                 if version == 0:
                     self.conn.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
                     self.conn.execute("INSERT INTO schema_version (version) VALUES (0)")
-                for statement in _split_sql(MIGRATIONS[version]):
-                    self.conn.execute(statement)
+                for step in MIGRATIONS[version]:
+                    if callable(step):
+                        step(self)
+                    else:
+                        self.conn.execute(step)
                 self.conn.execute("UPDATE schema_version SET version = ?", (version + 1,))
             log.info("database %s migrated to schema version %d", self.path, version + 1)
 
@@ -541,6 +618,65 @@ def _current_owner() -> object:
     return threading.current_thread()
 
 
-def _split_sql(script: str) -> list[str]:
-    """Split a migration script into statements (no semicolons inside our statements)."""
-    return [part.strip() for part in script.split(";") if part.strip()]
+def _split_task_logs(db: Database) -> None:
+    """Migration step: the log text of each existing task becomes one row per line."""
+    for task_id, logs in db.fetchall("SELECT id, logs FROM tasks WHERE logs != ''"):
+        db.executemany(
+            "INSERT INTO task_logs (task_id, seq, line) VALUES (?, ?, ?)",
+            [(task_id, seq, line) for seq, line in enumerate(logs.splitlines(keepends=True))],
+        )
+    db.execute("UPDATE tasks SET logs = ''")
+
+
+class _FileLock:
+    """An exclusive advisory lock on ``<database>.lock``, held while the server runs.
+
+    The operating system releases it when the process ends, however it ends (SIGKILL
+    included), so a crashed server never leaves a stale lock. The lock file holds the
+    owner's process id, for the message a second server shows. (``fcntl``/``msvcrt`` from
+    the standard library: twenty lines do not justify a dependency for every SDK user.)
+    """
+
+    def __init__(self, path: str, handle: Any) -> None:
+        self.path = path
+        self._handle = handle
+
+    @classmethod
+    def acquire(cls, db_path: str) -> _FileLock:
+        lock_path = str(Path(db_path).expanduser().resolve()) + ".lock"
+        handle = open(lock_path, "a+", encoding="utf-8")  # noqa: SIM115 - held until release
+        try:
+            _lock_exclusive(handle)
+        except OSError:
+            handle.seek(0)
+            owner = handle.read().strip()
+            handle.close()
+            who = f" (process {owner})" if owner.isdigit() else ""
+            raise DatabaseInUseError(
+                f"database file {db_path} is in use by another elluminate server{who}: only one "
+                f"server may use a SQLite file at a time (lock file {lock_path}). Stop that "
+                "server, or start this one with another --db."
+            ) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(str(os.getpid()))
+        handle.flush()
+        return cls(lock_path, handle)
+
+    def release(self) -> None:
+        handle, self._handle = self._handle, None
+        if handle is not None:
+            handle.close()  # closing the descriptor releases the lock
+
+
+def _lock_exclusive(handle: Any) -> None:
+    """Take a non-blocking exclusive lock on an open file (OSError when held elsewhere)."""
+    if sys.platform == "win32":  # pragma: no cover - not tested on this platform
+        import msvcrt
+
+        handle.seek(0)
+        msvcrt.locking(handle.fileno(), msvcrt.LK_NBLCK, 1)
+    else:
+        import fcntl
+
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)

@@ -28,7 +28,6 @@ task stops early (a dead provider), leaving the rest for ``retry-failed``.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import sqlite3
 from collections import deque
@@ -36,6 +35,7 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
+from elluminate._taskgroup import run_all
 from elluminate._templates import render_messages, render_str
 from elluminate.schemas import GenerationMetadata, LLMConfig
 
@@ -252,6 +252,10 @@ class Outcome:
     raw_text: str | None = None
 
 
+class DuplicateResponse(LookupError):
+    """The experiment already holds a response for this (row, epoch)."""
+
+
 def insert_prompt(
     db: Database,
     project_id: int,
@@ -286,13 +290,18 @@ def insert_response(
     experiment_id: int,
     prompt_id: int,
     *,
+    row_id: int,
     epoch: int,
     messages: list[dict[str, Any]],
     metadata: GenerationMetadata | dict[str, Any] | None,
     error: str | None,
     llm_config_id: int | None,
 ) -> int:
-    """Store a response (inside the caller's transaction); token columns feed the results."""
+    """Store a response (inside the caller's transaction); token columns feed the results.
+
+    Raises :class:`DuplicateResponse` when the experiment already holds a response for this
+    (row, epoch): the unique key allows one.
+    """
     meta: dict[str, Any] = {}
     if isinstance(metadata, GenerationMetadata):
         meta = {
@@ -303,14 +312,25 @@ def insert_response(
     elif isinstance(metadata, dict):
         meta = metadata
     ts = now()
+    if db.fetchval(
+        "SELECT 1 FROM responses WHERE experiment_id = ? AND template_variables_id = ? "
+        "AND epoch = ?",
+        (experiment_id, row_id, epoch),
+    ):
+        raise DuplicateResponse(
+            f"experiment {experiment_id} already has a response for collection entry {row_id} "
+            f"epoch {epoch}; delete that response first to store another"
+        )
     return db.insert(
-        "INSERT INTO responses (project_id, experiment_id, prompt_id, llm_config_id, epoch, "
-        "messages, generation_metadata, error, input_tokens, output_tokens, duration_seconds, "
-        "created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO responses (project_id, experiment_id, prompt_id, template_variables_id, "
+        "llm_config_id, epoch, messages, generation_metadata, error, input_tokens, "
+        "output_tokens, duration_seconds, created_at, updated_at) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (
             project_id,
             experiment_id,
             prompt_id,
+            row_id,
             llm_config_id,
             epoch,
             dumps(messages),
@@ -355,6 +375,20 @@ def store_ratings(
         )
         for o in outcomes
     ]
+
+
+def row_is_live(db: Database, row_id: int) -> bool:
+    """Whether a collection entry still exists and is not deleted (hidden)."""
+    return bool(
+        db.fetchval(
+            "SELECT 1 FROM template_variables WHERE id = ? AND deleted_at IS NULL", (row_id,)
+        )
+    )
+
+
+def response_exists(db: Database, response_id: int) -> bool:
+    """Whether a response still exists (it may be deleted while it is rated)."""
+    return bool(db.fetchval("SELECT 1 FROM responses WHERE id = ?", (response_id,)))
 
 
 # ---- LLM work ------------------------------------------------------------------------------
@@ -422,14 +456,11 @@ async def judge_all(
     prompt: list[dict[str, Any]],
     answer: str,
 ) -> list[Outcome]:
-    """Rate against several criteria concurrently (each call takes the semaphore)."""
+    """Rate against several criteria concurrently (each call takes the semaphore); an
+    unexpected error cancels the other calls (structured: none outlives this call)."""
     if len(criteria) == 1:
         return [await judge_one(limiter, judge, criteria[0], values, prompt, answer)]
-    return list(
-        await asyncio.gather(
-            *(judge_one(limiter, judge, c, values, prompt, answer) for c in criteria)
-        )
-    )
+    return await run_all(judge_one(limiter, judge, c, values, prompt, answer) for c in criteria)
 
 
 # ---- experiment setup and plan ---------------------------------------------------------------
@@ -593,11 +624,17 @@ async def _workers(
     work: Callable[[Any], Awaitable[None]],
     stop: Callable[[], bool] = lambda: False,
 ) -> None:
+    """Run ``work`` over ``items`` with ``count`` workers until done or ``stop()``.
+
+    Structured: the first unexpected error cancels the other workers and is raised only once
+    they have all stopped, so no worker outlives the task that started it.
+    """
+
     async def worker() -> None:
         while items and not stop():
             await work(items.popleft())
 
-    await asyncio.gather(*(worker() for _ in range(max(1, min(count, len(items))))))
+    await run_all(worker() for _ in range(max(1, min(count, len(items)))))
 
 
 def _log_ratings(ctx: TaskContext, response_id: int, outcomes: Sequence[Outcome]) -> None:
@@ -641,8 +678,13 @@ async def experiment_task(ctx: TaskContext) -> None:
     ) -> None:
         outcomes = await judge_all(ctx, judge, criteria, values_of.get(row_id, {}), prompt, answer)
         with db.transaction():
-            store_ratings(db, project_id, response_id, outcomes)
+            gone = not response_exists(db, response_id)
+            if not gone:
+                store_ratings(db, project_id, response_id, outcomes)
             ctx.progress(ratings=1)
+        if gone:
+            ctx.log(f"response {response_id} was deleted during the run: its ratings are dropped")
+            return
         stats.ratings(outcomes)
         _log_ratings(ctx, response_id, outcomes)
 
@@ -663,20 +705,32 @@ async def experiment_task(ctx: TaskContext) -> None:
             else:
                 assert gen is not None
                 messages, metadata, error = await generate(ctx, gen, prompt)
-        with db.transaction():
-            prompt_id = insert_prompt(db, project_id, setup.id, setup.template, row_id, prompt)
-            response_id = insert_response(
-                db,
-                project_id,
-                setup.id,
-                prompt_id,
-                epoch=epoch,
-                messages=messages,
-                metadata=metadata,
-                error=error,
-                llm_config_id=None if gen is None else gen.llm_config_id,
-            )
-            ctx.progress(responses=1, ratings=1 if error else 0)
+        skipped: str | None = None
+        try:
+            with db.transaction():
+                if not row_is_live(db, row_id):
+                    raise LookupError("the row was deleted during the run")
+                prompt_id = insert_prompt(db, project_id, setup.id, setup.template, row_id, prompt)
+                response_id = insert_response(
+                    db,
+                    project_id,
+                    setup.id,
+                    prompt_id,
+                    row_id=row_id,
+                    epoch=epoch,
+                    messages=messages,
+                    metadata=metadata,
+                    error=error,
+                    llm_config_id=None if gen is None else gen.llm_config_id,
+                )
+                ctx.progress(responses=1, ratings=1 if error else 0)
+        except LookupError as exc:  # this item only (DuplicateResponse included): go on
+            skipped = str(exc)
+        if skipped is not None:
+            with db.transaction():
+                ctx.progress(responses=1, ratings=1)
+            ctx.log(f"row {row_id} epoch {epoch}: skipped: {skipped}")
+            return
         stats.generation(error)
         if error is not None:
             ctx.log(f"row {row_id} epoch {epoch}: generation failed: {error}")
@@ -791,6 +845,7 @@ def store_given_response(db: Database, project_id: int, item: dict[str, Any]) ->
         project_id,
         exp["id"],
         prompt_id,
+        row_id=item["template_variables_id"],
         epoch=item.get("epoch") or 1,
         messages=item["messages"],
         metadata=item.get("metadata"),
@@ -821,6 +876,11 @@ async def generate_and_store(
     else:
         messages, metadata, error = await generate(limiter, gen, prompt)
     with db.transaction():
+        if not row_is_live(db, item["template_variables_id"]):
+            raise LookupError(
+                f"collection entry {item['template_variables_id']} was deleted while its "
+                "response was generated"
+            )
         prompt_id = insert_prompt(
             db, project_id, exp["id"], template, item["template_variables_id"], prompt
         )
@@ -829,6 +889,7 @@ async def generate_and_store(
             project_id,
             exp["id"],
             prompt_id,
+            row_id=item["template_variables_id"],
             epoch=item.get("epoch") or 1,
             messages=messages,
             metadata=metadata,
@@ -951,6 +1012,9 @@ async def rate_target(
         limiter, judge, target.criteria, target.values, target.prompt, target.answer
     )
     with db.transaction():
+        if not response_exists(db, target.response_id):  # deleted while it was being rated
+            on_stored()
+            return []
         db.execute("DELETE FROM ratings WHERE response_id = ?", (target.response_id,))
         store_ratings(db, project_id, target.response_id, outcomes)
         on_stored()

@@ -19,8 +19,12 @@ counters only grow and are written together with the rows they count.
   ("interrupted by a server restart; use retry-failed") and their experiments are released.
 * Watchers (SSE streams) get an :class:`asyncio.Event` per task from :meth:`TaskEngine.changed`;
   the engine sets it on every change, so a stream reacts within milliseconds.
-* ``logs_delta``: each consumer (``connection_uuid`` query parameter, or one SSE stream) has a
-  cursor into the task's log text; a poll without ``connection_uuid`` gets the whole log.
+* Logs: one ``task_logs`` row per line (an append is one INSERT whatever the log's size);
+  ``logs_delta``: each consumer (``connection_uuid`` query parameter, or one SSE stream) has a
+  cursor (a line number) into the task's log; a poll without ``connection_uuid`` gets the
+  whole log. When an experiment's task ends, its log is copied once into the experiment.
+* Handlers run their work through :func:`elluminate._taskgroup.run_all` (structured): an
+  unexpected error cancels and awaits the sibling workers before the task records its end.
 """
 
 from __future__ import annotations
@@ -30,7 +34,7 @@ import logging
 import uuid
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -54,7 +58,8 @@ RESTART_MESSAGE = "interrupted by a server restart; use retry-failed"
 RESTART_MESSAGE_BATCH = "interrupted by a server restart; submit the batch again"
 SHUTDOWN_MESSAGE = "server shut down"
 CANCEL_MESSAGE = "cancelled by the user"
-MAX_LOG_CHARS = 256 * 1024
+#: A task's log is bounded; the line that would cross the bound says so and ends it.
+MAX_LOG_CHARS = 2 * 1024 * 1024
 MAX_CURSORS = 10_000
 #: States the official SDK's blocking waits do not understand (they only end on
 #: SUCCESS/FAILURE); polls without ``connection_uuid`` see them as FAILURE.
@@ -90,7 +95,8 @@ class TaskState:
     completed_responses: int = 0
     completed_ratings: int = 0
     total_responses: int = 0
-    logs: str = ""
+    log_lines: list[str] = field(default_factory=list)
+    log_chars: int = 0
     payload: Any = None
     result: Any = None
     created_at: str = ""
@@ -101,6 +107,15 @@ class TaskState:
     def terminal(self) -> bool:
         return self.status in TERMINAL
 
+    @property
+    def logs(self) -> str:
+        """The whole log text."""
+        return "".join(self.log_lines)
+
+    def logs_since(self, cursor: int) -> tuple[str, int]:
+        """The log text after line ``cursor`` and the cursor after it."""
+        return "".join(self.log_lines[cursor:]), len(self.log_lines)
+
     def key(self) -> tuple[Any, ...]:
         """What a status event shows (a change of any part is worth a new event)."""
         return (
@@ -109,11 +124,11 @@ class TaskState:
             self.completed_responses,
             self.completed_ratings,
             self.total_responses,
-            len(self.logs),
+            len(self.log_lines),
         )
 
 
-def _state_from_row(row: Any) -> TaskState:
+def _state_from_row(row: Any, log_lines: list[str]) -> TaskState:
     return TaskState(
         id=row["id"],
         kind=row["kind"],
@@ -124,7 +139,8 @@ def _state_from_row(row: Any) -> TaskState:
         completed_responses=row["completed_responses"],
         completed_ratings=row["completed_ratings"],
         total_responses=row["total_responses"],
-        logs=row["logs"] or "",
+        log_lines=log_lines,
+        log_chars=sum(map(len, log_lines)),
         payload=loads(row["payload"]),
         result=loads(row["result"]),
         created_at=row["created_at"],
@@ -252,15 +268,15 @@ class TaskEngine:
             for row in rows:
                 message = RESTART_MESSAGE if row["kind"] == "experiment" else RESTART_MESSAGE_BATCH
                 self.db.execute(
-                    "UPDATE tasks SET status = ?, error_msg = ?, finished_at = ?, "
-                    "logs = logs || ? WHERE id = ?",
-                    (TaskStatus.FAILURE.value, message, ts, _log_line(message), row["id"]),
+                    "UPDATE tasks SET status = ?, error_msg = ?, finished_at = ? WHERE id = ?",
+                    (TaskStatus.FAILURE.value, message, ts, row["id"]),
                 )
+                lines = self._stored_log_lines(row["id"])
+                self._insert_log_line(row["id"], len(lines), _log_line(message))
                 self.db.execute(
                     "UPDATE experiments SET generation_task_id = NULL, has_internal_error = 1, "
-                    "logs = (SELECT logs FROM tasks WHERE tasks.id = ?), "
-                    "finished_at = ?, updated_at = ? WHERE generation_task_id = ?",
-                    (row["id"], ts, ts, row["id"]),
+                    "logs = ?, finished_at = ?, updated_at = ? WHERE generation_task_id = ?",
+                    ("".join(lines) + _log_line(message), ts, ts, row["id"]),
                 )
         if rows:
             log.warning("%d task(s) interrupted by the previous shutdown marked FAILURE", len(rows))
@@ -324,11 +340,12 @@ class TaskEngine:
             state.status = TaskStatus.REJECTED.value
             state.error_msg = SHUTDOWN_MESSAGE if self._closed else f"queue full ({busy} tasks)"
             state.finished_at = state.created_at
-            state.logs = _log_line(f"rejected: {state.error_msg}")
+            state.log_lines = [_log_line(f"rejected: {state.error_msg}")]
+            state.log_chars = len(state.log_lines[0])
         with self.db.transaction():
             self.db.execute(
-                "INSERT INTO tasks (id, kind, project_id, experiment_id, status, error_msg, logs, "
-                "payload, created_at, finished_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO tasks (id, kind, project_id, experiment_id, status, error_msg, "
+                "payload, created_at, finished_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     task_id,
                     kind,
@@ -336,12 +353,13 @@ class TaskEngine:
                     experiment_id,
                     state.status,
                     state.error_msg,
-                    state.logs,
                     dumps(payload),
                     state.created_at,
                     state.finished_at,
                 ),
             )
+            for seq, line in enumerate(state.log_lines):
+                self._insert_log_line(task_id, seq, line)
         if state.terminal:
             log.warning("task %s (%s) rejected: %s", task_id, kind, state.error_msg)
             return state
@@ -482,17 +500,37 @@ class TaskEngine:
     # -- logs and notifications -------------------------------------------------------------
 
     def append_log(self, state: TaskState, message: str, *, notify: bool = True) -> None:
-        """Append a timestamped line to a task's log (bounded to MAX_LOG_CHARS)."""
-        if len(state.logs) >= MAX_LOG_CHARS:
+        """Append a timestamped line to a task's log (bounded to MAX_LOG_CHARS).
+
+        One INSERT of one row per line: the cost of an append does not grow with the log.
+        """
+        if state.log_chars >= MAX_LOG_CHARS:
             return
         line = _log_line(message)
-        if len(state.logs) + len(line) >= MAX_LOG_CHARS:
+        if state.log_chars + len(line) >= MAX_LOG_CHARS:
             line = _log_line("log truncated: further lines are dropped")
-        state.logs += line
+            state.log_chars = MAX_LOG_CHARS
+        else:
+            state.log_chars += len(line)
+        seq = len(state.log_lines)
+        state.log_lines.append(line)
         with self.db.transaction():
-            self.db.execute("UPDATE tasks SET logs = logs || ? WHERE id = ?", (line, state.id))
+            self._insert_log_line(state.id, seq, line)
         if notify:
             self.notify(state.id)
+
+    def _insert_log_line(self, task_id: str, seq: int, line: str) -> None:
+        self.db.execute(
+            "INSERT INTO task_logs (task_id, seq, line) VALUES (?, ?, ?)", (task_id, seq, line)
+        )
+
+    def _stored_log_lines(self, task_id: str) -> list[str]:
+        return [
+            r[0]
+            for r in self.db.fetchall(
+                "SELECT line FROM task_logs WHERE task_id = ? ORDER BY seq", (task_id,)
+            )
+        ]
 
     def notify(self, task_id: str, *, final: bool = False) -> None:
         """Wake every watcher of ``task_id``."""
@@ -521,18 +559,18 @@ class TaskEngine:
         row = self.db.fetchone(
             "SELECT * FROM tasks WHERE id = ? AND project_id = ?", (task_id, project_id)
         )
-        return None if row is None else _state_from_row(row)
+        return None if row is None else _state_from_row(row, self._stored_log_lines(task_id))
 
     def logs_delta(self, state: TaskState, consumer: str | None) -> str:
-        """Log text since the consumer's previous call (the whole log without a consumer)."""
+        """Log text since the consumer's previous call (the whole log without a consumer);
+        a consumer's cursor is a line number."""
         if not consumer:
             return state.logs
         key = (state.id, consumer)
-        start = self._cursors.pop(key, 0)
-        self._cursors[key] = len(state.logs)
+        text, self._cursors[key] = state.logs_since(self._cursors.pop(key, 0))
         while len(self._cursors) > MAX_CURSORS:
             self._cursors.popitem(last=False)
-        return state.logs[start:]
+        return text
 
     def payload(
         self,

@@ -169,7 +169,7 @@ def test_a_key_gets_404_for_every_object_of_another_project(
     b_ids = seed(b, "-b")
     batch = b.call("POST", f"{b.P}/responses/batches", json={"prompt_response_ins": [{
         "experiment_id": b_ids["experiment_id"], "template_variables_id": b_ids["entry_id"],
-        "messages": "from B"}]})
+        "epoch": 2, "messages": "from B"}]})  # epoch 1 of the entry has its response
     b.wait_task(f"{b.P}/responses/batches/{batch}")
     before = row_counts(server.db_path)
     assert server.app is not None

@@ -552,6 +552,24 @@ async def test_replay_official_requests(client: Any, tasks_helpers: Any) -> None
         body = await rewrite(request["body"])
         headers = {k: v for k, v in request["headers"].items() if k != "X-API-Key"}
         kwargs: dict[str, Any] = {"headers": headers, "params": query}
+        if url.endswith("/responses/batches") and request["method"] == "POST":
+            # The capture adds two responses for one entry and epoch: the server keeps one
+            # response per (experiment, entry, epoch), so that body is refused whole (409,
+            # nothing stored); the same request for two fresh entries is accepted.
+            kwargs["data"] = json.dumps(body).encode()
+            refused = await client.request(request["method"], url, **kwargs)
+            assert refused.status == 409, await refused.text()
+            assert "one response per entry and epoch" in (await refused.json())["detail"]
+            fresh = [
+                await client.ok(
+                    "POST",
+                    f"{P}/collections/{fx.collection_id}/entries",
+                    json={"input_values": {"topic": f"fresh {i}", "cat": "a"}},
+                )
+                for i in range(2)
+            ]
+            for item, entry in zip(body["prompt_response_ins"], fresh, strict=True):
+                item["template_variables_id"] = entry["id"]
         if body is not None:
             kwargs["data"] = json.dumps(body).encode()
         resp = await client.request(request["method"], url, **kwargs)

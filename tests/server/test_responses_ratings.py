@@ -192,9 +192,9 @@ async def test_response_batches_add_and_generate(client: Any, tasks_helpers: Any
         "POST",
         f"{P}/responses/batches",
         json={
-            "prompt_response_ins": [
+            "prompt_response_ins": [  # one response per (entry, epoch)
                 item(fx, exp, "given"),
-                item(fx, exp, []),
+                item(fx, exp, [], epoch=2),
                 item(fx, exp, [], row=1),
             ]
         },
@@ -211,7 +211,9 @@ async def test_response_batches_add_and_generate(client: Any, tasks_helpers: Any
     assert "ECHO_FAIL" in responses[2]["error"]
     # only failures: FAILURE (the blocking SDK raises on it)
     task_id = await client.ok(
-        "POST", f"{P}/responses/batches", json={"prompt_response_ins": [item(fx, exp, [], row=1)]}
+        "POST",
+        f"{P}/responses/batches",
+        json={"prompt_response_ins": [item(fx, exp, [], row=1, epoch=2)]},
     )
     final = await h.poll(client, f"{P}/responses/batches/{task_id}")
     assert final["status"] == "FAILURE" and "ECHO_FAIL" in final["error_msg"]

@@ -264,6 +264,35 @@ def insert_entries(
     return new_ids
 
 
+def retire_row_criteria(db: Database, row_ids: Sequence[int]) -> None:
+    """Delete (or hide, when ratings use them) the criteria specific to these rows.
+
+    A row-specific criterion rates only its row; ``NULL`` means "every row", so it must go
+    before its row does (the foreign key would otherwise turn it into a criterion for every
+    row). Inside the caller's transaction.
+    """
+    for start in range(0, len(row_ids), 500):
+        chunk = list(row_ids[start : start + 500])
+        marks = ",".join("?" * len(chunk))
+        for (criterion_id,) in db.fetchall(
+            f"SELECT id FROM criteria WHERE template_variables_id IN ({marks}) "
+            "AND deleted_at IS NULL",
+            chunk,
+        ):
+            db.delete_or_hide("criteria", criterion_id)
+
+
+def live_row_ids(db: Database, collection_id: int) -> list[int]:
+    """Ids of the collection's rows that are not deleted."""
+    return [
+        r[0]
+        for r in db.fetchall(
+            "SELECT id FROM template_variables WHERE collection_id = ? AND deleted_at IS NULL",
+            (collection_id,),
+        )
+    ]
+
+
 def collection_row(db: Database, pid: int, collection_id: int) -> sqlite3.Row:
     """The (non-deleted) collection row of this project, or 404."""
     return live_row(db, "collections", "collection", pid, collection_id)
@@ -483,6 +512,7 @@ async def delete_collection(request: web.Request) -> web.Response:
     db, pid = get_db(request), project_id(request)
     with db.transaction():
         collection_row(db, pid, collection_id)
+        retire_row_criteria(db, live_row_ids(db, collection_id))
         db.delete_or_hide("collections", collection_id)
     return no_content()
 
@@ -618,6 +648,7 @@ async def delete_entry(request: web.Request) -> web.Response:
         )
         if not exists:
             raise not_found("collection entry", entry_id)
+        retire_row_criteria(db, [entry_id])
         db.delete_or_hide("template_variables", entry_id)
     return no_content()
 
@@ -629,6 +660,7 @@ async def delete_all_entries(request: web.Request) -> web.Response:
     db, pid = get_db(request), project_id(request)
     with db.transaction():
         _writable(collection_row(db, pid, collection_id))
+        retire_row_criteria(db, live_row_ids(db, collection_id))
         try:
             with db.savepoint("clear_entries"):
                 db.execute(

@@ -105,6 +105,12 @@ def check_runnable(db: Database, exp: sqlite3.Row) -> None:
         )
 
 
+def check_not_deleting(exp: sqlite3.Row) -> None:
+    """409 while a delete of the experiment is stopping its run."""
+    if exp["deleting"]:
+        raise conflict(f"experiment {exp['name']!r} is being deleted")
+
+
 def running_task(engine: TaskEngine, exp: sqlite3.Row) -> str | None:
     """The experiment's task id if it is running in this server."""
     task_id: str | None = exp["generation_task_id"]
@@ -362,12 +368,21 @@ async def delete_experiment(request: web.Request) -> web.Response:
     """Delete an experiment with its prompts, responses and ratings (a run is revoked first)."""
     experiment_id = path_id(request, "experiment_id", "experiment")
     db, pid, engine = get_db(request), project_id(request), get_engine(request)
-    exp = experiment_row(db, pid, experiment_id)
-    task_id = running_task(engine, exp)
-    if task_id is not None:
-        await engine.cancel(task_id, "the experiment was deleted")
-    with db.transaction():
-        db.execute("DELETE FROM experiments WHERE id = ? AND project_id = ?", (experiment_id, pid))
+    with db.transaction():  # from now on run / retry-failed answer 409 (being deleted)
+        experiment_row(db, pid, experiment_id)
+        db.execute("UPDATE experiments SET deleting = 1 WHERE id = ?", (experiment_id,))
+    while True:
+        exp = experiment_row(db, pid, experiment_id)
+        task_id = running_task(engine, exp)
+        if task_id is not None:  # stop the run first (this awaits)
+            await engine.cancel(task_id, "the experiment was deleted")
+            continue
+        with db.transaction():  # checked again with the delete, no await in between
+            if running_task(engine, experiment_row(db, pid, experiment_id)) is None:
+                db.execute(
+                    "DELETE FROM experiments WHERE id = ? AND project_id = ?", (experiment_id, pid)
+                )
+                break
     log.info("experiment %d deleted", experiment_id)
     return no_content()
 
@@ -394,6 +409,7 @@ async def run_experiment(request: web.Request) -> web.Response:
     check_epochs(body.n_epochs)
     with db.transaction():
         exp = experiment_row(db, pid, experiment_id)
+        check_not_deleting(exp)
         task_id = running_task(engine, exp)
         if task_id is not None:
             raise conflict(f"experiment {exp['name']!r} is running (task {task_id})")
@@ -427,6 +443,7 @@ async def retry_failed(request: web.Request) -> web.Response:
     task_id: str | None = None
     with db.transaction():
         exp = experiment_row(db, pid, experiment_id)
+        check_not_deleting(exp)
         running = running_task(engine, exp)
         if running is not None:
             raise conflict(

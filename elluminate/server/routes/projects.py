@@ -17,6 +17,7 @@ from ..auth import key_hint, new_api_key, store_api_key
 from ..db import now
 from ..errors import HTTPError
 from ..http import (
+    CONFIG_KEY,
     PageBody,
     check_name,
     get_db,
@@ -45,9 +46,12 @@ def server_version() -> str:
         return "0+unknown"
 
 
-class Health(msgspec.Struct):
+class Health(msgspec.Struct, omit_defaults=True):
     status: str
     version: str
+    llm: str = ""
+    #: set when the server fell back to the echo provider without being asked to
+    llm_notice: str | None = None
 
 
 class ProjectWithKey(Project, kw_only=True):
@@ -59,7 +63,12 @@ class ProjectWithKey(Project, kw_only=True):
 @routes.get("/")
 async def health(request: web.Request) -> web.Response:
     """Liveness check (no auth)."""
-    return json_response(Health(status="ok", version=server_version()))
+    config = request.app[CONFIG_KEY]
+    return json_response(
+        Health(
+            status="ok", version=server_version(), llm=config.llm, llm_notice=config.llm_notice
+        )
+    )
 
 
 @routes.post("/api/v0/version/compatible")

@@ -21,7 +21,7 @@ from elluminate.schemas import (
 )
 
 from ..db import Database, now
-from ..errors import HTTPError, not_found, unprocessable
+from ..errors import HTTPError, conflict, not_found, unprocessable
 from ..http import (
     get_config,
     get_db,
@@ -36,7 +36,7 @@ from ..http import (
     query_str,
     read_json,
 )
-from ..runner import generate_and_store, row_prompt, store_given_response
+from ..runner import DuplicateResponse, generate_and_store, row_prompt, store_given_response
 from ..tasks import TaskRejected
 from ..views_experiments import RESPONSE_COLUMNS, RESPONSE_FROM, ExperimentViews
 from .tasks_sse import get_engine, status_payload
@@ -83,7 +83,7 @@ def check_item(
     where: str,
     *,
     generating: bool,
-    cache: dict[int, Any] | None = None,
+    cache: dict[Any, Any] | None = None,
 ) -> dict[str, Any]:
     """Validate one create item against the database; returns it as a plain dict."""
     cache = {} if cache is None else cache
@@ -136,6 +136,24 @@ def check_item(
     data: dict[str, Any] = msgspec.to_builtins(item)
     if item.metadata is not None:
         data["metadata"] = msgspec.to_builtins(item.metadata)
+    slot = (item.experiment_id, item.template_variables_id, item.epoch)
+    what = f"collection entry {item.template_variables_id} epoch {item.epoch}"
+    if slot in cache.setdefault("slots", set()):
+        raise conflict(
+            f"{where}: this request holds a second response for {what} of experiment "
+            f"{exp['name']!r} (one response per entry and epoch); give each response its own "
+            "entry or epoch"
+        )
+    if db.fetchval(
+        "SELECT id FROM responses WHERE experiment_id = ? AND template_variables_id = ? "
+        "AND epoch = ?",
+        slot,
+    ):
+        raise conflict(
+            f"{where}: experiment {exp['name']!r} already has a response for {what} (one "
+            "response per entry and epoch); delete that response first, or use another epoch"
+        )
+    cache["slots"].add(slot)
     return data
 
 
@@ -283,6 +301,8 @@ async def generate_response(request: web.Request) -> web.Response:
             )
         except TaskRejected as exc:
             raise HTTPError(503, str(exc)) from None
+        except DuplicateResponse as exc:  # stored by another request while this one generated
+            raise conflict(str(exc)) from None
         except LookupError as exc:
             raise HTTPError(404, str(exc)) from None
     return json_response(ExperimentViews(db, pid).response(response_id), status=201)
@@ -303,7 +323,7 @@ async def create_batch(request: web.Request) -> web.Response:
     if not body.prompt_response_ins:
         return json_response(None)
     db, pid, engine = get_db(request), project_id(request), get_engine(request)
-    cache: dict[int, Any] = {}
+    cache: dict[Any, Any] = {}
     with db.transaction():
         items = [
             check_item(

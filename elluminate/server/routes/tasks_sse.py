@@ -139,8 +139,7 @@ async def stream_task(
             else:
                 key = state.key()
                 if state.terminal or (key != last_key and now - last_sent >= interval * 0.999):
-                    delta = state.logs[cursor:]
-                    cursor = len(state.logs)
+                    delta, cursor = state.logs_since(cursor)
                     body = engine.payload(state, logs_delta=delta)
                     await response.write(format_event(_encoder.encode(body)))
                     last_key, last_sent, last_write = key, now, now

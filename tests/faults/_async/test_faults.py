@@ -9,6 +9,7 @@ rows (read directly, not through the proxy) show that nothing was created twice.
 
 from __future__ import annotations
 
+import math
 import time
 
 import pytest
@@ -281,6 +282,48 @@ async def test_retry_after_of_a_503_is_honoured(server, proxy):
         assert await client.list_prompt_templates() == []
         assert time.monotonic() - started >= 0.3
     assert proxy.count("GET", TEMPLATES) == 2
+
+
+# Retry-After values no server should send: each must still give a short, finite wait.
+ODD_RETRY_AFTER = {
+    "nan": "nan",
+    "inf": "inf",
+    "minus-inf": "-inf",
+    "exponent": "1e999",
+    "negative": "-5",
+    "huge": "9" * 400,
+    "garbage": "soon",
+    "bad-date": "Mon, 99 Foo 2024 99:99:99 GMT",
+    "far-date": "Fri, 31 Dec 9999 23:59:59 GMT",
+}
+
+
+@pytest.mark.parametrize("code", [429, 503])
+@pytest.mark.parametrize("hint", ODD_RETRY_AFTER, ids=str)
+async def test_any_retry_after_gives_a_bounded_wait(server, proxy, monkeypatch, code, hint):
+    waits = []
+
+    async def record_instead_of_waiting(seconds):
+        waits.append(seconds)
+
+    monkeypatch.setattr(http_module, "asleep", record_instead_of_waiting)
+    async with make_client(proxy, server) as client:
+        proxy.script(
+            Fault.status(code, retry_after=ODD_RETRY_AFTER[hint]), method="GET", path=TEMPLATES
+        )
+        assert await client.list_prompt_templates() == []
+    assert len(waits) == 1
+    assert math.isfinite(waits[0]) and 0.0 <= waits[0] <= FAST.max_wait
+    assert proxy.count("GET", TEMPLATES) == 2
+
+
+@pytest.mark.parametrize(("hint", "expected"), [("nan", None), ("inf", None), ("-7", 0.0)])
+async def test_rate_limit_error_carries_a_usable_retry_after(client, proxy, hint, expected):
+    limited = Fault.status(429, retry_after=hint)
+    proxy.script(limited, limited, limited, method="GET", path=TEMPLATES)
+    with pytest.raises(RateLimitError) as info:
+        await client.list_prompt_templates()
+    assert info.value.retry_after == expected
 
 
 # ---- timeouts: a stalled answer raises RequestTimeoutError, nothing hangs -------------------

@@ -15,7 +15,7 @@ import msgspec
 from .. import schemas
 from .._compat import asleep
 from .._progress import TaskProgress, progress_enabled
-from .._sse import SSEParser
+from .._sse import SSEError, SSEParser
 from ..exceptions import (
     ConflictError,
     NotFoundError,
@@ -644,9 +644,11 @@ class ExperimentsMixin:
         """Status payloads of a task until exactly one terminal payload.
 
         Follows the SSE stream when there is one; if the stream breaks before a terminal
-        event, continues by polling, so the sequence still ends with one terminal payload.
+        event (dropped, cut, or an event that is malformed or over 1 MiB), continues by
+        polling, so the sequence still ends with one terminal payload, and the log text the
+        stream delivered is not delivered again.
         """
-        consumer = str(uuid.uuid4())
+        delivered = 0  # characters of log text yielded so far (the task log is append-only)
         if stream:
             parser = SSEParser()
             # A silent stream must not outlive the deadline: bound each read by the time left.
@@ -657,7 +659,7 @@ class ExperimentsMixin:
             )
             lines = self._http.stream_lines(
                 f"{status_path}/stream",
-                {"polling_interval": polling_interval, "connection_uuid": consumer},
+                {"polling_interval": polling_interval, "connection_uuid": str(uuid.uuid4())},
                 read_timeout=read_timeout,
             )
             try:
@@ -667,11 +669,17 @@ class ExperimentsMixin:
                         event = parser.feed(line)
                         if event is None:
                             continue
+                        status = _stream_event_status(event)
+                        delivered += len(event.get("logs_delta") or "")
                         yield event
-                        if parse_status(event.get("status")).is_terminal:
+                        if status.is_terminal:
                             return
             except TransportError as exc:
                 logger.info("progress stream broke (%s); polling instead", exc)
+        # A consumer id of its own: on any server its log cursor starts at the beginning of
+        # the log, whatever the stream's cursor was; the part the stream delivered is skipped.
+        consumer = str(uuid.uuid4())
+        skip = delivered
         interval = _POLL_MIN
         decoder = decoder_for(dict[str, Any])
         while True:
@@ -681,8 +689,32 @@ class ExperimentsMixin:
             )
             payload: dict[str, Any] = decoder.decode(resp.content)
             status = parse_status(payload.get("status"))
+            delta = payload.get("logs_delta")
+            if skip and isinstance(delta, str):
+                payload["logs_delta"] = delta[skip:]
+                skip -= min(skip, len(delta))
             yield payload
             if status.is_terminal:
                 return
             await asleep(interval)
             interval = min(_POLL_MAX, interval * 1.5, max(polling_interval, _POLL_MIN))
+
+
+_EVENT_COUNTERS = ("completed_responses", "completed_ratings", "total_responses")
+
+
+def _stream_event_status(event: dict[str, Any]) -> TaskStatus:
+    """The status of a stream event; SSEError if the event breaks CONTRACT.md 5.5."""
+    try:
+        status = parse_status(event.get("status"))
+    except ValueError as exc:
+        raise SSEError(f"SSE event without a valid status: {exc}") from None
+    for key in _EVENT_COUNTERS:
+        value = event.get(key)
+        if value is not None and (type(value) is not int or value < 0):
+            raise SSEError(f"SSE event with a bad {key!r}: {value!r}")
+    for key in ("logs_delta", "error_msg"):
+        value = event.get(key)
+        if value is not None and not isinstance(value, str):
+            raise SSEError(f"SSE event with a non-string {key!r}: {value!r}")
+    return status

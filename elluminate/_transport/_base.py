@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .._sse import MAX_EVENT_BYTES
+from .._sse import MAX_EVENT_BYTES, SSEError
 from ..exceptions import RequestTimeoutError, TransportError
 
 Params = list[tuple[str, str]]
@@ -46,7 +46,7 @@ class LineSplitter:
 
     Chunk boundaries never create or merge lines (``requests``' ``iter_lines`` invents an
     empty line when a chunk ends with the delimiter; aiohttp's ``readline`` refuses lines
-    over 512 KiB). A line longer than ``max_line`` raises ValueError, like an SSE event
+    over 512 KiB). A line longer than ``max_line`` raises SSEError, like an SSE event
     over 1 MiB does in the parser.
     """
 
@@ -68,7 +68,7 @@ class LineSplitter:
         if start:
             del buf[:start]
         if len(buf) > self.max_line and buf.find(b"\n", 0, self.max_line) < 0:
-            raise ValueError(f"SSE line longer than {self.max_line} bytes")
+            raise SSEError(f"SSE line longer than {self.max_line} bytes")
         return lines
 
     def flush(self) -> bytes:

@@ -10,6 +10,7 @@ rows (read directly, not through the proxy) show that nothing was created twice.
 
 from __future__ import annotations
 
+import json
 import math
 import time
 
@@ -491,6 +492,51 @@ def test_broken_stream_falls_back_to_polling(server, proxy, fault):
     assert proxy.count("GET", STREAM) == 1  # streams are not retried ...
     assert proxy.count("GET", POLL) >= 1  # ... the client polls instead
     assert [label for label, _, _ in proxy.injected] == [STREAM_FAULTS[fault].label]
+
+
+@pytest.mark.parametrize("events_before_cut", [1, 2])
+def test_fallback_does_not_repeat_the_streamed_log(client, direct, proxy, events_before_cut):
+    proxy.script(Fault.cut(after_events=events_before_cut), method="GET", path=STREAM)
+    events = stream_events(client)
+    assert sum(event.is_complete for event in events) == 1 and events[-1].is_success
+    assert proxy.count("GET", POLL) >= 1  # the rest came from polling
+    streamed = "".join(e.logs_delta or "" for e in events[:events_before_cut])
+    assert "Generating" in streamed  # the stream delivered log text before it broke
+    [stream_path] = {path for method, path in proxy.seen if path.endswith("/stream")}
+    # A poll without a consumer id answers the whole log (CONTRACT.md 5.2).
+    resp = direct._http.request("GET", stream_path.removesuffix("/stream"))
+    whole_log = json.loads(resp.content)["logs_delta"]
+    assert whole_log.count("Generating") == 1
+    assert "".join(e.logs_delta or "" for e in events) == whole_log
+
+
+# Streams that break the SSE rules (CONTRACT.md 5.5): the client polls instead of raising.
+MALFORMED_STREAMS = {
+    "not-json": [b'data: {"status": "PENDING"}\n\n', b"data: not json\n\n"],
+    "not-an-object": [b"data: [1, 2]\n\n"],
+    "unknown-status": [b'data: {"status": "DONE"}\n\n'],
+    "no-status": [b'data: {"completed_responses": 1}\n\n'],
+    "bad-counter": [b'data: {"status": "STARTED", "completed_responses": "two"}\n\n'],
+    "bad-log": [b'data: {"status": "STARTED", "logs_delta": 7}\n\n'],
+    "event-over-1-MiB": [b"data: " + b"x" * 700_000 + b"\n", b"data: " + b"x" * 700_000 + b"\n"],
+    "line-over-1-MiB": [b"data: " + b"x" * (1 << 21)],
+}
+
+
+@pytest.mark.parametrize("case", MALFORMED_STREAMS, ids=str)
+def test_malformed_stream_falls_back_to_polling(server, proxy, case):
+    canned = Fault.respond(
+        200, MALFORMED_STREAMS[case], headers=[("Content-Type", "text/event-stream")], chunked=True
+    )
+    with make_client(proxy, server, timeout=2.0) as client:
+        proxy.script(canned, method="GET", path=STREAM)
+        events = stream_events(client)
+    assert sum(event.is_complete for event in events) == 1
+    final = events[-1]
+    assert final.is_success and final.result is not None
+    assert len(final.result.rated_responses) == 4
+    assert proxy.count("GET", POLL) >= 1
+    assert [label for label, _, _ in proxy.injected] == ["200"]
 
 
 def test_unbroken_stream_is_not_polled(client, proxy):

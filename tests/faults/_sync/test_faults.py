@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import json
 import math
+import re
+import socket
 import time
 
 import pytest
@@ -22,6 +24,11 @@ from elluminate import Client, RetryConfig
 from elluminate._compat import sleep
 from elluminate._sse import SSEParser
 from elluminate.exceptions import (
+    AmbiguousTransportError,
+    ConfigurationError,
+    ConnectError,
+    ConnectTimeoutError,
+    ElluminateError,
     NotFoundError,
     RateLimitError,
     RequestTimeoutError,
@@ -375,6 +382,111 @@ def test_connection_that_never_reads_times_out(server, proxy):
     with make_client(proxy, server, timeout=0.5) as client:
         assert client.list_prompt_templates() == []
     assert 0.4 < time.monotonic() - started < 3.0
+
+
+# ---- transport errors: the same class and wording on both twins --------------------------------
+
+
+def closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+ONCE = RetryConfig(max_attempts=1)
+# name: (where the client connects, fault on its GET, exception class, message pattern)
+TRANSPORT_ERRORS = {
+    "refused": (
+        "closed-port",
+        None,
+        ConnectError,
+        r"^cannot connect to http://127\.0\.0\.1:\d+/api/v0/projects: connection refused ",
+    ),
+    "unknown-host": (
+        "http://nonexistent.invalid",
+        None,
+        ConnectError,
+        r"^cannot connect to http://nonexistent\.invalid/api/v0/projects: "
+        r"the host name 'nonexistent\.invalid' could not be resolved",
+    ),
+    "connect-timeout": (
+        "blackhole",
+        None,
+        ConnectTimeoutError,
+        r"^cannot connect to http://127\.0\.0\.1:\d+/api/v0/projects: timed out after 0\.3 s$",
+    ),
+    "read-timeout": (
+        "proxy",
+        Fault.stall(),
+        RequestTimeoutError,
+        r"^GET http://\S+/prompt_templates timed out after 0\.3 s without an answer$",
+    ),
+    "reset-before-answer": (
+        "proxy",
+        Fault.reset(),
+        AmbiguousTransportError,
+        r"^GET http://\S+/prompt_templates failed: the connection was reset before any answer$",
+    ),
+    "closed-before-answer": (
+        "proxy",
+        Fault.close(),
+        AmbiguousTransportError,
+        r"^GET http://\S+/prompt_templates failed: "
+        r"the server closed the connection before any answer$",
+    ),
+    "reset-mid-body": (
+        "proxy",
+        Fault.cut(after_bytes=5, rst=True),
+        AmbiguousTransportError,
+        r"^GET http://\S+/prompt_templates failed: "
+        r"the connection broke before the whole answer arrived$",
+    ),
+    "closed-mid-body": (
+        "proxy",
+        Fault.cut(after_bytes=5),
+        AmbiguousTransportError,
+        r"^GET http://\S+/prompt_templates failed: "
+        r"the connection broke before the whole answer arrived$",
+    ),
+    "no-scheme": (
+        "localhost:8000",
+        None,
+        ConfigurationError,
+        r"^the base URL 'localhost:8000' has no scheme: add http:// \(or https://\), "
+        r"e\.g\. 'http://localhost:8000'$",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", TRANSPORT_ERRORS, ids=str)
+def test_transport_errors_are_named_right(server, proxy, blackhole, case):
+    where, fault, error, pattern = TRANSPORT_ERRORS[case]
+    base_url = {
+        "closed-port": f"http://127.0.0.1:{closed_port()}",
+        "blackhole": blackhole.base_url,
+        "proxy": proxy.base_url,
+    }.get(where, where)
+    if fault is not None:
+        proxy.script(fault, method="GET", path=TEMPLATES)
+    with pytest.raises(ElluminateError) as info:
+        client = Client(
+            base_url=base_url,
+            api_key=server.api_key,
+            retry_config=ONCE,
+            timeout=0.3,
+            skip_version_check=True,
+        )
+        try:
+            client.list_prompt_templates()
+        finally:
+            client.close()
+    assert type(info.value) is error, repr(info.value)
+    assert re.search(pattern, str(info.value)), str(info.value)
+    if isinstance(info.value, TransportError):
+        assert info.value.__cause__ is not None  # the library's own error, for debugging
+        sent = error is not ConnectError and error is not ConnectTimeoutError
+        assert getattr(info.value, "request_sent", True) is sent
+    assert proxy.pending() == 0
 
 
 # ---- streams ----------------------------------------------------------------------------------

@@ -17,7 +17,9 @@ from .._compat import asleep
 from .._progress import TaskProgress, progress_enabled
 from .._sse import SSEError, SSEParser
 from ..exceptions import (
+    APIError,
     ConflictError,
+    ElluminateError,
     NotFoundError,
     TaskFailedError,
     TaskTimeoutError,
@@ -225,9 +227,7 @@ class ExperimentsMixin:
         On SUCCESS the event's ``result`` is the finished experiment with its responses.
         """
         _check_polling_interval(polling_interval)
-        criterion_set = await self._criteria_as_set(
-            name, criterion_set, criteria, allow_empty=False
-        )
+        # Checked before a criterion set is made for ``criteria``, so bad input leaves none.
         body = self._experiment_request(
             name,
             prompt_template,
@@ -241,7 +241,18 @@ class ExperimentsMixin:
             generate=True,
             response_column_id=response_column_id,
         )
-        experiment = await self._post_experiment(body)
+        made: schemas.CriterionSet | None = None
+        if criteria is not None:
+            made = await self._criteria_as_set(name, criterion_set, criteria, allow_empty=False)
+            body = msgspec.structs.replace(body, criterion_set_id=made.id if made else None)
+        try:
+            experiment = await self._post_experiment(body)
+        except APIError as exc:
+            # The server refused (e.g. 409, the name is taken): the set made for it goes too.
+            # A 5xx may come from a gateway after the server created the experiment: keep it.
+            if made is not None and exc.status_code is not None and exc.status_code < 500:
+                await self._discard_criterion_set(made)
+            raise
         task_id = experiment.generation_task_id
         if task_id is None:
             raise RuntimeError(f"the server started no generation task for experiment {name!r}")
@@ -582,6 +593,20 @@ class ExperimentsMixin:
         created = await self.create_criterion_set(f"{name} Criteria ({stamp})")
         await created.aadd_criteria(list(criteria))
         return created
+
+    async def _discard_criterion_set(self, criterion_set: schemas.CriterionSet) -> None:
+        """Delete a criterion set made for an experiment that was refused (best effort)."""
+        prefix = await self._prefix()
+        try:
+            await self._http.request("DELETE", f"{prefix}/criterion_sets/{criterion_set.id}")
+        except ElluminateError as exc:
+            logger.warning(
+                "criterion set %r (id %s) was made for a refused experiment and could not be "
+                "deleted: %s",
+                criterion_set.name,
+                criterion_set.id,
+                exc,
+            )
 
     async def _refresh_experiment(self, experiment: Experiment) -> None:
         prefix = await self._prefix()

@@ -160,14 +160,17 @@ class AsyncTransport:
         # Order matters: aiohttp's connect timeout is both a ClientError and a TimeoutError,
         # and it is raised before the request is written, like a refused connection.
         if isinstance(exc, _CONNECT_TIMEOUT):
-            return ConnectTimeoutError(f"cannot connect to {url}: timed out after {seconds:g} s")
+            return ConnectTimeoutError(
+                f"cannot connect to {url}: timed out after {self._timeout_s:g} s"
+            )
         if isinstance(exc, aiohttp.ClientConnectorError):
             return connect_error(url, causes(exc))
         if isinstance(exc, asyncio.TimeoutError):
             return RequestTimeoutError(f"{what} timed out after {seconds:g} s without an answer")
         if isinstance(exc, (aiohttp.ClientError, HttpProcessingError, OSError)):
             chain = causes(exc)
-            # aiohttp keeps a reset during the body only as text in its payload error.
+            # A body cut short shows as a length or chunk error whether a FIN or an RST cut it
+            # (aiohttp keeps the reset only as text in its payload error): both are "closed".
             closed = isinstance(exc, aiohttp.ServerDisconnectedError) or any(
                 isinstance(e, (ContentLengthError, TransferEncodingError)) for e in chain
             )

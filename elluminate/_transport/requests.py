@@ -62,7 +62,7 @@ class Transport:
                 method, url, params=params, data=content, headers=headers, timeout=self._timeout
             )
         except requests.exceptions.RequestException as exc:
-            raise _error(exc, f"{method} {url}", url, self._timeout) from exc
+            raise _error(exc, f"{method} {url}", url, self._timeout, self._timeout) from exc
         return RawResponse(
             status=resp.status_code,
             content=resp.content,
@@ -98,7 +98,7 @@ class Transport:
                 if rest:
                     yield rest
         except requests.exceptions.RequestException as exc:
-            raise _error(exc, f"stream {url}", url, timeout[1]) from exc
+            raise _error(exc, f"stream {url}", url, timeout[1], timeout[0]) from exc
 
     def close(self) -> None:
         """Close the session (idempotent)."""
@@ -106,7 +106,11 @@ class Transport:
 
 
 def _error(
-    exc: requests.exceptions.RequestException, what: str, url: str, seconds: float
+    exc: requests.exceptions.RequestException,
+    what: str,
+    url: str,
+    seconds: float,
+    connect_seconds: float,
 ) -> TransportError:
     """The TransportError for a requests failure.
 
@@ -122,7 +126,9 @@ def _error(
     if isinstance(exc, requests.exceptions.ConnectTimeout) or any(
         isinstance(e, u3.ConnectTimeoutError) for e in chain
     ):
-        return ConnectTimeoutError(f"cannot connect to {url}: timed out after {seconds:g} s")
+        return ConnectTimeoutError(
+            f"cannot connect to {url}: timed out after {connect_seconds:g} s"
+        )
     if isinstance(exc, requests.exceptions.Timeout) or any(
         isinstance(e, (u3.ReadTimeoutError, TimeoutError)) for e in chain
     ):

@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+import math
 import random
+import re
+import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
 
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS", "TRACE"})
+
+#: The longest wait a ``Retry-After`` header can ask for (a day); longer ones are capped.
+MAX_RETRY_AFTER = 86400.0
+
+# delay-seconds: digits, optionally signed and with a fraction; no exponent, nan or inf.
+_DELAY_SECONDS = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)", re.ASCII)
 
 
 @dataclass(frozen=True)
@@ -62,7 +72,7 @@ class RetryConfig:
 
     def wait_seconds(self, failed_attempts: int, retry_after: float | None = None) -> float:
         """Seconds to wait after the ``failed_attempts``-th failure."""
-        if retry_after is not None:
+        if retry_after is not None and not math.isnan(retry_after):
             return min(max(retry_after, 0.0), self.max_wait)
         base = self.multiplier * 2.0 ** (failed_attempts - 1)
         wait = min(self.max_wait, max(self.min_wait, base))
@@ -71,19 +81,51 @@ class RetryConfig:
         return wait
 
 
-def parse_retry_after(value: str | None) -> float | None:
-    """Seconds from a ``Retry-After`` header (delay-seconds or HTTP-date); None if unusable."""
+def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
+    """Seconds to wait from a ``Retry-After`` value (delay-seconds or an HTTP-date).
+
+    The answer is always None (no value, or one that says nothing usable: garbage, ``nan``,
+    ``inf``, an impossible date) or a finite number from 0 to :data:`MAX_RETRY_AFTER`:
+    negative delays and past dates give 0, huge ones the cap. Delay-seconds may carry a sign
+    and a fraction (``1.5``), which some servers send although RFC 9110 asks for digits.
+    ``now`` (seconds since the epoch, default the current time) is what a date is relative to.
+    """
     if value is None:
         return None
-    value = value.strip()
-    try:
-        return max(float(value), 0.0)
-    except ValueError:
-        pass
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
+    text = value.strip()
+    seconds: float | None
+    if _DELAY_SECONDS.fullmatch(text):
+        seconds = float(text)  # a digit string too long for a float gives inf: capped below
+    else:
+        seconds = _seconds_until_http_date(text, time.time() if now is None else now)
+    if seconds is None or math.isnan(seconds):
         return None
-    if when.tzinfo is None:
+    return min(max(seconds, 0.0), MAX_RETRY_AFTER)
+
+
+def retry_after_from_headers(
+    headers: Mapping[str, str], *, now: float | None = None
+) -> float | None:
+    """Seconds to wait from response headers: ``retry-after-ms`` (OpenAI's) or ``Retry-After``.
+
+    Header names are matched case-insensitively; the bounds are those of
+    :func:`parse_retry_after`. An unusable ``retry-after-ms`` falls back to ``Retry-After``.
+    """
+    lowered = {key.lower(): value for key, value in headers.items()}
+    millis = lowered.get("retry-after-ms")
+    if millis is not None and _DELAY_SECONDS.fullmatch(millis.strip()):
+        seconds = float(millis.strip()) / 1000.0
+        return min(max(seconds, 0.0), MAX_RETRY_AFTER)
+    return parse_retry_after(lowered.get("retry-after"), now=now)
+
+
+def _seconds_until_http_date(text: str, now: float) -> float | None:
+    try:
+        when = parsedate_to_datetime(text)
+    except Exception:  # header text is arbitrary: any parse failure means "not a date"
+        return None
+    if when is None:  # older Pythons return None for some malformed dates
+        return None
+    if when.tzinfo is None:  # "-0000": UTC without a claim about the origin's zone
         when = when.replace(tzinfo=timezone.utc)
-    return max((when - datetime.now(timezone.utc)).total_seconds(), 0.0)
+    return (when - datetime.fromtimestamp(now, timezone.utc)).total_seconds()

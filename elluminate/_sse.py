@@ -6,14 +6,25 @@ from typing import Any
 
 import msgspec
 
+from .exceptions import TransportError
+
 MAX_EVENT_BYTES = 1024 * 1024
+
+
+class SSEError(TransportError, ValueError):
+    """A stream that breaks the SSE rules: an event over 1 MiB, or data that is not a JSON object.
+
+    A TransportError (the stream is unusable, like a dropped one: progress waits fall back to
+    polling) and a ValueError (what such a stream raised before).
+    """
 
 
 class SSEParser:
     """Collects ``data:`` lines into events; ``feed(line)`` returns a finished event or None.
 
     Comment lines (``:``) and ``event:``/``id:``/``retry:`` fields are accepted and ignored.
-    Each event's data must be a JSON object.
+    Each event's data must be a JSON object; :class:`SSEError` says when it is not, or when an
+    event grows over :data:`MAX_EVENT_BYTES`.
     """
 
     def __init__(self) -> None:
@@ -32,7 +43,7 @@ class SSEParser:
         if field == b"data":
             self._size += len(value) + 1
             if self._size > MAX_EVENT_BYTES:
-                raise ValueError("SSE event larger than 1 MiB")
+                raise SSEError("SSE event larger than 1 MiB")
             self._data.append(value)
         return None
 
@@ -45,9 +56,9 @@ class SSEParser:
         try:
             event = msgspec.json.decode(payload)
         except msgspec.DecodeError as exc:
-            raise ValueError(f"SSE event data is not JSON: {payload[:200]!r}") from exc
+            raise SSEError(f"SSE event data is not JSON: {payload[:200]!r}") from exc
         if not isinstance(event, dict):
-            raise ValueError(f"SSE event data is not a JSON object: {payload[:200]!r}")
+            raise SSEError(f"SSE event data is not a JSON object: {payload[:200]!r}")
         return event
 
 

@@ -52,6 +52,23 @@ class RequestTimeoutError(TransportError, TimeoutError):
     """An HTTP request did not complete within the client's ``timeout``."""
 
 
+class ConnectError(TransportError):
+    """No connection: refused, unknown host, unreachable. The server never saw the request."""
+
+    request_sent = False
+
+
+class ConnectTimeoutError(ConnectError, RequestTimeoutError):
+    """Connecting took longer than the timeout: the server never saw the request."""
+
+
+class AmbiguousTransportError(TransportError):
+    """The connection broke (reset, closed, cut off) after the request may have reached the
+    server, so it may have been carried out; a POST is never resent after one."""
+
+    request_sent = True
+
+
 class APIError(ElluminateError):
     """The server answered with a non-2xx status."""
 
@@ -229,10 +246,13 @@ def error_class_for_status(status: int) -> type[APIError]:
 __all__ = [
     "APIError",
     "AmbiguousProjectError",
+    "AmbiguousTransportError",
     "AuthenticationError",
     "BadRequestError",
     "ConfigurationError",
     "ConflictError",
+    "ConnectError",
+    "ConnectTimeoutError",
     "ElluminateError",
     "ModelNotBoundError",
     "NotFoundError",

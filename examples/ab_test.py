@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 import time
 
@@ -58,7 +59,7 @@ async def show_progress(progress: dict[str, float]) -> None:
         await asyncio.sleep(2.0)
 
 
-async def main(llm: str) -> None:
+async def main(llm: str | None) -> None:
     started = time.perf_counter()
     async with alocal_client(llm=llm) as client:
         suffix = time.strftime("%Y%m%d-%H%M%S")
@@ -108,5 +109,12 @@ async def main(llm: str) -> None:
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--llm", default="local", choices=["local", "echo"])
-    asyncio.run(main(parser.parse_args().llm))
+    parser.add_argument(
+        "--llm",
+        choices=["local", "echo"],
+        help="the embedded server's provider (default: local); not for ELLUMINATE_BASE_URL",
+    )
+    chosen = parser.parse_args().llm
+    if chosen is None and not os.environ.get("ELLUMINATE_BASE_URL"):
+        chosen = "local"
+    asyncio.run(main(chosen))

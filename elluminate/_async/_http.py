@@ -7,6 +7,7 @@ import math
 from collections.abc import AsyncGenerator, Callable, Mapping
 from dataclasses import replace
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 import msgspec
 
@@ -15,6 +16,7 @@ from .._retry import RetryConfig, parse_retry_after
 from .._transport._base import RawResponse, encode_params
 from ..exceptions import (
     APIError,
+    ConfigurationError,
     ConflictError,
     ElluminateError,
     RateLimitError,
@@ -74,6 +76,21 @@ def error_from_response(resp: RawResponse) -> APIError:
     return cls(message, status_code=resp.status, response_info=info)
 
 
+def _check_base_url(base_url: str) -> None:
+    """ConfigurationError unless ``base_url`` is an http(s) URL with a host."""
+    parts = urlsplit(base_url)
+    if parts.scheme in ("http", "https") and parts.hostname:
+        return
+    if "://" not in base_url:
+        raise ConfigurationError(
+            f"the base URL {base_url!r} has no scheme: add http:// (or https://), "
+            f"e.g. 'http://{base_url}'"
+        )
+    raise ConfigurationError(
+        f"the base URL {base_url!r} must start with http:// or https:// and name a host"
+    )
+
+
 def _note_attempts(error: ElluminateError, attempts: int) -> None:
     """Record on ``error`` how many times the request was sent; say so in its message."""
     error.attempts = attempts
@@ -94,6 +111,7 @@ class AsyncHTTP:
         proxy: str | None,
         retry_config: RetryConfig,
     ) -> None:
+        _check_base_url(base_url)
         self.base_url = base_url
         self.retry_config = retry_config
         # Imported here, not at module level: a program that only uses one twin never loads

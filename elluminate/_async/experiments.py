@@ -15,9 +15,11 @@ import msgspec
 from .. import schemas
 from .._compat import asleep
 from .._progress import TaskProgress, progress_enabled
-from .._sse import SSEParser
+from .._sse import SSEError, SSEParser
 from ..exceptions import (
+    APIError,
     ConflictError,
+    ElluminateError,
     NotFoundError,
     TaskFailedError,
     TaskTimeoutError,
@@ -225,9 +227,7 @@ class ExperimentsMixin:
         On SUCCESS the event's ``result`` is the finished experiment with its responses.
         """
         _check_polling_interval(polling_interval)
-        criterion_set = await self._criteria_as_set(
-            name, criterion_set, criteria, allow_empty=False
-        )
+        # Checked before a criterion set is made for ``criteria``, so bad input leaves none.
         body = self._experiment_request(
             name,
             prompt_template,
@@ -241,7 +241,18 @@ class ExperimentsMixin:
             generate=True,
             response_column_id=response_column_id,
         )
-        experiment = await self._post_experiment(body)
+        made: schemas.CriterionSet | None = None
+        if criteria is not None:
+            made = await self._criteria_as_set(name, criterion_set, criteria, allow_empty=False)
+            body = msgspec.structs.replace(body, criterion_set_id=made.id if made else None)
+        try:
+            experiment = await self._post_experiment(body)
+        except APIError as exc:
+            # The server refused (e.g. 409, the name is taken): the set made for it goes too.
+            # A 5xx may come from a gateway after the server created the experiment: keep it.
+            if made is not None and exc.status_code is not None and exc.status_code < 500:
+                await self._discard_criterion_set(made)
+            raise
         task_id = experiment.generation_task_id
         if task_id is None:
             raise RuntimeError(f"the server started no generation task for experiment {name!r}")
@@ -583,6 +594,20 @@ class ExperimentsMixin:
         await created.aadd_criteria(list(criteria))
         return created
 
+    async def _discard_criterion_set(self, criterion_set: schemas.CriterionSet) -> None:
+        """Delete a criterion set made for an experiment that was refused (best effort)."""
+        prefix = await self._prefix()
+        try:
+            await self._http.request("DELETE", f"{prefix}/criterion_sets/{criterion_set.id}")
+        except ElluminateError as exc:
+            logger.warning(
+                "criterion set %r (id %s) was made for a refused experiment and could not be "
+                "deleted: %s",
+                criterion_set.name,
+                criterion_set.id,
+                exc,
+            )
+
     async def _refresh_experiment(self, experiment: Experiment) -> None:
         prefix = await self._prefix()
         fresh = await self._http.get(f"{prefix}/experiments/{experiment.id}", schemas.Experiment)
@@ -644,9 +669,11 @@ class ExperimentsMixin:
         """Status payloads of a task until exactly one terminal payload.
 
         Follows the SSE stream when there is one; if the stream breaks before a terminal
-        event, continues by polling, so the sequence still ends with one terminal payload.
+        event (dropped, cut, or an event that is malformed or over 1 MiB), continues by
+        polling, so the sequence still ends with one terminal payload, and the log text the
+        stream delivered is not delivered again.
         """
-        consumer = str(uuid.uuid4())
+        delivered = 0  # characters of log text yielded so far (the task log is append-only)
         if stream:
             parser = SSEParser()
             # A silent stream must not outlive the deadline: bound each read by the time left.
@@ -657,7 +684,7 @@ class ExperimentsMixin:
             )
             lines = self._http.stream_lines(
                 f"{status_path}/stream",
-                {"polling_interval": polling_interval, "connection_uuid": consumer},
+                {"polling_interval": polling_interval, "connection_uuid": str(uuid.uuid4())},
                 read_timeout=read_timeout,
             )
             try:
@@ -667,11 +694,17 @@ class ExperimentsMixin:
                         event = parser.feed(line)
                         if event is None:
                             continue
+                        status = _stream_event_status(event)
+                        delivered += len(event.get("logs_delta") or "")
                         yield event
-                        if parse_status(event.get("status")).is_terminal:
+                        if status.is_terminal:
                             return
             except TransportError as exc:
                 logger.info("progress stream broke (%s); polling instead", exc)
+        # A consumer id of its own: on any server its log cursor starts at the beginning of
+        # the log, whatever the stream's cursor was; the part the stream delivered is skipped.
+        consumer = str(uuid.uuid4())
+        skip = delivered
         interval = _POLL_MIN
         decoder = decoder_for(dict[str, Any])
         while True:
@@ -681,8 +714,32 @@ class ExperimentsMixin:
             )
             payload: dict[str, Any] = decoder.decode(resp.content)
             status = parse_status(payload.get("status"))
+            delta = payload.get("logs_delta")
+            if skip and isinstance(delta, str):
+                payload["logs_delta"] = delta[skip:]
+                skip -= min(skip, len(delta))
             yield payload
             if status.is_terminal:
                 return
             await asleep(interval)
             interval = min(_POLL_MAX, interval * 1.5, max(polling_interval, _POLL_MIN))
+
+
+_EVENT_COUNTERS = ("completed_responses", "completed_ratings", "total_responses")
+
+
+def _stream_event_status(event: dict[str, Any]) -> TaskStatus:
+    """The status of a stream event; SSEError if the event breaks CONTRACT.md 5.5."""
+    try:
+        status = parse_status(event.get("status"))
+    except ValueError as exc:
+        raise SSEError(f"SSE event without a valid status: {exc}") from None
+    for key in _EVENT_COUNTERS:
+        value = event.get(key)
+        if value is not None and (type(value) is not int or value < 0):
+            raise SSEError(f"SSE event with a bad {key!r}: {value!r}")
+    for key in ("logs_delta", "error_msg"):
+        value = event.get(key)
+        if value is not None and not isinstance(value, str):
+            raise SSEError(f"SSE event with a non-string {key!r}: {value!r}")
+    return status

@@ -3,27 +3,45 @@
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
 from .client import AsyncClient
 
+BASE_URL_ENV = "ELLUMINATE_BASE_URL"
+
 
 @asynccontextmanager
-async def alocal_client(llm: str = "echo", **server_options: Any) -> AsyncIterator[AsyncClient]:
+async def alocal_client(
+    llm: str | None = None, **server_options: Any
+) -> AsyncIterator[AsyncClient]:
     """A client for ``ELLUMINATE_BASE_URL`` if it is set, else for an embedded local server.
 
     The embedded server (``elluminate.server.LocalServer``: own thread, free port, temporary
-    SQLite file) uses the ``llm`` provider (``"echo"``, ``"local"`` or ``"openai"``) and is
-    stopped on exit; ``server_options`` go to LocalServer.
+    SQLite file) uses the ``llm`` provider (``"echo"``, the default, ``"local"`` or
+    ``"openai"``) and is stopped on exit; ``server_options`` go to LocalServer. The
+    environment variable wins: with it set no server is started, and passing ``llm`` or
+    server options warns that they have no effect.
     """
-    if os.environ.get("ELLUMINATE_BASE_URL"):
+    base_url = os.environ.get(BASE_URL_ENV)
+    if base_url:
+        ignored = ([f"llm={llm!r}"] if llm is not None else []) + sorted(server_options)
+        if ignored:
+            verb = "is" if len(ignored) == 1 else "are"
+            warnings.warn(
+                f"{BASE_URL_ENV} is set ({base_url}), so the client connects there and no "
+                f"local server is started: {', '.join(ignored)} {verb} ignored; unset "
+                f"{BASE_URL_ENV} to use an embedded server",
+                UserWarning,
+                stacklevel=3,
+            )
         async with AsyncClient() as client:
             yield client
         return
     from ..server import LocalServer
 
-    async with LocalServer(llm=llm, **server_options) as server:  # type: ignore[arg-type]
+    async with LocalServer(llm=llm or "echo", **server_options) as server:  # type: ignore[arg-type]
         async with AsyncClient(base_url=server.base_url, api_key=server.api_key) as client:
             yield client

@@ -2,13 +2,31 @@
 
 from __future__ import annotations
 
+import errno
+import http.client
 import os
-from collections.abc import Mapping
+import socket
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
-from .._sse import MAX_EVENT_BYTES
-from ..exceptions import RequestTimeoutError, TransportError
+from .._sse import MAX_EVENT_BYTES, SSEError
+from ..exceptions import AmbiguousTransportError, ConnectError, ConnectTimeoutError
+
+__all__ = [
+    "AmbiguousTransportError",
+    "ConnectError",
+    "ConnectTimeoutError",
+    "LineSplitter",
+    "Params",
+    "RawResponse",
+    "causes",
+    "connect_error",
+    "connection_lost_error",
+    "encode_multipart",
+    "encode_params",
+]
 
 Params = list[tuple[str, str]]
 
@@ -25,20 +43,73 @@ class RawResponse:
     url: str
 
 
-class ConnectError(TransportError):
-    """The connection could not be established: the server never saw the request."""
-
-    request_sent = False
-
-
-class ConnectTimeoutError(ConnectError, RequestTimeoutError):
-    """Connecting took longer than the timeout: the server never saw the request."""
+def _is_oserror(exc: BaseException, errno_value: int, kind: type[OSError]) -> bool:
+    if isinstance(exc, kind) or (isinstance(exc, OSError) and exc.errno == errno_value):
+        return True
+    # asyncio joins the failures of several addresses into one OSError without an errno.
+    return isinstance(exc, OSError) and exc.errno is None and f"[Errno {errno_value}]" in str(exc)
 
 
-class AmbiguousTransportError(TransportError):
-    """The connection failed after the request may have reached the server."""
+def connect_error(url: str, chain: Sequence[BaseException]) -> ConnectError:
+    """The ConnectError for a connection that could not be made, saying why.
 
-    request_sent = True
+    ``chain`` is the library's exception and its causes, outermost first.
+    """
+    host = urlsplit(url).hostname or url
+    if any(isinstance(e, socket.gaierror) for e in chain):
+        reason = f"the host name {host!r} could not be resolved (is it spelled right?)"
+    elif any(_is_oserror(e, errno.ECONNREFUSED, ConnectionRefusedError) for e in chain):
+        reason = "connection refused (is the server running, and is the port right?)"
+    else:
+        oserror = next((e for e in reversed(chain) if isinstance(e, OSError)), chain[0])
+        reason = getattr(oserror, "strerror", None) or str(oserror) or repr(oserror)
+    return ConnectError(f"cannot connect to {url}: {reason}")
+
+
+def connection_lost_error(
+    what: str, chain: Sequence[BaseException], *, closed: bool, mid_answer: bool
+) -> AmbiguousTransportError:
+    """The AmbiguousTransportError for a connection that broke after the request was sent.
+
+    ``closed``: the library saw the connection end early (FIN, or an answer shorter than it
+    said); a reset (RST) is found in ``chain``. ``mid_answer``: part of the answer had arrived.
+    Both twins word the same event the same way.
+    """
+    reset = any(
+        _is_oserror(e, errno.ECONNRESET, ConnectionResetError)
+        and not isinstance(e, http.client.RemoteDisconnected)  # a clean close, despite its base
+        for e in chain
+    )
+    if mid_answer and (closed or reset):
+        reason = "the connection broke before the whole answer arrived"
+    elif reset:
+        reason = "the connection was reset before any answer"
+    elif closed:
+        reason = "the server closed the connection before any answer"
+    else:
+        reason = repr(chain[0])
+    return AmbiguousTransportError(f"{what} failed: {reason}")
+
+
+def causes(exc: BaseException) -> list[BaseException]:
+    """``exc`` and what caused it (``__cause__``, ``__context__``, a wrapped first argument,
+    urllib3's ``reason``), outermost first."""
+    seen: set[int] = set()
+    found: list[BaseException] = []
+    cur: BaseException | None = exc
+    while cur is not None and id(cur) not in seen:
+        seen.add(id(cur))
+        found.append(cur)
+        reason = getattr(cur, "reason", None)
+        if isinstance(reason, BaseException):
+            cur = reason
+            continue
+        cur = (
+            cur.__cause__
+            or cur.__context__
+            or (cur.args[0] if cur.args and isinstance(cur.args[0], BaseException) else None)
+        )
+    return found
 
 
 class LineSplitter:
@@ -46,7 +117,7 @@ class LineSplitter:
 
     Chunk boundaries never create or merge lines (``requests``' ``iter_lines`` invents an
     empty line when a chunk ends with the delimiter; aiohttp's ``readline`` refuses lines
-    over 512 KiB). A line longer than ``max_line`` raises ValueError, like an SSE event
+    over 512 KiB). A line longer than ``max_line`` raises SSEError, like an SSE event
     over 1 MiB does in the parser.
     """
 
@@ -68,7 +139,7 @@ class LineSplitter:
         if start:
             del buf[:start]
         if len(buf) > self.max_line and buf.find(b"\n", 0, self.max_line) < 0:
-            raise ValueError(f"SSE line longer than {self.max_line} bytes")
+            raise SSEError(f"SSE line longer than {self.max_line} bytes")
         return lines
 
     def flush(self) -> bytes:

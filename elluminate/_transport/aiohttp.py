@@ -6,16 +6,22 @@ import asyncio
 from collections.abc import AsyncGenerator, Mapping
 
 import aiohttp
-from aiohttp.http_exceptions import HttpProcessingError
+from aiohttp.http_exceptions import (
+    ContentLengthError,
+    HttpProcessingError,
+    TransferEncodingError,
+)
 
 from ..exceptions import RequestTimeoutError, TransportError
 from ._base import (
     AmbiguousTransportError,
-    ConnectError,
     ConnectTimeoutError,
     LineSplitter,
     Params,
     RawResponse,
+    causes,
+    connect_error,
+    connection_lost_error,
 )
 
 # aiohttp >= 3.10 tells a connect timeout apart from a read timeout.
@@ -78,10 +84,12 @@ class AsyncTransport:
         """Send one request and read the whole answer."""
         session = self._get_session()
         headers = {"Content-Type": content_type} if content_type else None
+        answered = False
         try:
             async with session.request(
                 method, url, params=params, data=content, headers=headers, proxy=self._proxy
             ) as resp:
+                answered = True
                 body = await resp.read()
                 return RawResponse(
                     status=resp.status,
@@ -92,7 +100,7 @@ class AsyncTransport:
                     url=url,
                 )
         except Exception as exc:
-            error = self._error(exc, f"{method} {url}", url, self._timeout_s)
+            error = self._error(exc, f"{method} {url}", url, self._timeout_s, answered)
             if error is None:
                 raise
             raise error from exc
@@ -114,8 +122,10 @@ class AsyncTransport:
                 sock_connect=self._timeout_s,
                 sock_read=read_timeout,
             )
+        answered = False
         try:
             async with session.get(url, params=params, proxy=self._proxy, timeout=timeout) as resp:
+                answered = True
                 ctype = resp.headers.get("Content-Type", "")
                 if resp.status != 200 or not ctype.startswith("text/event-stream"):
                     body = (await resp.read())[:500]
@@ -134,27 +144,42 @@ class AsyncTransport:
         except TransportError:
             raise
         except Exception as exc:
-            error = self._error(
-                exc, f"stream {url}", url, self._timeout_s if read_timeout is None else read_timeout
-            )
+            seconds = self._timeout_s if read_timeout is None else read_timeout
+            error = self._error(exc, f"stream {url}", url, seconds, answered)
             if error is None:
                 raise
             raise error from exc
 
     def _error(
-        self, exc: Exception, what: str, url: str, seconds: float
+        self, exc: Exception, what: str, url: str, seconds: float, answered: bool
     ) -> TransportError | None:
-        """The TransportError for an aiohttp failure; None for anything else."""
+        """The TransportError for an aiohttp failure; None for anything else.
+
+        ``answered``: the head of the answer had arrived when ``exc`` was raised.
+        """
         # Order matters: aiohttp's connect timeout is both a ClientError and a TimeoutError,
         # and it is raised before the request is written, like a refused connection.
         if isinstance(exc, _CONNECT_TIMEOUT):
-            return ConnectTimeoutError(f"cannot connect to {url}: timed out")
+            return ConnectTimeoutError(
+                f"cannot connect to {url}: timed out after {self._timeout_s:g} s"
+            )
         if isinstance(exc, aiohttp.ClientConnectorError):
-            return ConnectError(f"cannot connect to {url}: {exc}")
+            return connect_error(url, causes(exc))
         if isinstance(exc, asyncio.TimeoutError):
             return RequestTimeoutError(f"{what} timed out after {seconds:g} s without an answer")
         if isinstance(exc, (aiohttp.ClientError, HttpProcessingError, OSError)):
-            return AmbiguousTransportError(f"{what} failed: {exc!r}")
+            chain = causes(exc)
+            # A body cut short shows as a length or chunk error whether a FIN or an RST cut it
+            # (aiohttp keeps the reset only as text in its payload error): both are "closed".
+            closed = isinstance(exc, aiohttp.ServerDisconnectedError) or any(
+                isinstance(e, (ContentLengthError, TransferEncodingError)) for e in chain
+            )
+            return connection_lost_error(
+                what,
+                chain,
+                closed=closed,
+                mid_answer=answered or isinstance(exc, aiohttp.ClientPayloadError),
+            )
         return None
 
     async def close(self) -> None:

@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Generator, Iterator, Mapping
+import http.client
+from collections.abc import Generator, Mapping
 
 import requests
 
 from ..exceptions import RequestTimeoutError, TransportError
 from ._base import (
     AmbiguousTransportError,
-    ConnectError,
     ConnectTimeoutError,
     LineSplitter,
     Params,
     RawResponse,
+    causes,
+    connect_error,
+    connection_lost_error,
 )
 
 
@@ -59,7 +62,7 @@ class Transport:
                 method, url, params=params, data=content, headers=headers, timeout=self._timeout
             )
         except requests.exceptions.RequestException as exc:
-            raise _error(exc, f"{method} {url}", url, self._timeout) from exc
+            raise _error(exc, f"{method} {url}", url, self._timeout, self._timeout) from exc
         return RawResponse(
             status=resp.status_code,
             content=resp.content,
@@ -95,7 +98,7 @@ class Transport:
                 if rest:
                     yield rest
         except requests.exceptions.RequestException as exc:
-            raise _error(exc, f"stream {url}", url, timeout[1]) from exc
+            raise _error(exc, f"stream {url}", url, timeout[1], timeout[0]) from exc
 
     def close(self) -> None:
         """Close the session (idempotent)."""
@@ -103,43 +106,37 @@ class Transport:
 
 
 def _error(
-    exc: requests.exceptions.RequestException, what: str, url: str, seconds: float
+    exc: requests.exceptions.RequestException,
+    what: str,
+    url: str,
+    seconds: float,
+    connect_seconds: float,
 ) -> TransportError:
     """The TransportError for a requests failure.
 
-    requests reports a read timeout while reading the body as a ConnectionError (and a
-    refused connection too), so the urllib3 errors behind it decide.
+    The urllib3 errors behind it decide: requests reports a read timeout while reading the
+    body as a ConnectionError (and a refused connection too), and urllib3's connection
+    failures (refused, unknown host) are subclasses of its ConnectTimeoutError.
     """
     import urllib3.exceptions as u3
 
-    chain = list(_causes(exc))
+    chain = causes(exc)
+    if any(isinstance(e, u3.NewConnectionError) for e in chain):
+        return connect_error(url, chain)
     if isinstance(exc, requests.exceptions.ConnectTimeout) or any(
         isinstance(e, u3.ConnectTimeoutError) for e in chain
     ):
-        return ConnectTimeoutError(f"cannot connect to {url}: timed out")
-    if any(isinstance(e, u3.NewConnectionError) for e in chain):
-        return ConnectError(f"cannot connect to {url}: {exc}")
+        return ConnectTimeoutError(
+            f"cannot connect to {url}: timed out after {connect_seconds:g} s"
+        )
     if isinstance(exc, requests.exceptions.Timeout) or any(
         isinstance(e, (u3.ReadTimeoutError, TimeoutError)) for e in chain
     ):
         return RequestTimeoutError(f"{what} timed out after {seconds:g} s without an answer")
-    return AmbiguousTransportError(f"{what} failed: {exc!r}")
-
-
-def _causes(exc: BaseException) -> Iterator[BaseException]:
-    """``exc`` and what caused it (``__cause__``, ``__context__``, wrapped args, reasons)."""
-    import urllib3.exceptions as u3
-
-    seen: set[int] = set()
-    cur: BaseException | None = exc
-    while cur is not None and id(cur) not in seen:
-        seen.add(id(cur))
-        yield cur
-        if isinstance(cur, u3.MaxRetryError) and cur.reason is not None:
-            cur = cur.reason
-            continue
-        cur = (
-            cur.__cause__
-            or cur.__context__
-            or (cur.args[0] if cur.args and isinstance(cur.args[0], BaseException) else None)
-        )
+    mid_answer = isinstance(
+        exc, (requests.exceptions.ChunkedEncodingError, requests.exceptions.ContentDecodingError)
+    )
+    closed = any(
+        isinstance(e, (http.client.RemoteDisconnected, http.client.IncompleteRead)) for e in chain
+    )
+    return connection_lost_error(what, chain, closed=closed, mid_answer=mid_answer)

@@ -162,6 +162,32 @@ async def test_stream_experiment_progress_and_result(client, template, collectio
             pass
 
 
+async def test_refused_stream_experiment_leaves_no_criterion_set(
+    client, template, collection, criterion_set
+):
+    await client.create_experiment(
+        name="Taken", prompt_template=template, collection=collection, criterion_set=criterion_set
+    )
+    with pytest.raises(ConflictError) as info:
+        async for _ in client.stream_experiment(
+            name="Taken", prompt_template=template, collection=collection, criteria=["Short?"]
+        ):
+            pass
+    assert (info.value.resource_type, info.value.resource_name) == ("experiment", "Taken")
+    assert [s.id for s in await client.list_criterion_sets()] == [criterion_set.id]
+    with pytest.raises(ValueError, match="n_epochs"):  # refused before anything is created
+        async for _ in client.stream_experiment(
+            name="Fresh",
+            prompt_template=template,
+            collection=collection,
+            criteria=["Short?"],
+            n_epochs=0,
+        ):
+            pass
+    assert [s.id for s in await client.list_criterion_sets()] == [criterion_set.id]
+    assert [e.name for e in await client.list_experiments()] == ["Taken"]
+
+
 async def test_stream_batch_rate(client, template, collection, criterion_set):
     exp = await client.run_experiment(
         name="Rate", prompt_template=template, collection=collection, criterion_set=criterion_set

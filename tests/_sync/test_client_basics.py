@@ -3,9 +3,11 @@
 
 from __future__ import annotations
 
+import warnings
+
 import pytest
 
-from elluminate import Client, RetryConfig
+from elluminate import Client, RetryConfig, local_client
 from elluminate.exceptions import AuthenticationError, ConfigurationError, TransportError
 
 
@@ -41,6 +43,32 @@ def test_explicit_base_url_wins_over_environment(server, monkeypatch):
     monkeypatch.setenv("ELLUMINATE_BASE_URL", "http://127.0.0.1:9")
     with Client(base_url=server.base_url + "/", api_key=server.api_key) as c:
         assert c.base_url == server.base_url
+
+
+def test_local_client_says_that_the_environment_wins(server, monkeypatch):
+    monkeypatch.setenv("ELLUMINATE_BASE_URL", server.base_url)
+    monkeypatch.setenv("ELLUMINATE_API_KEY", server.api_key)
+    pattern = (
+        r"^ELLUMINATE_BASE_URL is set \(http://[^)]+\), so the client connects there and no "
+        r"local server is started: llm='local', echo_latency are ignored; unset "
+        r"ELLUMINATE_BASE_URL to use an embedded server$"
+    )
+    with pytest.warns(UserWarning, match=pattern) as record:
+        with local_client(llm="local", echo_latency=0.1) as client:
+            assert client.base_url == server.base_url
+    assert [w.filename for w in record] == [__file__]  # it points at the caller's line
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # nothing to ignore, nothing to say
+        with local_client() as client:
+            assert client.base_url == server.base_url
+
+
+def test_local_client_without_the_environment_starts_a_server(monkeypatch):
+    monkeypatch.delenv("ELLUMINATE_BASE_URL", raising=False)
+    with local_client(llm="echo") as client:
+        template = client.create_prompt_template(name="T", template="Hi {{x}}")
+        assert template.name == "T"
+        assert client.base_url.startswith("http://127.0.0.1:")
 
 
 def test_no_credentials_is_a_clear_error(monkeypatch):

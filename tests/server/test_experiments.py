@@ -7,22 +7,13 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from elluminate.server import ServerConfig, create_app
 from elluminate.server.llm import echo_verdict
 
 P = "/api/v0/projects/1"
 API_KEY = "test-key-0123456789"
 
-SHARED = next(
-    (
-        p / "shared" / "api"
-        for p in Path(__file__).resolve().parents
-        if (p / "shared" / "api").is_dir()
-    ),
-    None,
-)
+GOLDEN_DIR = Path(__file__).resolve().parents[1] / "golden"  # tests/golden, see its README
 
 
 def expected_verdict(criterion: str, response: str) -> str:
@@ -448,14 +439,12 @@ def _mine(path: str) -> bool:
     return len(parts) > 5 and parts[5] in MINE and not any(s in path for s in NOT_MINE)
 
 
-@pytest.mark.skipif(SHARED is None, reason="shared/api golden files not found")
 async def test_replay_official_requests(client: Any, tasks_helpers: Any) -> None:
     """Every captured request to experiments / responses / ratings is accepted (2xx)."""
     h = tasks_helpers
-    assert SHARED is not None
     golden = [
         json.loads(line)
-        for line in (SHARED / "official-requests.jsonl").read_text().splitlines()
+        for line in (GOLDEN_DIR / "official-requests.jsonl").read_text().splitlines()
         if line.strip()
     ]
     fx = await h.make_fixture(client, rows=[{"topic": "AI", "cat": "a"}], criteria=["a", "b"])
@@ -620,10 +609,8 @@ def _missing_keys(example: Any, actual: Any, where: str = "$") -> list[str]:
     return missing
 
 
-@pytest.mark.skipif(SHARED is None, reason="shared/api golden files not found")
 async def test_answers_have_every_key_of_the_examples(client: Any, tasks_helpers: Any) -> None:
-    assert SHARED is not None
-    examples = json.loads((SHARED / "response-examples.json").read_text())
+    examples = json.loads((GOLDEN_DIR / "response-examples.json").read_text())
     h = tasks_helpers
     fx = await h.make_fixture(client)
     exp = await h.create_experiment(client, fx, generate=True)

@@ -13,7 +13,6 @@ retries and waits included.
 from __future__ import annotations
 
 import asyncio
-import email.utils
 import json
 import logging
 import random
@@ -25,9 +24,11 @@ from typing import Any
 import aiohttp
 from yarl import URL
 
+from elluminate._retry import retry_after_from_headers
+
 from .base import ChatParams, Completion, ProviderError
 
-__all__ = ["DEFAULT_BASE_URL", "OpenAIProvider", "parse_retry_after"]
+__all__ = ["DEFAULT_BASE_URL", "OpenAIProvider"]
 
 log = logging.getLogger(__name__)
 
@@ -37,33 +38,6 @@ DEFAULT_MAX_RETRIES = 2
 RETRY_AFTER_CAP = 60.0
 _SNIPPET = 300
 _RETRY_STATUSES = frozenset({408, 429})
-
-
-def parse_retry_after(headers: Mapping[str, str], *, now: float | None = None) -> float | None:
-    """Seconds to wait from ``retry-after-ms`` or ``Retry-After`` (seconds or HTTP date)."""
-    lowered = {key.lower(): value for key, value in headers.items()}
-    ms = lowered.get("retry-after-ms")
-    if ms:
-        try:
-            return max(0.0, float(ms) / 1000.0)
-        except ValueError:
-            pass
-    value = lowered.get("retry-after")
-    if not value:
-        return None
-    value = value.strip()
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
-        return None
-    if when is None:
-        return None
-    current = time.time() if now is None else now
-    return max(0.0, when.timestamp() - current)
 
 
 def _snippet(text: str, limit: int = _SNIPPET) -> str:
@@ -249,7 +223,7 @@ class OpenAIProvider:
                     retryable=True,
                     status=status,
                 )
-            hinted = parse_retry_after(headers)
+            hinted = retry_after_from_headers(headers)
             wait = (
                 min(self.retry_after_cap, hinted) if hinted is not None else self._backoff(attempt)
             )

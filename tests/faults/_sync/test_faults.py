@@ -10,6 +10,10 @@ rows (read directly, not through the proxy) show that nothing was created twice.
 
 from __future__ import annotations
 
+import json
+import math
+import re
+import socket
 import time
 
 import pytest
@@ -20,6 +24,11 @@ from elluminate import Client, RetryConfig
 from elluminate._compat import sleep
 from elluminate._sse import SSEParser
 from elluminate.exceptions import (
+    AmbiguousTransportError,
+    ConfigurationError,
+    ConnectError,
+    ConnectTimeoutError,
+    ElluminateError,
     NotFoundError,
     RateLimitError,
     RequestTimeoutError,
@@ -284,6 +293,48 @@ def test_retry_after_of_a_503_is_honoured(server, proxy):
     assert proxy.count("GET", TEMPLATES) == 2
 
 
+# Retry-After values no server should send: each must still give a short, finite wait.
+ODD_RETRY_AFTER = {
+    "nan": "nan",
+    "inf": "inf",
+    "minus-inf": "-inf",
+    "exponent": "1e999",
+    "negative": "-5",
+    "huge": "9" * 400,
+    "garbage": "soon",
+    "bad-date": "Mon, 99 Foo 2024 99:99:99 GMT",
+    "far-date": "Fri, 31 Dec 9999 23:59:59 GMT",
+}
+
+
+@pytest.mark.parametrize("code", [429, 503])
+@pytest.mark.parametrize("hint", ODD_RETRY_AFTER, ids=str)
+def test_any_retry_after_gives_a_bounded_wait(server, proxy, monkeypatch, code, hint):
+    waits = []
+
+    def record_instead_of_waiting(seconds):
+        waits.append(seconds)
+
+    monkeypatch.setattr(http_module, "sleep", record_instead_of_waiting)
+    with make_client(proxy, server) as client:
+        proxy.script(
+            Fault.status(code, retry_after=ODD_RETRY_AFTER[hint]), method="GET", path=TEMPLATES
+        )
+        assert client.list_prompt_templates() == []
+    assert len(waits) == 1
+    assert math.isfinite(waits[0]) and 0.0 <= waits[0] <= FAST.max_wait
+    assert proxy.count("GET", TEMPLATES) == 2
+
+
+@pytest.mark.parametrize(("hint", "expected"), [("nan", None), ("inf", None), ("-7", 0.0)])
+def test_rate_limit_error_carries_a_usable_retry_after(client, proxy, hint, expected):
+    limited = Fault.status(429, retry_after=hint)
+    proxy.script(limited, limited, limited, method="GET", path=TEMPLATES)
+    with pytest.raises(RateLimitError) as info:
+        client.list_prompt_templates()
+    assert info.value.retry_after == expected
+
+
 # ---- timeouts: a stalled answer raises RequestTimeoutError, nothing hangs -------------------
 
 
@@ -331,6 +382,111 @@ def test_connection_that_never_reads_times_out(server, proxy):
     with make_client(proxy, server, timeout=0.5) as client:
         assert client.list_prompt_templates() == []
     assert 0.4 < time.monotonic() - started < 3.0
+
+
+# ---- transport errors: the same class and wording on both twins --------------------------------
+
+
+def closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+ONCE = RetryConfig(max_attempts=1)
+# name: (where the client connects, fault on its GET, exception class, message pattern)
+TRANSPORT_ERRORS = {
+    "refused": (
+        "closed-port",
+        None,
+        ConnectError,
+        r"^cannot connect to http://127\.0\.0\.1:\d+/api/v0/projects: connection refused ",
+    ),
+    "unknown-host": (
+        "http://nonexistent.invalid",
+        None,
+        ConnectError,
+        r"^cannot connect to http://nonexistent\.invalid/api/v0/projects: "
+        r"the host name 'nonexistent\.invalid' could not be resolved",
+    ),
+    "connect-timeout": (
+        "blackhole",
+        None,
+        ConnectTimeoutError,
+        r"^cannot connect to http://127\.0\.0\.1:\d+/api/v0/projects: timed out after 0\.3 s$",
+    ),
+    "read-timeout": (
+        "proxy",
+        Fault.stall(),
+        RequestTimeoutError,
+        r"^GET http://\S+/prompt_templates timed out after 0\.3 s without an answer$",
+    ),
+    "reset-before-answer": (
+        "proxy",
+        Fault.reset(),
+        AmbiguousTransportError,
+        r"^GET http://\S+/prompt_templates failed: the connection was reset before any answer$",
+    ),
+    "closed-before-answer": (
+        "proxy",
+        Fault.close(),
+        AmbiguousTransportError,
+        r"^GET http://\S+/prompt_templates failed: "
+        r"the server closed the connection before any answer$",
+    ),
+    "reset-mid-body": (
+        "proxy",
+        Fault.cut(after_bytes=5, rst=True),
+        AmbiguousTransportError,
+        r"^GET http://\S+/prompt_templates failed: "
+        r"the connection broke before the whole answer arrived$",
+    ),
+    "closed-mid-body": (
+        "proxy",
+        Fault.cut(after_bytes=5),
+        AmbiguousTransportError,
+        r"^GET http://\S+/prompt_templates failed: "
+        r"the connection broke before the whole answer arrived$",
+    ),
+    "no-scheme": (
+        "localhost:8000",
+        None,
+        ConfigurationError,
+        r"^the base URL 'localhost:8000' has no scheme: add http:// \(or https://\), "
+        r"e\.g\. 'http://localhost:8000'$",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", TRANSPORT_ERRORS, ids=str)
+def test_transport_errors_are_named_right(server, proxy, blackhole, case):
+    where, fault, error, pattern = TRANSPORT_ERRORS[case]
+    base_url = {
+        "closed-port": f"http://127.0.0.1:{closed_port()}",
+        "blackhole": blackhole.base_url,
+        "proxy": proxy.base_url,
+    }.get(where, where)
+    if fault is not None:
+        proxy.script(fault, method="GET", path=TEMPLATES)
+    with pytest.raises(ElluminateError) as info:
+        client = Client(
+            base_url=base_url,
+            api_key=server.api_key,
+            retry_config=ONCE,
+            timeout=0.3,
+            skip_version_check=True,
+        )
+        try:
+            client.list_prompt_templates()
+        finally:
+            client.close()
+    assert type(info.value) is error, repr(info.value)
+    assert re.search(pattern, str(info.value)), str(info.value)
+    if isinstance(info.value, TransportError):
+        assert info.value.__cause__ is not None  # the library's own error, for debugging
+        sent = error is not ConnectError and error is not ConnectTimeoutError
+        assert getattr(info.value, "request_sent", True) is sent
+    assert proxy.pending() == 0
 
 
 # ---- streams ----------------------------------------------------------------------------------
@@ -448,6 +604,51 @@ def test_broken_stream_falls_back_to_polling(server, proxy, fault):
     assert proxy.count("GET", STREAM) == 1  # streams are not retried ...
     assert proxy.count("GET", POLL) >= 1  # ... the client polls instead
     assert [label for label, _, _ in proxy.injected] == [STREAM_FAULTS[fault].label]
+
+
+@pytest.mark.parametrize("events_before_cut", [1, 2])
+def test_fallback_does_not_repeat_the_streamed_log(client, direct, proxy, events_before_cut):
+    proxy.script(Fault.cut(after_events=events_before_cut), method="GET", path=STREAM)
+    events = stream_events(client)
+    assert sum(event.is_complete for event in events) == 1 and events[-1].is_success
+    assert proxy.count("GET", POLL) >= 1  # the rest came from polling
+    streamed = "".join(e.logs_delta or "" for e in events[:events_before_cut])
+    assert "Generating" in streamed  # the stream delivered log text before it broke
+    [stream_path] = {path for method, path in proxy.seen if path.endswith("/stream")}
+    # A poll without a consumer id answers the whole log (CONTRACT.md 5.2).
+    resp = direct._http.request("GET", stream_path.removesuffix("/stream"))
+    whole_log = json.loads(resp.content)["logs_delta"]
+    assert whole_log.count("Generating") == 1
+    assert "".join(e.logs_delta or "" for e in events) == whole_log
+
+
+# Streams that break the SSE rules (CONTRACT.md 5.5): the client polls instead of raising.
+MALFORMED_STREAMS = {
+    "not-json": [b'data: {"status": "PENDING"}\n\n', b"data: not json\n\n"],
+    "not-an-object": [b"data: [1, 2]\n\n"],
+    "unknown-status": [b'data: {"status": "DONE"}\n\n'],
+    "no-status": [b'data: {"completed_responses": 1}\n\n'],
+    "bad-counter": [b'data: {"status": "STARTED", "completed_responses": "two"}\n\n'],
+    "bad-log": [b'data: {"status": "STARTED", "logs_delta": 7}\n\n'],
+    "event-over-1-MiB": [b"data: " + b"x" * 700_000 + b"\n", b"data: " + b"x" * 700_000 + b"\n"],
+    "line-over-1-MiB": [b"data: " + b"x" * (1 << 21)],
+}
+
+
+@pytest.mark.parametrize("case", MALFORMED_STREAMS, ids=str)
+def test_malformed_stream_falls_back_to_polling(server, proxy, case):
+    canned = Fault.respond(
+        200, MALFORMED_STREAMS[case], headers=[("Content-Type", "text/event-stream")], chunked=True
+    )
+    with make_client(proxy, server, timeout=2.0) as client:
+        proxy.script(canned, method="GET", path=STREAM)
+        events = stream_events(client)
+    assert sum(event.is_complete for event in events) == 1
+    final = events[-1]
+    assert final.is_success and final.result is not None
+    assert len(final.result.rated_responses) == 4
+    assert proxy.count("GET", POLL) >= 1
+    assert [label for label, _, _ in proxy.injected] == ["200"]
 
 
 def test_unbroken_stream_is_not_polled(client, proxy):

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from aiohttp import web
 
+from elluminate._retry import retry_after_from_headers
 from elluminate.server.llm import (
     ChatParams,
     GenerationError,
@@ -21,7 +22,7 @@ from elluminate.server.llm import (
     judge,
     make_provider,
 )
-from elluminate.server.llm.openai import OpenAIProvider, parse_retry_after
+from elluminate.server.llm.openai import OpenAIProvider
 
 Action = Callable[[web.Request], Awaitable[web.StreamResponse]]
 MESSAGES = [{"role": "user", "content": "Say hi."}]
@@ -352,15 +353,28 @@ async def test_judge_retries_malformed_then_generation_error(
 
 
 def test_parse_retry_after_forms() -> None:
+    """The provider reads its hints with the client's parser (tests/test_retry_after.py)."""
     now = 1_700_000_000.0
     date = email.utils.formatdate(now + 7, usegmt=True)
-    assert parse_retry_after({"Retry-After": "3"}) == 3.0
-    assert parse_retry_after({"Retry-After": date}, now=now) == pytest.approx(7, abs=1)
-    assert parse_retry_after({"retry-after-ms": "250", "Retry-After": "9"}) == 0.25
-    assert parse_retry_after({"Retry-After": "soon"}) is None
-    assert parse_retry_after({}) is None
+    assert retry_after_from_headers({"Retry-After": "3"}) == 3.0
+    assert retry_after_from_headers({"Retry-After": date}, now=now) == pytest.approx(7, abs=1)
+    assert retry_after_from_headers({"retry-after-ms": "250", "Retry-After": "9"}) == 0.25
+    assert retry_after_from_headers({"Retry-After": "soon"}) is None
+    assert retry_after_from_headers({}) is None
     past = email.utils.formatdate(now - 100, usegmt=True)
-    assert parse_retry_after({"Retry-After": past}, now=now) == 0.0
+    assert retry_after_from_headers({"Retry-After": past}, now=now) == 0.0
+
+
+@pytest.mark.parametrize("hint", ["nan", "inf", "-inf", "1e999", "-5", "soon", "Mon, 99 Foo"])
+async def test_unusable_retry_after_gives_a_short_bounded_wait(
+    fake: tuple[FakeLLM, str], provider: OpenAIProvider, hint: str
+) -> None:
+    llm, _ = fake
+    llm.script += [status(429, {"error": {"message": "slow down"}}, {"Retry-After": hint}), ok()]
+    start = time.monotonic()
+    assert (await provider.chat(MESSAGES)).text == "hi!"
+    assert time.monotonic() - start < 2.0  # the backoff (or no wait), never the 60 s cap
+    assert len(llm.requests) == 2
 
 
 def test_repr_and_errors_hide_credentials() -> None:

@@ -34,8 +34,12 @@ fault_proxy = _load_proxy_module()
 
 @pytest.fixture
 def server(tmp_path) -> Iterator[LocalServer]:  # type: ignore[no-untyped-def]
-    """The test server, with an echo LLM slow enough for a task to stream a few events."""
-    with LocalServer(db_path=tmp_path / "elluminate.db", llm="echo", echo_latency=0.05) as srv:
+    """The test server, with an echo LLM slow enough for a task to stream a few events: two
+    calls at a time of 0.05 s each, so a run of 4 rows x 2 criteria takes about 0.3 s, several
+    polling intervals of the stream tests even on a loaded machine."""
+    with LocalServer(
+        db_path=tmp_path / "elluminate.db", llm="echo", echo_latency=0.05, max_concurrency=2
+    ) as srv:
         yield srv
 
 

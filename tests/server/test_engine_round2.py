@@ -21,7 +21,7 @@ from elluminate.server.routes.tasks_sse import ENGINE_KEY
 
 P = "/api/v0/projects/1"
 API_KEY = "test-key-0123456789"
-LEGACY_DB = Path(__file__).resolve().parents[1] / "data" / "legacy-v1.db"
+LEGACY_DB = Path(__file__).resolve().parents[1] / "golden" / "legacy-v1.db"
 
 
 class ExplodingProvider:

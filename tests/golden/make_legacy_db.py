@@ -2,7 +2,7 @@
 
 How ``legacy-v1.db`` was made: the server of release 0.x at commit 58c6d3b (schema
 version 1), started with ``python -m elluminate.server --llm echo --db legacy-v1.db
---api-key legacy-key-0123456789``, then ``python tests/data/make_legacy_db.py URL KEY``,
+--api-key legacy-key-0123456789``, then ``python tests/golden/make_legacy_db.py URL KEY``,
 then the server was stopped (Ctrl-C). Tests open a copy with the current server to check
 that an old database migrates forward with its data.
 """

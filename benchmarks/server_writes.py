@@ -21,8 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from elluminate.server import ServerConfig, create_app
-from elluminate.server.db import Database
-from elluminate.server.tasks import TaskEngine
+from elluminate.server.engine.engine import TaskEngine
+from elluminate.server.store.database import Database
 
 LINE = "response 12345: rating for criterion 67 failed: provider answered 503 (retrying)"
 
@@ -89,7 +89,7 @@ async def run_experiment(durability: str, rows: int, folder: Path) -> tuple[floa
             "name": "C", "variables": [{"topic": f"topic {i}"} for i in range(rows)]})
         cset = await post("/criterion_sets", {"name": "S", "criteria": [
             {"criterion_str": c} for c in ("Is it clear?", "Is it short?", "Is it right?")]})
-        from elluminate.server.http import DB_KEY
+        from elluminate.server.api.http import DB_KEY
 
         conn = app[DB_KEY].conn
         commits = 0

@@ -147,7 +147,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from aiohttp import web
 
     from .app import create_app
-    from .db import DatabaseInUseError
+    from .store.database import DatabaseInUseError
 
     config.on_new_api_key = _print_new_key
     if config.llm_notice:

@@ -12,7 +12,7 @@ from elluminate.exceptions import (
     TaskTimeoutError,
 )
 from elluminate.server import LocalServer
-from elluminate.server.llm.echo import echo_verdict
+from elluminate.server.evaluation.providers.echo import echo_verdict
 
 CRITERIA = ["Is the answer relevant?", "Is it clear?"]
 

@@ -26,8 +26,9 @@ from aiohttp.test_utils import TestServer
 
 from elluminate import AsyncClient, Client
 from elluminate.exceptions import APIError, ElluminateError
-from elluminate.server import LocalServer, ServerConfig, auth, cli
-from elluminate.server.openapi import iter_routes
+from elluminate.server import LocalServer, ServerConfig, cli
+from elluminate.server.api import auth
+from elluminate.server.api.openapi import iter_routes
 
 PUBLIC = {("GET", "/"), ("HEAD", "/"), ("GET", "/openapi.json"), ("HEAD", "/openapi.json"),
           ("POST", "/api/v0/version/compatible")}
@@ -159,7 +160,7 @@ def test_a_key_gets_404_for_every_object_of_another_project(
     server: LocalServer, api_factory: Any, seed: Any, row_counts: Any,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from elluminate.server.routes import tasks_sse
+    from elluminate.server.api import sse as tasks_sse
 
     monkeypatch.setattr(tasks_sse, "UNKNOWN_STREAM_SECONDS", 0.3)
     a = api_factory(server.base_url, server.api_key)

@@ -14,10 +14,9 @@ import pytest
 
 from elluminate._taskgroup import run_all
 from elluminate.server import ServerConfig, create_app
-from elluminate.server.db import Database, DatabaseInUseError, _statements
-from elluminate.server.http import DB_KEY, PROVIDERS_KEY
-from elluminate.server.llm import ChatParams, Completion, EchoProvider
-from elluminate.server.routes.tasks_sse import ENGINE_KEY
+from elluminate.server.api.http import DB_KEY, ENGINE_KEY, PROVIDERS_KEY
+from elluminate.server.evaluation.providers import ChatParams, Completion, EchoProvider
+from elluminate.server.store.database import Database, DatabaseInUseError, _statements
 
 P = "/api/v0/projects/1"
 API_KEY = "test-key-0123456789"

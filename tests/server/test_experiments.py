@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from elluminate.server import ServerConfig, create_app
-from elluminate.server.llm import echo_verdict
+from elluminate.server.evaluation.providers import echo_verdict
 
 P = "/api/v0/projects/1"
 API_KEY = "test-key-0123456789"

@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 
 from elluminate.server import ServerConfig, create_app
+from elluminate.server.api.http import DB_KEY
 from elluminate.server.app import NEW_API_KEY
-from elluminate.server.db import MIGRATIONS, Database
-from elluminate.server.http import DB_KEY
+from elluminate.server.store.database import MIGRATIONS, Database
 
 
 async def test_health_needs_no_key(aiohttp_client: Any, config: ServerConfig) -> None:
@@ -133,7 +133,7 @@ async def test_unexpected_errors_are_500_without_leak(
 ) -> None:
     db: Database = client.server.app[DB_KEY]
     db.execute("DROP TABLE llm_configs")
-    with caplog.at_level(logging.ERROR, logger="elluminate.server.errors"):
+    with caplog.at_level(logging.ERROR, logger="elluminate.server.api.errors"):
         detail = await client.err("GET", f"{client.P}/llm_configs", 500)
     assert detail == "internal error"
     assert any("llm_configs" in r.getMessage() or r.exc_info for r in caplog.records)

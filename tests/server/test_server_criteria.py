@@ -177,7 +177,7 @@ async def test_edit_creates_version_and_delete(client: Any) -> None:
 
 
 async def test_criteria_pagination_and_scoping(client: Any, other: Any) -> None:
-    from elluminate.server.http import CONFIG_KEY
+    from elluminate.server.api.http import CONFIG_KEY
 
     client.server.app[CONFIG_KEY].page_size = 2
     cs = await client.ok("POST", f"{client.P}/criterion_sets",

@@ -1,7 +1,7 @@
 """GET /openapi.json: served without a key, and in sync with the app's router.
 
 The sync test enumerates the router itself: a new route without metadata (a table entry in
-``elluminate.server.openapi.OPERATIONS`` or an ``@operation`` decorator) fails here with its
+``elluminate.server.api.openapi.OPERATIONS`` or an ``@operation`` decorator) fails here with its
 method and path, and so does a table entry that no longer matches a route.
 """
 
@@ -15,7 +15,7 @@ from aiohttp import web
 
 from elluminate import schemas
 from elluminate.server import ServerConfig, create_app
-from elluminate.server.openapi import (
+from elluminate.server.api.openapi import (
     OPERATIONS,
     Op,
     build_openapi,

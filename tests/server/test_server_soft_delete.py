@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from elluminate.server.db import Database, now
-from elluminate.server.http import DB_KEY
-from elluminate.server.views import Views
+from elluminate.server.api.http import DB_KEY
+from elluminate.server.store.database import Database, now
+from elluminate.server.store.views import Views
 
 
 async def test_referenced_objects_are_hidden_not_deleted(client: Any) -> None:

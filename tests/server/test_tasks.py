@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 
 from elluminate.server import ServerConfig, create_app
-from elluminate.server.http import PROVIDERS_KEY
-from elluminate.server.routes import tasks_sse
-from elluminate.server.tasks import DEFAULT_CONCURRENCY, effective_concurrency
+from elluminate.server.api import sse as tasks_sse
+from elluminate.server.api.http import PROVIDERS_KEY
+from elluminate.server.engine.engine import DEFAULT_CONCURRENCY, effective_concurrency
 
 P = "/api/v0/projects/1"
 API_KEY = "test-key-0123456789"

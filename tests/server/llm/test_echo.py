@@ -7,18 +7,20 @@ import time
 
 import pytest
 
-from elluminate.server.llm import (
+from elluminate.server.evaluation.prompts import (
+    generate_criteria,
+    generate_response,
+    generate_test_case,
+    judge,
+    judge_verdict,
+)
+from elluminate.server.evaluation.providers import (
     ChatParams,
     EchoProvider,
     GenerationError,
     ProviderConfig,
     ProviderError,
     echo_verdict,
-    generate_criteria,
-    generate_response,
-    generate_test_case,
-    judge,
-    judge_verdict,
     make_provider,
 )
 

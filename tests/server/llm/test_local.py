@@ -9,18 +9,24 @@ from typing import Any
 
 import pytest
 
-from elluminate.server.llm import (
-    ChatParams,
-    ProviderConfig,
-    ProviderError,
+from elluminate.server.evaluation.prompts import (
     generate_criteria,
     generate_response,
     generate_test_case,
     judge_verdict,
+)
+from elluminate.server.evaluation.providers import (
+    ChatParams,
+    ProviderConfig,
+    ProviderError,
     make_provider,
 )
-from elluminate.server.llm import local as local_mod
-from elluminate.server.llm.local import LOCAL_EXTRA_HINT, LocalProvider, find_model_file
+from elluminate.server.evaluation.providers import local as local_mod
+from elluminate.server.evaluation.providers.local import (
+    LOCAL_EXTRA_HINT,
+    LocalProvider,
+    find_model_file,
+)
 
 TEMPLATE = [{"role": "user", "content": "Explain {{concept}} in simple words for a {{audience}}."}]
 PROMPT = [{"role": "user", "content": "Explain photosynthesis in simple words for a child."}]

@@ -14,15 +14,15 @@ import pytest
 from aiohttp import web
 
 from elluminate._retry import retry_after_from_headers
-from elluminate.server.llm import (
+from elluminate.server.evaluation.prompts import judge
+from elluminate.server.evaluation.providers import (
     ChatParams,
     GenerationError,
     ProviderConfig,
     ProviderError,
-    judge,
     make_provider,
 )
-from elluminate.server.llm.openai import OpenAIProvider
+from elluminate.server.evaluation.providers.openai import OpenAIProvider
 
 Action = Callable[[web.Request], Awaitable[web.StreamResponse]]
 MESSAGES = [{"role": "user", "content": "Say hi."}]

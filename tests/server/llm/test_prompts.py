@@ -6,8 +6,7 @@ from typing import Any
 
 import pytest
 
-from elluminate.server.llm import ChatParams, Completion, GenerationError, ProviderError
-from elluminate.server.llm.prompts import (
+from elluminate.server.evaluation.prompts import (
     MAX_ATTEMPTS,
     criteria_schema,
     extract_json_object,
@@ -19,6 +18,12 @@ from elluminate.server.llm.prompts import (
     parse_verdict,
     row_schema,
     verdict_schema,
+)
+from elluminate.server.evaluation.providers import (
+    ChatParams,
+    Completion,
+    GenerationError,
+    ProviderError,
 )
 
 

@@ -25,7 +25,7 @@ from typing import Any
 
 from elluminate.schemas import ExperimentResults, MeanRating
 
-from .db import Database
+from .database import Database
 
 
 def _mean(values: list[float] | list[int]) -> float | None:

@@ -1,7 +1,7 @@
 """Experiments (CONTRACT.md 4.7, 4.8): create, list, get, delete, run, retry-failed, cancel,
 generation status and its SSE stream.
 
-A run is an ``experiment`` task of the task engine (see :mod:`elluminate.server.runner`):
+A run is an ``experiment`` task of the task engine (see :mod:`elluminate.server.engine.handlers`):
 ``generation_task_id`` is set while it runs and cleared when it ends. ``/cancel`` (not in the
 official API) revokes the running task. ``rated_responses`` is always ``[]`` in experiment
 answers: clients load responses from ``GET @/responses?experiment_id=`` (the official SDK
@@ -24,9 +24,13 @@ from elluminate.schemas import (
     RunExperimentRequest,
 )
 
-from ..db import Database, dumps, loads, now
-from ..errors import conflict, not_found, unprocessable
-from ..http import (
+from ..engine.engine import TaskEngine
+from ..engine.handlers import load_setup, plan_work, resolve_rating_version
+from ..store.database import Database, dumps, loads, now
+from ..store.views import Views
+from ..store.views_experiments import ExperimentViews
+from .errors import conflict, not_found, unprocessable
+from .http import (
     check_name,
     convert,
     get_db,
@@ -41,13 +45,9 @@ from ..http import (
     read_json,
     read_raw_json,
 )
-from ..runner import load_setup, plan_work, resolve_rating_version
-from ..tasks import TaskEngine
-from ..views import Views
-from ..views_experiments import ExperimentViews
-from .tasks_sse import get_engine, status_payload, stream_task
+from .sse import get_engine, status_payload, stream_task
 
-log = logging.getLogger("elluminate.server.routes.experiments")
+log = logging.getLogger("elluminate.server.api.experiments")
 
 routes = web.RouteTableDef()
 

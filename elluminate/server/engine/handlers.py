@@ -1,6 +1,6 @@
 """The work behind the tasks: generate responses, rate them, store both.
 
-Task kinds (handlers for :class:`~elluminate.server.tasks.TaskEngine`):
+Task kinds (handlers for :class:`~elluminate.server.engine.engine.TaskEngine`):
 
 * ``experiment``: for each input row x epoch that has no response yet, render the template
   with the row, call the generation provider (the experiment's LLM config, else the server
@@ -39,8 +39,8 @@ from elluminate._taskgroup import run_all
 from elluminate._templates import render_messages, render_str
 from elluminate.schemas import GenerationMetadata, LLMConfig
 
-from .db import Database, dumps, loads, now
-from .llm import (
+from ..evaluation import prompts as llm_prompts
+from ..evaluation.providers import (
     ChatParams,
     Completion,
     GenerationError,
@@ -49,11 +49,11 @@ from .llm import (
     echo_verdict,
     message_text,
 )
-from .llm import prompts as llm_prompts
-from .tasks import TaskContext, TaskFailed, TaskRejected
-from .views import llm_config_from_row
+from ..store.database import Database, dumps, loads, now
+from ..store.views import llm_config_from_row
+from .engine import TaskContext, TaskFailed, TaskRejected
 
-log = logging.getLogger("elluminate.server.runner")
+log = logging.getLogger("elluminate.server.engine.handlers")
 
 T = TypeVar("T")
 

@@ -8,7 +8,7 @@ from typing import Any
 import msgspec
 from aiohttp import web
 
-log = logging.getLogger("elluminate.server.errors")
+log = logging.getLogger("elluminate.server.api.errors")
 
 
 class HTTPError(Exception):

@@ -3,7 +3,7 @@
 Response pages are the hot path (``GET @/responses?experiment_id=``): :meth:`ExperimentViews.
 responses` builds a whole page with a constant number of queries (the page's rows with their
 prompts, then rows / templates / ratings / criteria loaded by ``IN (...)``), reuses the nested
-collection / template / criterion structs through one :class:`~elluminate.server.views.Views`
+collection / template / criterion structs through one :class:`~elluminate.server.store.views.Views`
 cache, and passes stored JSON (messages, metadata) through as :class:`msgspec.Raw` without
 decoding it.
 """
@@ -29,10 +29,10 @@ from elluminate.schemas import (
     TemplateVariables,
 )
 
-from .db import Database, loads
-from .errors import not_found
+from ..api.errors import not_found
+from ..engine.engine import TaskEngine
+from .database import Database, loads
 from .results import compute_results, compute_results_many
-from .tasks import TaskEngine
 from .views import Views, ts
 
 #: The columns of a response page query (responses ``r`` joined with their prompt ``p``).

@@ -1,8 +1,8 @@
 """Prompt responses (CONTRACT.md 4.9): list, get, add, generate, batches, delete, annotate.
 
 ``GET @/responses`` is the hot path; pages are built by
-:meth:`~elluminate.server.views_experiments.ExperimentViews.responses` with a constant number
-of queries. Batches are ``responses`` tasks (:mod:`elluminate.server.runner`); their POST
+:meth:`~elluminate.server.store.views_experiments.ExperimentViews.responses` with a constant number
+of queries. Batches are ``responses`` tasks (:mod:`elluminate.server.engine.handlers`); their POST
 answers the task id as a bare JSON string, or ``null`` for an empty batch.
 """
 
@@ -20,9 +20,17 @@ from elluminate.schemas import (
     UpdateAnnotationRequest,
 )
 
-from ..db import Database, now
-from ..errors import HTTPError, conflict, not_found, unprocessable
-from ..http import (
+from ..engine.engine import TaskRejected
+from ..engine.handlers import (
+    DuplicateResponse,
+    generate_and_store,
+    row_prompt,
+    store_given_response,
+)
+from ..store.database import Database, now
+from ..store.views_experiments import RESPONSE_COLUMNS, RESPONSE_FROM, ExperimentViews
+from .errors import HTTPError, conflict, not_found, unprocessable
+from .http import (
     get_config,
     get_db,
     get_providers,
@@ -36,12 +44,9 @@ from ..http import (
     query_str,
     read_json,
 )
-from ..runner import DuplicateResponse, generate_and_store, row_prompt, store_given_response
-from ..tasks import TaskRejected
-from ..views_experiments import RESPONSE_COLUMNS, RESPONSE_FROM, ExperimentViews
-from .tasks_sse import get_engine, status_payload
+from .sse import get_engine, status_payload
 
-log = logging.getLogger("elluminate.server.routes.responses")
+log = logging.getLogger("elluminate.server.api.responses")
 
 routes = web.RouteTableDef()
 

@@ -35,7 +35,7 @@ from aiohttp import web
 from elluminate import schemas as s
 
 from .auth import PUBLIC_ROUTES
-from .routes.projects import Health, ProjectWithKey, server_version
+from .projects import Health, ProjectWithKey, server_version
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -451,7 +451,8 @@ def _summary(handler: Any, op: Op) -> tuple[str, str | None]:
 
 def _tag(handler: Any) -> str:
     module = getattr(handler, "__module__", "") or ""
-    return module.rsplit(".", 1)[-1] if ".routes." in module else "server"
+    package, _, leaf = module.rpartition(".")
+    return leaf if package == __package__ and leaf != "openapi" else "server"
 
 
 def _operation(route: RouteInfo, op: Op, schemas: _Schemas) -> dict[str, Any]:
@@ -550,7 +551,7 @@ def build_openapi(app: web.Application, *, version: str | None = None) -> dict[s
         listed = ", ".join(f"{m} {p}" for m, p in missing)
         raise LookupError(
             f"routes without OpenAPI metadata: {listed}; add an entry to "
-            "elluminate.server.openapi.OPERATIONS or decorate the handler with @operation(...)"
+            "elluminate.server.api.openapi.OPERATIONS or decorate the handler with @operation(...)"
         )
     schemas = _Schemas()
     paths: dict[str, dict[str, Any]] = {}

@@ -1,8 +1,5 @@
-"""Task engine wiring and the task status endpoints' shared code (CONTRACT.md 5.2, 5.5).
-
-``setup(app)`` creates the :class:`~elluminate.server.tasks.TaskEngine` (with the runner's
-handlers), starts it after the database opens (crash recovery) and revokes every unfinished
-task on shutdown, before the database closes.
+"""The task status endpoints' shared code: polling payloads and SSE streams (CONTRACT.md 5.2,
+5.5). The task engine itself is created and started by :func:`elluminate.server.app.create_app`.
 
 Polls: ``{"status", "error_msg", "completed_responses", "completed_ratings",
 "total_responses", "logs_delta"}``; an unknown task id answers ``{"status": "PENDING"}``.
@@ -30,35 +27,16 @@ from aiohttp import web
 
 from elluminate._sse import format_event
 
-from ..errors import unprocessable
-from ..http import CONFIG_KEY, DB_KEY, PROVIDERS_KEY, project_id
-from ..runner import HANDLERS
-from ..tasks import TaskEngine, TaskState
+from ..engine.engine import TaskEngine, TaskState
+from .errors import unprocessable
+from .http import ENGINE_KEY, project_id
 
-log = logging.getLogger("elluminate.server.routes.tasks_sse")
+log = logging.getLogger("elluminate.server.api.sse")
 
-ENGINE_KEY: web.AppKey[TaskEngine] = web.AppKey("elluminate_task_engine", TaskEngine)
 KEEPALIVE_SECONDS = 15.0
 UNKNOWN_STREAM_SECONDS = 30.0
 DEFAULT_POLLING_INTERVAL = 0.5
 _encoder = msgspec.json.Encoder()
-
-
-def setup(app: web.Application) -> None:
-    """Create the task engine and hook it into the app's lifecycle."""
-    engine = TaskEngine(app[DB_KEY], app[CONFIG_KEY], app[PROVIDERS_KEY], dict(HANDLERS))
-    app[ENGINE_KEY] = engine
-
-    async def start(app: web.Application) -> None:
-        engine.start()
-        log.info("task engine ready (%d concurrent LLM calls)", engine.concurrency)
-
-    async def stop(app: web.Application) -> None:
-        await engine.shutdown()
-
-    app.on_startup.append(start)
-    app.on_shutdown.append(stop)
-    app.on_cleanup.append(stop)
 
 
 def get_engine(request: web.Request) -> TaskEngine:

@@ -26,9 +26,10 @@ from elluminate.schemas import (
     UpdateEntryRequest,
 )
 
-from ..db import Database, dumps, dumps_canonical, loads, now
-from ..errors import HTTPError, bad_gateway, bad_request, conflict, not_found, unprocessable
-from ..http import (
+from ..store.database import Database, dumps, dumps_canonical, loads, now
+from ..store.views import Views
+from .errors import HTTPError, bad_gateway, bad_request, conflict, not_found, unprocessable
+from .http import (
     check_name,
     get_db,
     get_providers,
@@ -44,10 +45,9 @@ from ..http import (
     query_str,
     read_json,
 )
-from ..views import Views
 from .prompt_templates import template_row
 
-log = logging.getLogger("elluminate.server.routes.collections")
+log = logging.getLogger("elluminate.server.api.collections")
 
 routes = web.RouteTableDef()
 
@@ -555,7 +555,8 @@ async def _generate_row(
             "to generate; send input_values instead"
         )
     try:
-        from ..llm import ProviderError, prompts
+        from ..evaluation import prompts
+        from ..evaluation.providers import ProviderError
 
         provider = get_providers(request).default()
     except (ImportError, ValueError) as exc:

@@ -12,9 +12,10 @@ from aiohttp import web
 from elluminate._templates import TemplateSyntaxError, check_messages, message_placeholders
 from elluminate.schemas import CreatePromptTemplateRequest
 
-from ..db import Database, dumps, dumps_canonical, now
-from ..errors import conflict, unprocessable
-from ..http import (
+from ..store.database import Database, dumps, dumps_canonical, now
+from ..store.views import Views
+from .errors import conflict, unprocessable
+from .http import (
     check_name,
     get_db,
     json_response,
@@ -27,9 +28,8 @@ from ..http import (
     query_str,
     read_json,
 )
-from ..views import Views
 
-log = logging.getLogger("elluminate.server.routes.prompt_templates")
+log = logging.getLogger("elluminate.server.api.prompt_templates")
 
 routes = web.RouteTableDef()
 

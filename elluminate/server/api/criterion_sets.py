@@ -13,9 +13,10 @@ from aiohttp import web
 
 from elluminate.schemas import CreateCriterionSetRequest, CriterionIn
 
-from ..db import Database, now
-from ..errors import conflict, unprocessable
-from ..http import (
+from ..store.database import Database, now
+from ..store.views import Views
+from .errors import conflict, unprocessable
+from .http import (
     check_name,
     get_db,
     json_response,
@@ -26,10 +27,9 @@ from ..http import (
     project_id,
     read_json,
 )
-from ..views import Views
 from .prompt_templates import template_row
 
-log = logging.getLogger("elluminate.server.routes.criterion_sets")
+log = logging.getLogger("elluminate.server.api.criterion_sets")
 
 routes = web.RouteTableDef()
 

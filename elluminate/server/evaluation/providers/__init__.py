@@ -1,11 +1,10 @@
-"""LLM providers for the server: one small async interface, three providers, the prompts.
+"""LLM providers for the server: one small async interface and three providers.
 
 * :mod:`.base`: :class:`ChatParams`, :class:`Completion`, :class:`ProviderError`,
   :class:`GenerationError`, :class:`LLMProvider`, :class:`ProviderConfig`, :func:`make_provider`.
 * :mod:`.echo`: deterministic provider for tests, dry runs and benchmarks.
 * :mod:`.openai`: any OpenAI-compatible chat-completions endpoint (aiohttp).
 * :mod:`.local`: SmolLM2-135M-Instruct on the CPU via llama-cpp-python (``elluminate[local]``).
-* :mod:`.prompts`: criteria / test-case generation, the judge, response generation.
 
 Importing the package never imports llama-cpp-python; the local provider loads it on first use.
 """
@@ -24,14 +23,6 @@ from .base import (
 from .echo import ECHO_FAIL, ECHO_NO, EchoProvider, echo_verdict
 from .local import LocalProvider
 from .openai import OpenAIProvider
-from .prompts import (
-    Verdict,
-    generate_criteria,
-    generate_response,
-    generate_test_case,
-    judge,
-    judge_verdict,
-)
 
 __all__ = [
     "ECHO_FAIL",
@@ -46,13 +37,7 @@ __all__ = [
     "ProviderConfig",
     "ProviderError",
     "ProviderKind",
-    "Verdict",
     "echo_verdict",
-    "generate_criteria",
-    "generate_response",
-    "generate_test_case",
-    "judge",
-    "judge_verdict",
     "make_provider",
     "message_text",
 ]

@@ -34,7 +34,7 @@ from typing import Any
 
 import msgspec
 
-log = logging.getLogger("elluminate.server.db")
+log = logging.getLogger("elluminate.server.store.database")
 
 _encoder = msgspec.json.Encoder()
 _sorted_encoder = msgspec.json.Encoder(order="sorted")

@@ -30,8 +30,8 @@ from elluminate.schemas import (
     Verbosity,
 )
 
-from .db import Database, dumps, loads
-from .errors import not_found
+from ..api.errors import not_found
+from .database import Database, dumps, loads
 
 _ts_cache: dict[str, datetime] = {}
 

@@ -15,10 +15,10 @@ from typing import Any, cast
 
 from aiohttp import web
 
-from .db import Database, now
+from ..store.database import Database, now
 from .errors import HTTPError
 
-log = logging.getLogger("elluminate.server.auth")
+log = logging.getLogger("elluminate.server.api.auth")
 
 #: Routes that need no key: (method or "*", path).
 PUBLIC_ROUTES: frozenset[tuple[str, str]] = frozenset(

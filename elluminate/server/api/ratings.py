@@ -3,7 +3,7 @@
 A response is rated against the applicable criteria of its experiment's criterion set, with
 the experiment's ``rating_version`` (``mock``: the no-LLM judge). Re-rating replaces the
 response's earlier ratings. Failed judge calls are stored as failed ratings and never listed
-(see :mod:`elluminate.server.runner`).
+(see :mod:`elluminate.server.engine.handlers`).
 """
 
 from __future__ import annotations
@@ -15,8 +15,11 @@ from aiohttp import web
 
 from elluminate.schemas import BatchRateRequest, CreateRatingRequest
 
-from ..errors import HTTPError, unprocessable
-from ..http import (
+from ..engine.engine import TaskRejected
+from ..engine.handlers import judge_for, rate_target, rating_targets
+from ..store.views_experiments import ExperimentViews
+from .errors import HTTPError, unprocessable
+from .http import (
     get_db,
     get_providers,
     json_response,
@@ -25,12 +28,9 @@ from ..http import (
     query_int,
     read_json,
 )
-from ..runner import judge_for, rate_target, rating_targets
-from ..tasks import TaskRejected
-from ..views_experiments import ExperimentViews
-from .tasks_sse import get_engine, status_payload, stream_task
+from .sse import get_engine, status_payload, stream_task
 
-log = logging.getLogger("elluminate.server.routes.ratings")
+log = logging.getLogger("elluminate.server.api.ratings")
 
 routes = web.RouteTableDef()
 

@@ -40,13 +40,13 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from elluminate.schemas import TaskStatus
 
-from .config import ServerConfig
-from .db import Database, dumps, loads, now
+from ..config import ServerConfig
+from ..store.database import Database, dumps, loads, now
 
 if TYPE_CHECKING:
-    from .app import Providers
+    from ..evaluation.registry import Providers
 
-log = logging.getLogger("elluminate.server.tasks")
+log = logging.getLogger("elluminate.server.engine.engine")
 
 T = TypeVar("T")
 

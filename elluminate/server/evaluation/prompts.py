@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .base import ChatParams, Completion, GenerationError, LLMProvider, message_text
+from .providers.base import ChatParams, Completion, GenerationError, LLMProvider, message_text
 
 __all__ = [
     "MAX_ATTEMPTS",

@@ -10,19 +10,21 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import msgspec
 from aiohttp import web
 
+from ..config import ServerConfig
+from ..engine.engine import TaskEngine
+from ..store.database import Database
 from .auth import PRINCIPAL_KEY, Principal
-from .config import ServerConfig
-from .db import Database
 from .errors import HTTPError, not_found, unprocessable
 
 if TYPE_CHECKING:
-    from .app import Providers
+    from ..evaluation.registry import Providers
 
 T = TypeVar("T")
 
 DB_KEY: web.AppKey[Database] = web.AppKey("elluminate_db", Database)
 CONFIG_KEY: web.AppKey[ServerConfig] = web.AppKey("elluminate_config", ServerConfig)
 PROVIDERS_KEY: web.AppKey[Providers] = web.AppKey("elluminate_providers")
+ENGINE_KEY: web.AppKey[TaskEngine] = web.AppKey("elluminate_task_engine", TaskEngine)
 
 MAX_INT = 2**63 - 1
 MIN_INT = -(2**63)
@@ -47,7 +49,7 @@ def get_config(request: web.Request) -> ServerConfig:
 
 
 def get_providers(request: web.Request) -> Providers:
-    """The server's LLM providers (see :class:`elluminate.server.app.Providers`)."""
+    """The server's LLM providers (see :class:`elluminate.server.evaluation.registry.Providers`)."""
     return request.app[PROVIDERS_KEY]
 
 
@@ -369,6 +371,7 @@ def check_name(value: Any, *, what: str = "name", max_length: int = 255) -> str:
 __all__ = [
     "CONFIG_KEY",
     "DB_KEY",
+    "ENGINE_KEY",
     "HTTPError",
     "PROVIDERS_KEY",
     "PageBody",

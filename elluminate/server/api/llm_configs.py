@@ -13,9 +13,10 @@ from aiohttp import web
 
 from elluminate.schemas import CreateLLMConfigRequest
 
-from ..db import Database, dumps, now
-from ..errors import conflict, unprocessable
-from ..http import (
+from ..store.database import Database, dumps, now
+from ..store.views import Views
+from .errors import conflict, unprocessable
+from .http import (
     check_name,
     get_db,
     json_response,
@@ -26,9 +27,8 @@ from ..http import (
     project_id,
     read_json,
 )
-from ..views import Views
 
-log = logging.getLogger("elluminate.server.routes.llm_configs")
+log = logging.getLogger("elluminate.server.api.llm_configs")
 
 routes = web.RouteTableDef()
 

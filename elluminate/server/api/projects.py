@@ -13,10 +13,11 @@ from aiohttp import web
 
 from elluminate.schemas import CreateProjectRequest, Project, VersionCheckResponse
 
-from ..auth import key_hint, new_api_key, store_api_key
-from ..db import now
-from ..errors import HTTPError
-from ..http import (
+from ..store.database import now
+from ..store.views import Views
+from .auth import key_hint, new_api_key, store_api_key
+from .errors import HTTPError
+from .http import (
     CONFIG_KEY,
     PageBody,
     check_name,
@@ -27,9 +28,8 @@ from ..http import (
     read_json,
     read_raw_json,
 )
-from ..views import Views
 
-log = logging.getLogger("elluminate.server.routes.projects")
+log = logging.getLogger("elluminate.server.api.projects")
 
 routes = web.RouteTableDef()
 

@@ -10,9 +10,19 @@ from aiohttp import web
 
 from elluminate.schemas import CreateCriteriaRequest, CriterionIn, UpdateCriterionRequest
 
-from ..db import Database, loads, now
-from ..errors import HTTPError, bad_gateway, conflict, unprocessable
-from ..http import (
+from ..store.database import Database, loads, now
+from ..store.views import Views
+from .criterion_sets import (
+    add_criteria,
+    check_criteria,
+    clear_set,
+    drop_criterion,
+    set_criterion_ids,
+    set_row,
+    template_set,
+)
+from .errors import HTTPError, bad_gateway, conflict, unprocessable
+from .http import (
     get_db,
     get_providers,
     json_response,
@@ -24,19 +34,9 @@ from ..http import (
     query_int,
     read_json,
 )
-from ..views import Views
-from .criterion_sets import (
-    add_criteria,
-    check_criteria,
-    clear_set,
-    drop_criterion,
-    set_criterion_ids,
-    set_row,
-    template_set,
-)
 from .prompt_templates import template_row
 
-log = logging.getLogger("elluminate.server.routes.criteria")
+log = logging.getLogger("elluminate.server.api.criteria")
 
 routes = web.RouteTableDef()
 
@@ -57,7 +57,8 @@ def _template_criteria_count(db: Database, pid: int, template: sqlite3.Row) -> i
 
 async def _generate(request: web.Request, template: sqlite3.Row) -> list[CriterionIn]:
     try:
-        from ..llm import ProviderError, prompts
+        from ..evaluation import prompts
+        from ..evaluation.providers import ProviderError
 
         provider = get_providers(request).default()
     except (ImportError, ValueError) as exc:

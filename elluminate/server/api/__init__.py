@@ -1,0 +1,41 @@
+"""The HTTP layer: one module of handlers per resource, plus request parsing (``http``),
+errors, auth, SSE and the OpenAPI document. No SQL here: handlers call the store.
+
+:func:`setup_routes` registers the routes of :data:`RESOURCES`; a new resource is a new module
+listed there.
+"""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from . import (
+    collections,
+    criteria,
+    criterion_sets,
+    experiments,
+    llm_configs,
+    projects,
+    prompt_templates,
+    ratings,
+    responses,
+)
+
+#: The resource modules, each with a ``routes`` table, registered in this order.
+RESOURCES = (
+    collections,
+    criteria,
+    criterion_sets,
+    experiments,
+    llm_configs,
+    projects,
+    prompt_templates,
+    ratings,
+    responses,
+)
+
+
+def setup_routes(app: web.Application) -> None:
+    """Register the routes of every resource module."""
+    for module in RESOURCES:
+        app.router.add_routes(module.routes)

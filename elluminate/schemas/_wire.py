@@ -11,6 +11,7 @@ from typing import Any, ClassVar, Generic, Literal, TypeVar, Union
 
 import msgspec
 
+from .. import _repr
 from .._templates import placeholders_of, render_str
 from ._enums import (
     CollectionType,
@@ -83,6 +84,9 @@ class PromptTemplate(Wire, kw_only=True):
     created_at: datetime | None = None
     updated_at: datetime | None = None
 
+    def __repr__(self) -> str:
+        return _repr.template_repr(self)
+
 
 class CollectionColumn(Wire, kw_only=True):
     id: int | None = None
@@ -106,6 +110,9 @@ class TemplateVariablesCollection(Wire, kw_only=True):
     collection_type: CollectionType = CollectionType.STANDARD
     environment_config: dict[str, Any] | None = None
 
+    def __repr__(self) -> str:
+        return _repr.collection_repr(self)
+
 
 class TemplateVariables(Wire, kw_only=True):
     id: int
@@ -113,6 +120,9 @@ class TemplateVariables(Wire, kw_only=True):
     collection: TemplateVariablesCollection
     created_at: datetime
     environment_config: dict[str, Any] | None = None
+
+    def __repr__(self) -> str:
+        return _repr.entry_repr(self)
 
 
 class TemplateVariablesCollectionWithEntries(TemplateVariablesCollection, kw_only=True):
@@ -127,6 +137,9 @@ class Criterion(Wire, kw_only=True):
     template_variables: TemplateVariables | None = None
     created_at: datetime
 
+    def __repr__(self) -> str:
+        return _repr.criterion_repr(self)
+
 
 class CriterionIn(Wire, kw_only=True):
     criterion_str: str
@@ -138,6 +151,9 @@ class CriterionSet(Wire, kw_only=True):
     name: str
     linked_prompt_templates: list[PromptTemplate] | None = None
     criteria: list[Criterion] | None = None
+
+    def __repr__(self) -> str:
+        return _repr.criterion_set_repr(self)
 
 
 class LLMConfig(Wire, kw_only=True):
@@ -166,6 +182,9 @@ class LLMConfig(Wire, kw_only=True):
     custom_response_parser: str | None = None
     input_price_per_mtok: float | None = None
     output_price_per_mtok: float | None = None
+
+    def __repr__(self) -> str:
+        return _repr.llm_config_repr(self)
 
 
 class GenerationParams(Wire, kw_only=True):
@@ -214,6 +233,9 @@ class Rating(Wire, kw_only=True):
     generation_metadata: GenerationMetadata | None = None
     created_at: datetime
 
+    def __repr__(self) -> str:
+        return _repr.rating_repr(self)
+
 
 class Prompt(Wire, kw_only=True):
     id: int
@@ -254,6 +276,9 @@ class PromptResponse(Wire, kw_only=True):
                     )
                 return ""
         return ""
+
+    def __repr__(self) -> str:
+        return _repr.response_repr(self)
 
 
 class MeanRating(Wire, kw_only=True):
@@ -320,6 +345,12 @@ class ExperimentResults(Wire, kw_only=True):
         """
         print(self.summary(criterion_names))
 
+    def __repr__(self) -> str:
+        return _repr.results_repr(self)
+
+    def _repr_html_(self) -> str:
+        return _repr.results_html(self)
+
 
 class Experiment(Wire, kw_only=True):
     id: int
@@ -349,6 +380,12 @@ class Experiment(Wire, kw_only=True):
     def result(self) -> ExperimentResults | None:
         """Alias of ``results``."""
         return self.results
+
+    def __repr__(self) -> str:
+        return _repr.experiment_repr(self)
+
+    def _repr_html_(self) -> str:
+        return _repr.experiment_html(self)
 
 
 class ResponsesSample(Wire, kw_only=True):

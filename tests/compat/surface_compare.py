@@ -7,24 +7,29 @@ Every difference is classified by tier:
 - ``internal``: helpers of the official package's own implementation that are public by name
   only; each is listed in ``INTERNAL`` with the reason it is not reproduced.
 
-What ours has beyond the official package is an *extra*; every extra must match an entry of
-``EXTRAS`` (with its reason), and every entry must be used, so neither list can rot.
+What ours has beyond the official package is an *extra*; the test lists every extra with its
+reason (a regex on ``"<path>: <what>"``) and checks that every entry is used, so the list
+cannot rot.
 
 Rich models: the official package puts ``x()`` and its coroutine ``ax()`` on one class; here
 the sync twin (``elluminate._sync.models.X``) has ``x`` and the async twin has ``ax``, both
 subclasses of the wire struct ``elluminate.schemas.X``. A member of an official class is
 therefore looked up on the twin it is meant for; methods without a pair on both twins.
 
-Usage: python surface_compare.py OFFICIAL.json OURS.json   (prints the report)
+Usage: python surface_compare.py OFFICIAL_PYTHON   (dumps both packages, prints the report)
 """
 
 from __future__ import annotations
 
 import json
+import os
 import re
+import subprocess
 import sys
+import tempfile
 from collections import Counter
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 # ---- classification --------------------------------------------------------------------------
@@ -69,10 +74,6 @@ INTERNAL: dict[str, str] = {
         "pydantic validator helpers of the official response models"
     ),
 }
-
-# Ours beyond the official surface: regex on the path -> reason. Filled in by the test module.
-EXTRAS: dict[str, str] = {}
-
 
 def tier(path: str) -> str:
     for pattern in INTERNAL:
@@ -121,11 +122,22 @@ class Report:
                     out[f"{t} {kind}"] = f"{self.matched[t, kind]} of {total}"
         return out
 
-    def unlisted_extras(self) -> list[tuple[str, str]]:
-        return [(p, w) for p, w in self.extras if not any(re.search(x, p) for x in EXTRAS)]
+    def unlisted_extras(self, listed: dict[str, str]) -> list[str]:
+        """Extras (``"<path>: <what>"``) that match no pattern of ``listed``."""
+        found = [f"{p}: {w}" for p, w in self.extras]
+        return [e for e in found if not any(re.search(x, e) for x in listed)]
 
-    def unused_extra_rules(self) -> list[str]:
-        return [x for x in EXTRAS if not any(re.search(x, p) for p, _ in self.extras)]
+    def unused_extra_rules(self, listed: dict[str, str]) -> list[str]:
+        found = [f"{p}: {w}" for p, w in self.extras]
+        return [x for x in listed if not any(re.search(x, e) for e in found)]
+
+    def advanced_features_open(self) -> dict[str, int]:
+        """Advanced feature -> number of its differences (only features with some)."""
+        out: Counter[str] = Counter()
+        for t, path, _ in self.gaps:
+            if t == "advanced":
+                out[feature(path)] += 1
+        return dict(out)
 
     def text(self) -> str:
         lines = [f"{k}: {v}" for k, v in self.figures().items()]
@@ -424,11 +436,29 @@ def compare(official: dict[str, Any], ours: dict[str, Any]) -> Report:
     return report
 
 
+def dump_with(python: str, workdir: str) -> dict[str, Any]:
+    """Run surface_dump.py under ``python`` in ``workdir`` and load its JSON."""
+    out = Path(workdir) / f"surface-{abs(hash(python))}.json"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("ELLUMINATE_", "PYTHON"))}
+    proc = subprocess.run(
+        [python, str(Path(__file__).with_name("surface_dump.py")), str(out)],
+        cwd=workdir,  # never import a package from this repository's folder by accident
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    if proc.returncode != 0:
+        raise RuntimeError(f"surface dump with {python} failed:\n{proc.stdout}{proc.stderr}")
+    with open(out, encoding="utf-8") as fh:
+        data: dict[str, Any] = json.load(fh)
+    return data
+
+
 def main() -> None:
-    with open(sys.argv[1], encoding="utf-8") as fh:
-        official = json.load(fh)
-    with open(sys.argv[2], encoding="utf-8") as fh:
-        ours = json.load(fh)
+    with tempfile.TemporaryDirectory() as tmp:
+        official = dump_with(sys.argv[1], tmp)
+        ours = dump_with(sys.executable, tmp)
     print(compare(official, ours).text())
 
 

@@ -57,7 +57,7 @@ def norm_annotation(annotation: Any) -> str:
     if annotation is inspect.Signature.empty:
         return ""
     text = annotation if isinstance(annotation, str) else inspect.formatannotation(annotation)
-    text = text.replace("'", "").replace('"', "")
+    text = text.replace("'", "").replace('"', "").replace("~", "")  # ~T: a TypeVar
     text = re.sub(r"\b(?:[A-Za-z_]\w*\.)+(?=[A-Za-z_]\w*)", "", text)  # module paths
     for old, new in (("List", "list"), ("Dict", "dict"), ("Tuple", "tuple"), ("Type", "type")):
         text = re.sub(rf"\b{old}\[", f"{new}[", text)

@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import asyncio
 import importlib
+import json
+from datetime import datetime, timezone
+from pathlib import Path
 
 import msgspec
 import pytest
@@ -212,3 +215,40 @@ def test_official_import_paths(module, name):
         assert found is getattr(schemas, name)
     assert elluminate.RetryConfig is elluminate.utils.RetryConfig
     assert elluminate.Client is elluminate.client.Client
+
+
+# ---- the pydantic model API of the official objects -----------------------------------------
+
+EXAMPLE = json.loads((Path(__file__).parent / "data" / "official_requests.json").read_text())[
+    "objects"
+]["experiment"]
+
+
+def test_model_validate_and_dump_round_trip():
+    exp = schemas.Experiment.model_validate(EXAMPLE)
+    assert exp.created_at == datetime(2024, 1, 1, tzinfo=timezone.utc)
+    assert list(exp.results.mean_rating_by_criterion_id) == [
+        int(k) for k in EXAMPLE["results"]["mean_rating_by_criterion_id"]
+    ]
+    dumped = exp.model_dump()
+    assert dumped["created_at"] == exp.created_at  # python mode keeps datetimes
+    assert dumped["collection"]["name"] == EXAMPLE["collection"]["name"]
+    as_json = exp.model_dump(mode="json")
+    assert as_json["created_at"] == "2024-01-01T00:00:00Z"
+    assert json.loads(exp.model_dump_json()) == as_json
+    assert schemas.Experiment.model_validate_json(exp.model_dump_json()) == exp
+    assert set(exp.model_dump(include={"id", "name"})) == {"id", "name"}
+    assert "rated_responses" not in exp.model_dump(exclude={"rated_responses"})
+    assert None not in exp.model_dump(exclude_none=True).values()
+    assert exp.model_dump_json(indent=2).startswith('{\n  "id": 101')
+    with pytest.raises(ValueError, match="invalid Experiment"):
+        schemas.Experiment.model_validate({**EXAMPLE, "id": "x"})
+
+
+def test_model_copy_shallow_deep_and_update():
+    exp = schemas.Experiment.model_validate(EXAMPLE)
+    shallow = exp.model_copy(update={"name": "Other"})
+    assert shallow.name == "Other" and exp.name == "E"
+    assert shallow.collection is exp.collection
+    deep = exp.model_copy(deep=True)
+    assert deep == exp and deep.collection is not exp.collection

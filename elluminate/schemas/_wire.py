@@ -6,6 +6,7 @@ its answers from them. Unknown keys are ignored on decode, so newer servers stay
 
 from __future__ import annotations
 
+import copy
 from datetime import date, datetime
 from typing import Any, ClassVar, Generic, Literal, TypeVar, Union
 
@@ -40,6 +41,90 @@ class Wire(msgspec.Struct, gc=False):
     """
 
     __omit_none__: ClassVar[frozenset[str]] = frozenset()
+
+    # The part of pydantic's model API that code written for the official package (whose
+    # objects are pydantic models) commonly calls.
+
+    def model_dump(
+        self,
+        *,
+        mode: Literal["python", "json"] = "python",
+        include: set[str] | None = None,
+        exclude: set[str] | None = None,
+        exclude_none: bool = False,
+    ) -> dict[str, Any]:
+        """The fields as a dict, nested objects as dicts (``mode="json"``: JSON types only,
+        e.g. datetimes as ISO strings). ``include``/``exclude`` pick top-level fields."""
+        keep = (datetime, date) if mode == "python" else ()
+        data: dict[str, Any] = msgspec.to_builtins(
+            self, builtin_types=keep, str_keys=mode == "json"
+        )
+        if include is not None:
+            data = {k: v for k, v in data.items() if k in include}
+        if exclude is not None:
+            data = {k: v for k, v in data.items() if k not in exclude}
+        return _drop_none(data) if exclude_none else data
+
+    def model_dump_json(
+        self,
+        *,
+        indent: int | None = None,
+        include: set[str] | None = None,
+        exclude: set[str] | None = None,
+        exclude_none: bool = False,
+    ) -> str:
+        """The fields as a JSON document (see :meth:`model_dump`)."""
+        data = self.model_dump(
+            mode="json", include=include, exclude=exclude, exclude_none=exclude_none
+        )
+        encoded = msgspec.json.encode(data)
+        if indent is not None:
+            encoded = msgspec.json.format(encoded, indent=indent)
+        return encoded.decode()
+
+    def model_copy(self, *, update: dict[str, Any] | None = None, deep: bool = False) -> Any:
+        """A copy with the ``update`` fields replaced (``deep``: nested objects copied too);
+        a copy of a client's object stays bound to that client."""
+        changes = dict(update or {})
+        if deep:
+            for name in self.__struct_fields__:
+                if name not in changes:
+                    changes[name] = copy.deepcopy(getattr(self, name))
+        duplicate = msgspec.structs.replace(self, **changes)
+        client = getattr(self, "_client", None)
+        if client is not None:
+            duplicate._client = client  # type: ignore[attr-defined]
+        return duplicate
+
+    @classmethod
+    def model_validate(cls: type[W], obj: Any) -> W:
+        """An instance from a dict (or an object with these attributes); ValueError if invalid."""
+        try:
+            # not strict, like pydantic's default: "3" is accepted for an int key or field
+            return msgspec.convert(
+                obj, cls, strict=False, from_attributes=not isinstance(obj, dict)
+            )
+        except msgspec.ValidationError as exc:
+            raise ValueError(f"invalid {cls.__name__}: {exc}") from None
+
+    @classmethod
+    def model_validate_json(cls: type[W], json_data: str | bytes) -> W:
+        """An instance from a JSON document; ValueError if invalid."""
+        try:
+            return msgspec.json.decode(json_data, type=cls)
+        except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+            raise ValueError(f"invalid {cls.__name__}: {exc}") from None
+
+
+W = TypeVar("W", bound=Wire)
+
+
+def _drop_none(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _drop_none(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_drop_none(v) for v in value]
+    return value
 
 
 def request_body(obj: Any) -> Any:

@@ -190,3 +190,15 @@ async def test_fetch_responses_chains_and_results_summarise(client, template, co
     printed = capsys.readouterr().out
     assert "answers" in printed and f"{results.mean_all_ratings.yes:.2%}" in printed
     assert "rated responses:  2" in printed
+
+
+async def test_a_model_copy_stays_bound_to_its_client(client, template, collection):
+    cs = await client.create_criterion_set(name="Copy", criteria=["Is it an answer?"])
+    exp = await client.run_experiment(
+        name="Copy", prompt_template=template, collection=collection, criterion_set=cs
+    )
+    twin = exp.model_copy(update={"rated_responses": []})
+    assert type(twin) is type(exp) and exp.rated_responses
+    await twin.afetch_responses()
+    assert [r.id for r in twin.rated_responses] == [r.id for r in exp.rated_responses]
+    assert twin.model_dump(mode="json")["name"] == "Copy"

@@ -150,6 +150,10 @@ EXTRAS: dict[str, str] = {
     r"^elluminate\.streaming\.(parse_status|progress_from_payload): name$": (
         "turn status payloads into events"
     ),
+    r"\.model_(dump|dump_json|copy|validate|validate_json): (function|classmethod) ": (
+        "the part of pydantic's model API the official objects inherit that user code "
+        "commonly calls (the official members come from pydantic, so the dump skips them)"
+    ),
 }
 
 

@@ -118,4 +118,5 @@ class ProjectsResource:
 
     def _switch(self, project: schemas.Project) -> None:
         self._client.current_project = project
-        self._client.project_route_prefix = f"{PROJECTS_PATH}/{project.id}"
+        # an absolute URL, as in the official package
+        self._client.project_route_prefix = f"{self._client.base_url}{PROJECTS_PATH}/{project.id}"

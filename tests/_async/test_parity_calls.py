@@ -63,7 +63,7 @@ async def test_projects_on_the_local_server(client, server):
     assert isinstance(projects[0], schemas.Project)
     selected = await client.projects.aselect_project(projects[0].id)
     assert selected.id == projects[0].id
-    assert client.project_route_prefix == f"/api/v0/projects/{selected.id}"
+    assert client.project_route_prefix == f"{server.base_url}/api/v0/projects/{selected.id}"
     with pytest.raises(NotFoundError):
         await client.projects.aselect_project(selected.id + 1000)
     assert client.current_project.id == selected.id  # a failed select changes nothing

@@ -64,7 +64,7 @@ def test_projects_on_the_local_server(client, server):
     assert isinstance(projects[0], schemas.Project)
     selected = client.projects.select_project(projects[0].id)
     assert selected.id == projects[0].id
-    assert client.project_route_prefix == f"/api/v0/projects/{selected.id}"
+    assert client.project_route_prefix == f"{server.base_url}/api/v0/projects/{selected.id}"
     with pytest.raises(NotFoundError):
         client.projects.select_project(selected.id + 1000)
     assert client.current_project.id == selected.id  # a failed select changes nothing

@@ -245,15 +245,9 @@ class Experiment(schemas.Experiment, kw_only=True, gc=True, dict=True):
 
 
 def results_summary(experiment: schemas.Experiment) -> str:
-    """A short text table of an experiment's pass rates."""
+    """The experiment's name and its results summary, criteria named by their text."""
     results = experiment.results
     if results is None:
         return f"{experiment.name}: no results yet"
     names = {c.id: c.criterion_str for c in experiment.criterion_set.criteria or []}
-    lines = [
-        f"{experiment.name}: {results.mean_all_ratings.yes:.1%} yes over "
-        f"{results.num_rated_responses} rated responses ({results.num_failed_responses} failed)"
-    ]
-    for cid, mean in results.mean_rating_by_criterion_id.items():
-        lines.append(f"  {mean.yes:6.1%}  {names.get(cid, f'criterion {cid}')}")
-    return "\n".join(lines)
+    return f"{experiment.name}\n{results.summary(names)}"

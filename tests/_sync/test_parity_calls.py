@@ -203,3 +203,17 @@ def test_a_model_copy_stays_bound_to_its_client(client, template, collection):
     twin.fetch_responses()
     assert [r.id for r in twin.rated_responses] == [r.id for r in exp.rated_responses]
     assert twin.model_dump(mode="json")["name"] == "Copy"
+
+
+def test_print_results_summary_names_the_criteria(client, template, collection, capsys):
+    cs = client.create_criterion_set(name="Named", criteria=["Is it an answer?"])
+    exp = client.create_experiment(
+        name="Named", prompt_template=template, collection=collection, criterion_set=cs
+    )
+    exp.print_results_summary()
+    assert capsys.readouterr().out == "Named: no results yet\n"
+    exp.run()
+    exp.print_results_summary()
+    printed = capsys.readouterr().out
+    assert printed.startswith("Named\nExperiment results\n")
+    assert "Is it an answer?" in printed and "rated responses:  2" in printed

@@ -12,8 +12,6 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from ._retry import parse_retry_after
-
 _SECRET_QUERY = re.compile(r"(api_key|token|key|secret|password)", re.IGNORECASE)
 
 
@@ -299,6 +297,8 @@ def api_error_for(response: Any, message: Any = None) -> APIError:
     else ``HTTP <status>``. A 429's ``Retry-After`` becomes ``retry_after``; a 409's
     ``prompt_template_id`` becomes ``resource_id``.
     """
+    from ._retry import parse_retry_after
+
     info = ResponseInfo.from_response(response)
     status = info.status_code
     body = info.body

@@ -297,7 +297,7 @@ def api_error_for(response: Any, message: Any = None) -> APIError:
     else ``HTTP <status>``. A 429's ``Retry-After`` becomes ``retry_after``; a 409's
     ``prompt_template_id`` becomes ``resource_id``.
     """
-    from ._retry import parse_retry_after
+    from ._retry import parse_retry_after  # imported here: _retry may import this module
 
     info = ResponseInfo.from_response(response)
     status = info.status_code

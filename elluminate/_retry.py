@@ -70,6 +70,21 @@ class RetryConfig:
             return False
         return not request_sent or method.upper() in IDEMPOTENT_METHODS
 
+    def should_retry(self, exception: BaseException, *, idempotent: bool = True) -> bool:
+        """Whether a request that failed with ``exception`` may be sent again.
+
+        ``idempotent``: the request's method is idempotent (GET, PUT, DELETE, ...).
+        """
+        from .exceptions import APIError, TransportError
+
+        method = "GET" if idempotent else "POST"
+        if isinstance(exception, APIError) and exception.status_code is not None:
+            return self.should_retry_status(method, exception.status_code)
+        if isinstance(exception, TransportError):
+            sent = getattr(exception, "request_sent", True)
+            return self.should_retry_error(method, request_sent=sent)
+        return False
+
     def wait_seconds(self, failed_attempts: int, retry_after: float | None = None) -> float:
         """Seconds to wait after the ``failed_attempts``-th failure."""
         if retry_after is not None and not math.isnan(retry_after):

@@ -7,6 +7,7 @@ map to :class:`APIError` subclasses by status; failures without an HTTP answer r
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -31,6 +32,42 @@ class ResponseInfo:
         if sep and _SECRET_QUERY.search(query):
             return f"{base}?<redacted>"
         return url
+
+    @classmethod
+    def from_response(cls, response: Any) -> ResponseInfo:
+        """What to keep of an HTTP response object (httpx, requests or this SDK's own).
+
+        The body is parsed as JSON when it is JSON, else kept as text cut to 1000 characters.
+        """
+        status = getattr(response, "status_code", None)
+        if status is None:
+            status = getattr(response, "status", None)
+        request = getattr(response, "request", None)
+        method = getattr(request, "method", None) or getattr(response, "method", None)
+        url = getattr(request, "url", None) or getattr(response, "url", None)
+        headers = getattr(response, "headers", None) or {}
+        content_type = getattr(response, "content_type", None) or headers.get("content-type")
+        content = getattr(response, "content", b"")
+        if isinstance(content, str):
+            content = content.encode()
+        return cls(
+            status_code=status,
+            method=method,
+            url=cls.redact_url(str(url)) if url is not None else None,
+            body=_parse_body(content or b""),
+            content_type=content_type or None,
+        )
+
+
+def _parse_body(content: bytes) -> Any:
+    """JSON if the bytes parse as JSON, else the text (cut to 1000 characters)."""
+    if not content:
+        return ""
+    try:
+        return json.loads(content)
+    except ValueError:
+        text = content.decode("utf-8", errors="replace")
+        return text if len(text) <= 1000 else text[:1000] + "..."
 
 
 class ElluminateError(Exception):
@@ -75,10 +112,15 @@ class APIError(ElluminateError):
     def __init__(
         self,
         message: Any,
-        *,
         status_code: int | None = None,
+        response: Any = None,
+        *,
         response_info: ResponseInfo | None = None,
     ) -> None:
+        if response_info is None and response is not None:
+            response_info = ResponseInfo.from_response(response)
+        if status_code is None and response_info is not None:
+            status_code = response_info.status_code
         self.message = message
         self.status_code = status_code
         self.response_info = response_info
@@ -130,17 +172,18 @@ class ConflictError(APIError):
     def __init__(
         self,
         message: Any,
-        *,
         status_code: int | None = 409,
-        response_info: ResponseInfo | None = None,
+        response: Any = None,
         resource_type: str | None = None,
         resource_name: str | None = None,
         resource_id: int | None = None,
+        *,
+        response_info: ResponseInfo | None = None,
     ) -> None:
         self.resource_type = resource_type
         self.resource_name = resource_name
         self.resource_id = resource_id
-        super().__init__(message, status_code=status_code, response_info=response_info)
+        super().__init__(message, status_code, response, response_info=response_info)
 
 
 class RateLimitError(APIError):
@@ -149,13 +192,14 @@ class RateLimitError(APIError):
     def __init__(
         self,
         message: Any,
-        *,
         status_code: int | None = 429,
-        response_info: ResponseInfo | None = None,
+        response: Any = None,
         retry_after: float | None = None,
+        *,
+        response_info: ResponseInfo | None = None,
     ) -> None:
         self.retry_after = retry_after
-        super().__init__(message, status_code=status_code, response_info=response_info)
+        super().__init__(message, status_code, response, response_info=response_info)
 
 
 class ServerError(APIError):
@@ -167,7 +211,27 @@ class ValidationError(ElluminateError):
 
 
 class TaskMatchError(APIError, ValidationError):
-    """Agent results matched no task of the experiment."""
+    """Agent results matched no task of the experiment.
+
+    ``accepted_tasks`` (up to 10 ``{task_id, task_name}``), ``accepted_tasks_total`` and the
+    per-result ``reasons`` come from the server's answer.
+    """
+
+    def __init__(
+        self,
+        message: Any,
+        status_code: int | None = None,
+        response: Any = None,
+        accepted_tasks: list[dict[str, Any]] | None = None,
+        accepted_tasks_total: int = 0,
+        reasons: list[Any] | None = None,
+        *,
+        response_info: ResponseInfo | None = None,
+    ) -> None:
+        self.accepted_tasks = accepted_tasks or []
+        self.accepted_tasks_total = accepted_tasks_total
+        self.reasons = reasons or []
+        super().__init__(message, status_code, response, response_info=response_info)
 
 
 class PartialUploadError(ElluminateError):
@@ -181,7 +245,7 @@ class PartialUploadError(ElluminateError):
 class ModelNotBoundError(ElluminateError):
     """A rich-model method was called on an object no client produced."""
 
-    def __init__(self, model_type: str, hint: str = "") -> None:
+    def __init__(self, model_type: str, hint: str | None = None) -> None:
         self.model_type = model_type
         self.hint = hint
         super().__init__(
@@ -203,7 +267,7 @@ class RetryExhaustedError(ElluminateError):
 
     def __init__(
         self, message: str, last_exception: BaseException | None = None, attempts: int = 0
-    ):
+    ) -> None:
         self.last_exception = last_exception
         self.attempts = attempts
         super().__init__(message)
@@ -243,6 +307,43 @@ def error_class_for_status(status: int) -> type[APIError]:
     return _STATUS_MAP.get(status, APIError)
 
 
+def api_error_for(response: Any, message: Any = None) -> APIError:
+    """The APIError subclass for ``response`` (an httpx, requests or this SDK's response).
+
+    The message is ``message`` if given, else the body's ``detail``, else the body's text,
+    else ``HTTP <status>``. A 429's ``Retry-After`` becomes ``retry_after``; a 409's
+    ``prompt_template_id`` becomes ``resource_id``.
+    """
+    from ._retry import parse_retry_after  # imported here: _retry may import this module
+
+    info = ResponseInfo.from_response(response)
+    status = info.status_code
+    body = info.body
+    if message is None:
+        if isinstance(body, dict) and body.get("detail"):
+            message = body["detail"]
+        else:
+            content = getattr(response, "content", b"") or b""
+            text = content.decode("utf-8", "replace") if isinstance(content, bytes) else content
+            message = text or f"HTTP {status}"
+    cls = error_class_for_status(status) if isinstance(status, int) else APIError
+    if cls is RateLimitError:
+        headers = getattr(response, "headers", None) or {}
+        retry_after = getattr(response, "retry_after", None) or headers.get("retry-after")
+        return RateLimitError(
+            message, status, retry_after=parse_retry_after(retry_after), response_info=info
+        )
+    if cls is ConflictError:
+        resource_id = body.get("prompt_template_id") if isinstance(body, dict) else None
+        return ConflictError(message, status, resource_id=resource_id, response_info=info)
+    return cls(message, status, response_info=info)
+
+
+def raise_api_error(response: Any, message: str | None = None) -> None:
+    """Raise the APIError subclass for ``response`` (see :func:`api_error_for`)."""
+    raise api_error_for(response, message)
+
+
 __all__ = [
     "APIError",
     "AmbiguousProjectError",
@@ -268,5 +369,7 @@ __all__ = [
     "TaskTimeoutError",
     "TransportError",
     "ValidationError",
+    "api_error_for",
     "error_class_for_status",
+    "raise_api_error",
 ]

@@ -5,9 +5,9 @@
     python scripts/unasync.py --check   # fail if any generated file is stale, missing or extra
 
 Rules: unasync's token rules (async/await dropped, ``__aenter__ -> __enter__``, ...), plus the
-explicit table below, plus every rich-model method ``async def a<name>`` found in
-``elluminate/_async/models.py`` renamed to ``<name>``. A replacement that is never used is an
-error, so the table cannot rot.
+explicit table below, plus every method ``async def a<name>`` of a class in the rich-object
+modules (``RICH_MODULES``: the rich models and ``client.projects``) renamed to ``<name>``. A
+replacement that is never used is an error, so the table cannot rot.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ DIRS = [
     ("tests/_async", "tests/_sync"),
     ("tests/faults/_async", "tests/faults/_sync"),
 ]
-MODELS = ROOT / "elluminate/_async/models.py"
+RICH_MODULES = [ROOT / "elluminate/_async/models.py", ROOT / "elluminate/_async/projects.py"]
 HEADER = "# DO NOT EDIT: generated from {src} by scripts/unasync.py; edit the _async original.\n"
 
 REPLACEMENTS = {
@@ -51,17 +51,18 @@ REPLACEMENTS = {
 
 
 def rich_method_renames() -> dict[str, str]:
-    """``a<name> -> <name>`` for every ``async def a<name>`` defined in a class of models.py."""
-    tree = ast.parse(MODELS.read_text(encoding="utf-8"))
+    """``a<name> -> <name>`` for every ``async def a<name>`` in a class of RICH_MODULES."""
     renames: dict[str, str] = {}
-    for cls in (n for n in tree.body if isinstance(n, ast.ClassDef)):
-        for fn in cls.body:
-            if (
-                isinstance(fn, ast.AsyncFunctionDef)
-                and fn.name.startswith("a")
-                and len(fn.name) > 1
-            ):
-                renames[fn.name] = fn.name[1:]
+    for module in RICH_MODULES:
+        tree = ast.parse(module.read_text(encoding="utf-8"))
+        for cls in (n for n in tree.body if isinstance(n, ast.ClassDef)):
+            for fn in cls.body:
+                if (
+                    isinstance(fn, ast.AsyncFunctionDef)
+                    and fn.name.startswith("a")
+                    and len(fn.name) > 1
+                ):
+                    renames[fn.name] = fn.name[1:]
     return renames
 
 

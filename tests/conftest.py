@@ -1,8 +1,15 @@
-"""Shared fixtures: a real local server (echo provider, temporary SQLite) per test."""
+"""Shared fixtures: a real local server (echo provider, temporary SQLite) per test, and a
+recording stub server for checking the exact requests a client sends."""
 
 from __future__ import annotations
 
+import json
+import threading
 from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
@@ -14,3 +21,96 @@ def server(tmp_path) -> Iterator[LocalServer]:  # type: ignore[no-untyped-def]
     """A running local server with the deterministic echo provider."""
     with LocalServer(db_path=tmp_path / "elluminate.db", llm="echo") as srv:
         yield srv
+
+
+@dataclass
+class Recorded:
+    method: str
+    path: str
+    query: dict[str, list[str]]
+    headers: dict[str, str]
+    body: Any
+
+
+@dataclass
+class Recorder:
+    """A stub HTTP server that records every request and answers canned JSON by path.
+
+    ``answer(method, path, body)`` sets the JSON answer for one exact path (without query);
+    other paths answer 404. ``requests`` lists what arrived, in order.
+    """
+
+    base_url: str = ""
+    requests: list[Recorded] = field(default_factory=list)
+    answers: dict[tuple[str, str], Any] = field(default_factory=dict)
+
+    def answer(self, method: str, path: str, body: Any) -> None:
+        self.answers[method.upper(), path] = body
+
+    def sent(self, method: str, path: str) -> list[Recorded]:
+        return [r for r in self.requests if r.method == method and r.path == path]
+
+
+def _handler(recorder: Recorder) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def _serve(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            raw = self.rfile.read(length) if length else b""
+            url = urlsplit(self.path)
+            body: Any = None
+            if raw:
+                try:
+                    body = json.loads(raw)
+                except ValueError:
+                    body = raw.decode("utf-8", "replace")
+            recorder.requests.append(
+                Recorded(
+                    method=self.command,
+                    path=url.path,
+                    query=parse_qs(url.query, keep_blank_values=True),
+                    headers=dict(self.headers.items()),
+                    body=body,
+                )
+            )
+            key = (self.command, url.path)
+            status, answer = (
+                (200, recorder.answers[key])
+                if key in recorder.answers
+                else (
+                    404,
+                    {"detail": f"stub has no answer for {self.command} {url.path}"},
+                )
+            )
+            data = json.dumps(answer).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _serve
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    return Handler
+
+
+@pytest.fixture
+def recorder() -> Iterator[Recorder]:
+    """A running :class:`Recorder` that already answers the version check."""
+    rec = Recorder()
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler(rec))
+    httpd.daemon_threads = True  # keep-alive connections must not hold up the shutdown
+    rec.base_url = f"http://127.0.0.1:{httpd.server_address[1]}"
+    rec.answer("POST", "/api/v0/version/compatible", {"is_compatible": True})
+    thread = threading.Thread(target=httpd.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    try:
+        yield rec
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+        thread.join()

@@ -8,7 +8,9 @@ import pytest
 
 from elluminate import AsyncClient, Client
 from elluminate._async import models as amodels
+from elluminate._async import projects as aprojects
 from elluminate._sync import models as smodels
+from elluminate._sync import projects as sprojects
 
 
 def public_methods(cls: type) -> dict[str, object]:
@@ -46,15 +48,15 @@ def test_async_methods_are_coroutines_and_sync_ones_are_not():
 
 
 RICH = [
-    name
+    (amodels, smodels, name)
     for name, obj in inspect.getmembers(amodels, inspect.isclass)
     if obj.__module__ == amodels.__name__
-]
+] + [(aprojects, sprojects, "ProjectsResource")]
 
 
-@pytest.mark.parametrize("model", RICH)
-def test_rich_model_methods_match(model):
-    acls, scls = getattr(amodels, model), getattr(smodels, model)
+@pytest.mark.parametrize(("amodule", "smodule", "model"), RICH)
+def test_rich_model_methods_match(amodule, smodule, model):
+    acls, scls = getattr(amodule, model), getattr(smodule, model)
     amethods = public_methods(acls)
     smethods = public_methods(scls)
     expected = {}
@@ -68,7 +70,7 @@ def test_rich_model_methods_match(model):
 
 
 def test_every_rich_model_has_async_methods_only_with_a_prefix():
-    for model in RICH:
-        for name, fn in public_methods(getattr(amodels, model)).items():
+    for amodule, _, model in RICH:
+        for name, fn in public_methods(getattr(amodule, model)).items():
             if inspect.iscoroutinefunction(fn):
                 assert name.startswith("a"), f"{model}.{name}"

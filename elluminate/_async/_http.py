@@ -17,14 +17,12 @@ from .._transport._base import RawResponse, encode_params
 from ..exceptions import (
     APIError,
     ConfigurationError,
-    ConflictError,
     ElluminateError,
-    RateLimitError,
-    ResponseInfo,
     TransportError,
-    error_class_for_status,
+    api_error_for,
 )
 from ..schemas import Page
+from ..schemas._wire import request_body
 
 T = TypeVar("T")
 logger = logging.getLogger("elluminate")
@@ -43,37 +41,12 @@ def decoder_for(type_: Any) -> msgspec.json.Decoder[Any]:
 
 
 def encode_json(obj: Any) -> bytes:
-    return _ENCODER.encode(obj)
+    return _ENCODER.encode(request_body(obj))
 
 
 def error_from_response(resp: RawResponse) -> APIError:
     """The APIError subclass for a non-2xx answer, carrying the server's ``detail``."""
-    body: Any
-    text = resp.content.decode("utf-8", errors="replace")
-    try:
-        body = msgspec.json.decode(resp.content) if resp.content else None
-    except msgspec.DecodeError:
-        body = text if len(text) <= 1000 else text[:1000] + "..."
-    if isinstance(body, dict) and body.get("detail"):
-        message: Any = body["detail"]
-    else:
-        message = text or f"HTTP {resp.status}"
-    info = ResponseInfo(
-        status_code=resp.status,
-        method=resp.method,
-        url=ResponseInfo.redact_url(resp.url),
-        body=body,
-        content_type=resp.content_type,
-    )
-    cls = error_class_for_status(resp.status)
-    if cls is RateLimitError:
-        return RateLimitError(
-            message, response_info=info, retry_after=parse_retry_after(resp.retry_after)
-        )
-    if cls is ConflictError:
-        resource_id = body.get("prompt_template_id") if isinstance(body, dict) else None
-        return ConflictError(message, response_info=info, resource_id=resource_id)
-    return cls(message, status_code=resp.status, response_info=info)
+    return api_error_for(resp)
 
 
 def _check_base_url(base_url: str) -> None:

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from .. import schemas
 from .._export import experiment_records, to_dataframe, write_csv, write_jsonl
 from .._templates import render_messages
+from .._unset import UNSET, _Unset
 from ..exceptions import ModelNotBoundError
 from ..schemas import GenerationParams, RatingMode
 
@@ -176,9 +177,10 @@ class Experiment(schemas.Experiment, kw_only=True, gc=True, dict=True):
         """The records as a pandas DataFrame (needs pandas)."""
         return to_dataframe(self.to_records())
 
-    async def afetch_responses(self) -> list[schemas.PromptResponse]:
-        """Load all responses of this experiment into ``rated_responses``."""
-        return await bound_client(self)._fetch_responses(self)
+    async def afetch_responses(self) -> Experiment:
+        """Load all responses of this experiment into ``rated_responses``; returns ``self``."""
+        await bound_client(self)._fetch_responses(self)
+        return self
 
     async def arun(
         self,
@@ -209,7 +211,7 @@ class Experiment(schemas.Experiment, kw_only=True, gc=True, dict=True):
         llm_config: schemas.LLMConfig | None = None,
         criterion_set: schemas.CriterionSet | None = None,
         description: str | None = None,
-        rating_version: str | None = "<unset>",
+        rating_version: str | None | _Unset = UNSET,
     ) -> Experiment:
         """A new, un-run experiment with this one's template, collection and settings."""
         return await bound_client(self)._clone_experiment(
@@ -242,15 +244,9 @@ class Experiment(schemas.Experiment, kw_only=True, gc=True, dict=True):
 
 
 def results_summary(experiment: schemas.Experiment) -> str:
-    """A short text table of an experiment's pass rates."""
+    """The experiment's name and its results summary, criteria named by their text."""
     results = experiment.results
     if results is None:
         return f"{experiment.name}: no results yet"
     names = {c.id: c.criterion_str for c in experiment.criterion_set.criteria or []}
-    lines = [
-        f"{experiment.name}: {results.mean_all_ratings.yes:.1%} yes over "
-        f"{results.num_rated_responses} rated responses ({results.num_failed_responses} failed)"
-    ]
-    for cid, mean in results.mean_rating_by_criterion_id.items():
-        lines.append(f"  {mean.yes:6.1%}  {names.get(cid, f'criterion {cid}')}")
-    return "\n".join(lines)
+    return f"{experiment.name}\n{results.summary(names)}"

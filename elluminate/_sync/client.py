@@ -11,15 +11,11 @@ import msgspec
 
 from .. import schemas
 from .._compat import Lock, eager_init
+from .._defaults import CollectionDefaults, CriterionSetDefaults, LLMConfigDefaults
 from .._retry import RetryConfig
 from .._transport import encode_multipart
 from .._version import API_VERSION
-from ..exceptions import (
-    AmbiguousProjectError,
-    ConfigurationError,
-    ConflictError,
-    NotFoundError,
-)
+from ..exceptions import ConfigurationError, ConflictError, NotFoundError
 from ..schemas import CollectionType, CriterionIn, InferenceType
 from ._http import HTTP, decoder_for
 from .experiments import ExperimentsMixin
@@ -31,6 +27,8 @@ from .models import (
     TemplateVariablesCollectionWithEntries,
     bind,
 )
+from .projects import ProjectsResource
+from .views import ViewsMixin
 
 logger = logging.getLogger("elluminate")
 
@@ -140,7 +138,7 @@ def _one_of(name: str | None, id: int | None) -> None:
         raise ValueError("pass exactly one of name= or id=")
 
 
-class Client(ExperimentsMixin):
+class Client(ExperimentsMixin, ViewsMixin):
     """Client of the elluminate API for asyncio code.
 
     Credentials come from the arguments or, if neither ``api_key`` nor ``token`` is given,
@@ -195,6 +193,7 @@ class Client(ExperimentsMixin):
         )
         self.current_project: schemas.Project | None = None
         self.project_route_prefix: str | None = None
+        self.projects = ProjectsResource(self)
         self._init_lock = Lock()
         logger.debug("client for %s with key %s", self.base_url, _key_prefix(api_key or token))
         eager_init(self._initialize, self.close)
@@ -237,26 +236,9 @@ class Client(ExperimentsMixin):
                 return
             if not self.skip_version_check:
                 self.check_version()
-            page = self._http.get("/api/v0/projects", schemas.Page[schemas.Project])
-            project = self._choose_project(page.items)
-            self.current_project = project
-            self.project_route_prefix = f"/api/v0/projects/{project.id}"
-
-    def _choose_project(self, projects: list[schemas.Project]) -> schemas.Project:
-        if not projects:
-            raise RuntimeError("these credentials see no project on the server")
-        if self.api_key is not None:
-            return projects[0]
-        if self.project_id is not None:
-            for project in projects:
-                if project.id == self.project_id:
-                    return project
-            raise RuntimeError(f"project {self.project_id} is not visible with this token")
-        if self.fallback_to_newest:
-            return max(projects, key=lambda p: p.id)
-        raise AmbiguousProjectError(
-            "a token can see several projects: pass project_id= or fallback_to_newest=True"
-        )
+            self.projects.load_project(
+                self.project_id, fallback_to_newest=self.fallback_to_newest
+            )
 
     def _prefix(self) -> str:
         if self.project_route_prefix is None:
@@ -341,6 +323,7 @@ class Client(ExperimentsMixin):
         self,
         name: str,
         messages: str | list[dict[str, Any]] | None = None,
+        *,
         response_format: Any = None,
         tools: list[Any] | None = None,
         tool_choice: Any = None,
@@ -449,23 +432,23 @@ class Client(ExperimentsMixin):
         return bind(found, self)  # type: ignore[no-any-return]
 
     def get_or_create_collection(
-        self, name: str, defaults: dict[str, Any] | None = None
+        self, name: str, defaults: CollectionDefaults | None = None
     ) -> tuple[TemplateVariablesCollectionWithEntries, bool]:
         """``(collection, created)``; ``defaults`` (create arguments) apply only to create."""
-        defaults = dict(defaults or {})
-        unknown = set(defaults) - _COLLECTION_DEFAULT_KEYS
+        given: dict[str, Any] = dict(defaults or {})
+        unknown = set(given) - _COLLECTION_DEFAULT_KEYS
         if unknown:
             raise ValueError(
                 f"unknown defaults {sorted(unknown)}; allowed: {sorted(_COLLECTION_DEFAULT_KEYS)}"
             )
         try:
-            return self.create_collection(name, **defaults), True
+            return self.create_collection(name, **given), True
         except ConflictError:
             pass
         existing = self.get_collection(name=name)
-        if defaults:
+        if given:
             logger.info(
-                "collection %r exists; defaults %s were not applied", name, sorted(defaults)
+                "collection %r exists; defaults %s were not applied", name, sorted(given)
             )
         return existing, False
 
@@ -611,11 +594,11 @@ class Client(ExperimentsMixin):
         return bind(page.items[0], self)  # type: ignore[no-any-return]
 
     def get_or_create_criterion_set(
-        self, name: str, defaults: dict[str, Any] | None = None
+        self, name: str, defaults: CriterionSetDefaults | None = None
     ) -> tuple[CriterionSet, bool]:
         """``(criterion_set, created)``; ``defaults={"criteria": [...]}`` is used only to create."""
-        defaults = dict(defaults or {})
-        unknown = set(defaults) - {"criteria"}
+        given: dict[str, Any] = dict(defaults or {})
+        unknown = set(given) - {"criteria"}
         if unknown:
             raise ValueError(f"unknown defaults {sorted(unknown)}; allowed: ['criteria']")
         try:
@@ -623,7 +606,7 @@ class Client(ExperimentsMixin):
         except NotFoundError:
             pass
         try:
-            return self.create_criterion_set(name, criteria=defaults.get("criteria")), True
+            return self.create_criterion_set(name, criteria=given.get("criteria")), True
         except ConflictError:  # created concurrently by someone else
             return self.get_criterion_set(name=name), False
 
@@ -831,18 +814,18 @@ class Client(ExperimentsMixin):
         return bind(page.items[0], self)  # type: ignore[no-any-return]
 
     def get_or_create_llm_config(
-        self, name: str, defaults: dict[str, Any] | None = None
+        self, name: str, defaults: LLMConfigDefaults | None = None
     ) -> tuple[LLMConfig, bool]:
         """``(config, created)``; ``defaults`` (create arguments) apply only to create."""
-        defaults = dict(defaults or {})
+        given: dict[str, Any] = dict(defaults or {})
         try:
             return self.get_llm_config(name=name), False
         except NotFoundError:
             pass
-        if "llm_model_name" not in defaults:
+        if "llm_model_name" not in given:
             raise ValueError("creating an LLM config needs defaults={'llm_model_name': ...}")
         try:
-            return self.create_llm_config(name, **defaults), True
+            return self.create_llm_config(name, **given), True
         except ConflictError:
             return self.get_llm_config(name=name), False
 

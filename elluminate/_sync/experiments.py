@@ -17,6 +17,7 @@ from .. import schemas
 from .._compat import sleep
 from .._progress import TaskProgress, progress_enabled
 from .._sse import SSEError, SSEParser
+from .._unset import _Unset
 from ..exceptions import (
     APIError,
     ConflictError,
@@ -26,7 +27,7 @@ from ..exceptions import (
     TaskTimeoutError,
     TransportError,
 )
-from ..schemas import GenerationParams, RatingMode, TaskStatus
+from ..schemas import EvaluationMode, GenerationParams, RatingMode, TaskStatus
 from ..streaming import (
     BatchStatusEvent,
     ExperimentProgress,
@@ -43,7 +44,6 @@ if TYPE_CHECKING:
 logger = logging.getLogger("elluminate")
 T = TypeVar("T")
 
-_UNSET = "<unset>"
 _WAIT_STREAM_INTERVAL = 0.1
 _POLL_MIN, _POLL_MAX = 0.05, 1.0
 
@@ -107,6 +107,18 @@ class NestedSharer:
                 rating.criterion = one(rating.criterion)
 
 
+def _scenario_set_id(scenario_set: Any) -> int | None:
+    """The id of a scenario set given as an object with ``id`` or as an int."""
+    if scenario_set is None or (
+        isinstance(scenario_set, int) and not isinstance(scenario_set, bool)
+    ):
+        return scenario_set
+    ident = getattr(scenario_set, "id", None)
+    if not isinstance(ident, int):
+        raise ValueError(f"scenario_set must be a scenario set or its id, not {scenario_set!r}")
+    return ident
+
+
 def _response_messages(response: str | list[dict[str, Any]]) -> list[dict[str, Any]]:
     if isinstance(response, str):
         return [{"role": "assistant", "content": response}]
@@ -144,9 +156,28 @@ class ExperimentsMixin:
         description: str = "",
         rating_version: str | None = None,
         response_column_id: int | None = None,
+        evaluation_mode: str | EvaluationMode = "STANDARD",
+        agent_config: dict[str, Any] | None = None,
+        evaluation_agent_config: dict[str, Any] | None = None,
+        persona_group_id: int | None = None,
+        scenario_set: Any = None,
         generation_params: GenerationParams | None = None,
     ) -> Experiment:
-        """Create an experiment without running it (see ``Experiment.arun``)."""
+        """Create an experiment without running it (see ``Experiment.arun``).
+
+        ``evaluation_mode`` (STANDARD, AGENTIC, MULTI_TURN), the agent configs,
+        ``persona_group_id`` and ``scenario_set`` (instead of ``collection``) are sent as
+        given; a server that does not support them answers 422.
+        """
+        try:
+            mode = EvaluationMode(evaluation_mode)
+        except ValueError:
+            choices = ", ".join(m.value for m in EvaluationMode)
+            raise ValueError(
+                f"evaluation_mode must be one of {choices}, not {evaluation_mode!r}"
+            ) from None
+        if (collection is None) == (scenario_set is None):
+            raise ValueError("pass exactly one of collection= or scenario_set=")
         body = self._experiment_request(
             name,
             prompt_template,
@@ -157,6 +188,11 @@ class ExperimentsMixin:
             rating_version=rating_version,
             response_column_id=response_column_id,
             generation_params=generation_params,
+            evaluation_mode=mode,
+            agent_config=agent_config,
+            evaluation_agent_config=evaluation_agent_config,
+            persona_group_id=persona_group_id,
+            scenario_set_id=_scenario_set_id(scenario_set),
         )
         return self._post_experiment(body)
 
@@ -444,7 +480,7 @@ class ExperimentsMixin:
         llm_config: schemas.LLMConfig | None,
         criterion_set: schemas.CriterionSet | None,
         description: str | None,
-        rating_version: str | None,
+        rating_version: str | None | _Unset,
     ) -> Experiment:
         if source.evaluation_mode == schemas.EvaluationMode.MULTI_TURN:
             raise ValueError("multi-turn experiments cannot be cloned")
@@ -456,7 +492,9 @@ class ExperimentsMixin:
             collection_id=source.collection.id,
             criterion_set_id=(criterion_set or source.criterion_set).id,
             llm_config_id=config.id if config is not None else None,
-            rating_version=source.rating_version if rating_version == _UNSET else rating_version,
+            rating_version=source.rating_version
+            if isinstance(rating_version, _Unset)
+            else rating_version,
             response_column_id=source.response_column_id,
             evaluation_mode=source.evaluation_mode,
             agent_config=source.agent_config,
@@ -541,16 +579,21 @@ class ExperimentsMixin:
         generate: bool = False,
         response_column_id: int | None = None,
         generation_params: GenerationParams | None = None,
+        evaluation_mode: EvaluationMode = EvaluationMode.STANDARD,
+        agent_config: dict[str, Any] | None = None,
+        evaluation_agent_config: dict[str, Any] | None = None,
+        persona_group_id: int | None = None,
+        scenario_set_id: int | None = None,
     ) -> schemas.CreateExperimentRequest:
         if n_epochs < 1:
             raise ValueError("n_epochs must be at least 1")
-        if collection is None:
+        if collection is None and scenario_set_id is None:
             raise ValueError("an experiment needs a collection")
         return schemas.CreateExperimentRequest(
             name=name,
             description=description,
             prompt_template_id=prompt_template.id if prompt_template is not None else None,
-            collection_id=collection.id,
+            collection_id=collection.id if collection is not None else None,
             criterion_set_id=criterion_set.id if criterion_set is not None else None,
             llm_config_id=llm_config.id if llm_config is not None else None,
             generate=generate,
@@ -559,6 +602,11 @@ class ExperimentsMixin:
             generation_params=generation_params,
             rating_version=rating_version,
             response_column_id=response_column_id,
+            evaluation_mode=evaluation_mode,
+            agent_config=agent_config,
+            evaluation_agent_config=evaluation_agent_config,
+            persona_group_id=persona_group_id,
+            scenario_set_id=scenario_set_id,
         )
 
     def _post_experiment(self, body: schemas.CreateExperimentRequest) -> Experiment:

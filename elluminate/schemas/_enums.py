@@ -78,3 +78,16 @@ class TaskStatus(_StrEnum):
     @property
     def is_failure(self) -> bool:
         return self.is_terminal and self is not TaskStatus.SUCCESS
+
+
+class ResponsesSampleSortBy(_StrEnum):
+    """Orders of the response samples view."""
+
+    RATING_ASC = "rating-asc"
+    RATING_DESC = "rating-desc"
+    INPUT_TOKENS_ASC = "input-tokens-asc"
+    INPUT_TOKENS_DESC = "input-tokens-desc"
+    OUTPUT_TOKENS_ASC = "output-tokens-asc"
+    OUTPUT_TOKENS_DESC = "output-tokens-desc"
+    DURATION_ASC = "duration-asc"
+    DURATION_DESC = "duration-desc"

@@ -6,11 +6,14 @@ its answers from them. Unknown keys are ignored on decode, so newer servers stay
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any, Generic, Literal, TypeVar, Union
+import copy
+from datetime import date, datetime
+from typing import Any, ClassVar, Generic, Literal, TypeVar, Union
 
 import msgspec
 
+from .. import _repr
+from .._templates import placeholders_of, render_str
 from ._enums import (
     CollectionType,
     ColumnTypeEnum,
@@ -32,7 +35,106 @@ class Wire(msgspec.Struct, gc=False):
 
     ``gc=False``: wire objects never form reference cycles, so the garbage collector need not
     track them; decoding thousands of nested responses then costs no collector passes.
+
+    A request struct may name in ``__omit_none__`` the keys it sends only when they are not
+    None (CONTRACT.md "omit-none"); :func:`request_body` applies that.
     """
+
+    __omit_none__: ClassVar[frozenset[str]] = frozenset()
+
+    # The part of pydantic's model API that code written for the official package (whose
+    # objects are pydantic models) commonly calls.
+
+    def model_dump(
+        self,
+        *,
+        mode: Literal["python", "json"] = "python",
+        include: set[str] | None = None,
+        exclude: set[str] | None = None,
+        exclude_none: bool = False,
+    ) -> dict[str, Any]:
+        """The fields as a dict, nested objects as dicts (``mode="json"``: JSON types only,
+        e.g. datetimes as ISO strings). ``include``/``exclude`` pick top-level fields."""
+        keep = (datetime, date) if mode == "python" else ()
+        data: dict[str, Any] = msgspec.to_builtins(
+            self, builtin_types=keep, str_keys=mode == "json"
+        )
+        if include is not None:
+            data = {k: v for k, v in data.items() if k in include}
+        if exclude is not None:
+            data = {k: v for k, v in data.items() if k not in exclude}
+        return _drop_none(data) if exclude_none else data
+
+    def model_dump_json(
+        self,
+        *,
+        indent: int | None = None,
+        include: set[str] | None = None,
+        exclude: set[str] | None = None,
+        exclude_none: bool = False,
+    ) -> str:
+        """The fields as a JSON document (see :meth:`model_dump`)."""
+        data = self.model_dump(
+            mode="json", include=include, exclude=exclude, exclude_none=exclude_none
+        )
+        encoded = msgspec.json.encode(data)
+        if indent is not None:
+            encoded = msgspec.json.format(encoded, indent=indent)
+        return encoded.decode()
+
+    def model_copy(self, *, update: dict[str, Any] | None = None, deep: bool = False) -> Any:
+        """A copy with the ``update`` fields replaced (``deep``: nested objects copied too);
+        a copy of a client's object stays bound to that client."""
+        changes = dict(update or {})
+        if deep:
+            for name in self.__struct_fields__:
+                if name not in changes:
+                    changes[name] = copy.deepcopy(getattr(self, name))
+        duplicate = msgspec.structs.replace(self, **changes)
+        client = getattr(self, "_client", None)
+        if client is not None:
+            duplicate._client = client  # type: ignore[attr-defined]
+        return duplicate
+
+    @classmethod
+    def model_validate(cls: type[W], obj: Any) -> W:
+        """An instance from a dict (or an object with these attributes); ValueError if invalid."""
+        try:
+            # not strict, like pydantic's default: "3" is accepted for an int key or field
+            return msgspec.convert(
+                obj, cls, strict=False, from_attributes=not isinstance(obj, dict)
+            )
+        except msgspec.ValidationError as exc:
+            raise ValueError(f"invalid {cls.__name__}: {exc}") from None
+
+    @classmethod
+    def model_validate_json(cls: type[W], json_data: str | bytes) -> W:
+        """An instance from a JSON document; ValueError if invalid."""
+        try:
+            return msgspec.json.decode(json_data, type=cls)
+        except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+            raise ValueError(f"invalid {cls.__name__}: {exc}") from None
+
+
+W = TypeVar("W", bound=Wire)
+
+
+def _drop_none(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _drop_none(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_drop_none(v) for v in value]
+    return value
+
+
+def request_body(obj: Any) -> Any:
+    """What to send for ``obj``: itself, or for a struct with ``__omit_none__`` a dict of its
+    keys without those that are None."""
+    omit = getattr(type(obj), "__omit_none__", None)
+    if not omit:
+        return obj
+    data: dict[str, Any] = msgspec.to_builtins(obj)
+    return {k: v for k, v in data.items() if not (v is None and k in omit)}
 
 
 class Organization(Wire, kw_only=True):
@@ -59,13 +161,16 @@ class PromptTemplate(Wire, kw_only=True):
     name: str
     version: int
     messages: list[Message] = []
-    placeholders: list[str] = []
+    placeholders: set[str] = set()
     response_format_json_schema: dict[str, Any] | None = None
     tools: list[dict[str, Any]] | None = None
     tool_choice: ToolChoice = None
     criterion_set_id: int | None = None
     created_at: datetime | None = None
     updated_at: datetime | None = None
+
+    def __repr__(self) -> str:
+        return _repr.template_repr(self)
 
 
 class CollectionColumn(Wire, kw_only=True):
@@ -90,6 +195,9 @@ class TemplateVariablesCollection(Wire, kw_only=True):
     collection_type: CollectionType = CollectionType.STANDARD
     environment_config: dict[str, Any] | None = None
 
+    def __repr__(self) -> str:
+        return _repr.collection_repr(self)
+
 
 class TemplateVariables(Wire, kw_only=True):
     id: int
@@ -97,6 +205,9 @@ class TemplateVariables(Wire, kw_only=True):
     collection: TemplateVariablesCollection
     created_at: datetime
     environment_config: dict[str, Any] | None = None
+
+    def __repr__(self) -> str:
+        return _repr.entry_repr(self)
 
 
 class TemplateVariablesCollectionWithEntries(TemplateVariablesCollection, kw_only=True):
@@ -111,6 +222,9 @@ class Criterion(Wire, kw_only=True):
     template_variables: TemplateVariables | None = None
     created_at: datetime
 
+    def __repr__(self) -> str:
+        return _repr.criterion_repr(self)
+
 
 class CriterionIn(Wire, kw_only=True):
     criterion_str: str
@@ -122,6 +236,9 @@ class CriterionSet(Wire, kw_only=True):
     name: str
     linked_prompt_templates: list[PromptTemplate] | None = None
     criteria: list[Criterion] | None = None
+
+    def __repr__(self) -> str:
+        return _repr.criterion_set_repr(self)
 
 
 class LLMConfig(Wire, kw_only=True):
@@ -150,6 +267,9 @@ class LLMConfig(Wire, kw_only=True):
     custom_response_parser: str | None = None
     input_price_per_mtok: float | None = None
     output_price_per_mtok: float | None = None
+
+    def __repr__(self) -> str:
+        return _repr.llm_config_repr(self)
 
 
 class GenerationParams(Wire, kw_only=True):
@@ -198,6 +318,9 @@ class Rating(Wire, kw_only=True):
     generation_metadata: GenerationMetadata | None = None
     created_at: datetime
 
+    def __repr__(self) -> str:
+        return _repr.rating_repr(self)
+
 
 class Prompt(Wire, kw_only=True):
     id: int
@@ -239,6 +362,9 @@ class PromptResponse(Wire, kw_only=True):
                 return ""
         return ""
 
+    def __repr__(self) -> str:
+        return _repr.response_repr(self)
+
 
 class MeanRating(Wire, kw_only=True):
     yes: float
@@ -265,9 +391,50 @@ class ExperimentResults(Wire, kw_only=True):
     estimated_output_cost_usd: float = 0.0
     estimated_total_cost_usd: float = 0.0
 
-    def get_criterion_summary(self, criterion_id: int) -> MeanRating | None:
-        """Pass/fail fractions of one criterion, or None if it was not rated."""
-        return self.mean_rating_by_criterion_id.get(criterion_id)
+    def get_criterion_summary(self, criterion_id: int) -> str:
+        """One line: the pass rate of one criterion (or that it has no ratings)."""
+        mean = self.mean_rating_by_criterion_id.get(criterion_id)
+        if mean is None:
+            return f"Criterion {criterion_id}: no ratings"
+        return f"{mean.yes:.2%} yes, {mean.no:.2%} no"
+
+    def summary(self, criterion_names: dict[int, str] | None = None) -> str:
+        """The text that :meth:`print_summary` prints."""
+        names = criterion_names or {}
+        lines = [
+            "Experiment results",
+            f"  rated responses:  {self.num_rated_responses}",
+            f"  failed responses: {self.num_failed_responses}",
+            f"  epochs:           {self.completed_epochs}",
+            f"  pass rate:        {self.mean_all_ratings.yes:.2%}",
+        ]
+        metrics = [
+            ("mean duration", self.mean_duration_seconds, "{:.2f} s"),
+            ("mean input tokens", self.mean_input_tokens, "{:.1f}"),
+            ("mean output tokens", self.mean_output_tokens, "{:.1f}"),
+            ("mean reasoning tokens", self.mean_reasoning_tokens, "{:.1f}"),
+        ]
+        for label, value, spec in metrics:
+            if value is not None:
+                lines.append(f"  {label + ':':<17} {spec.format(value)}")
+        if self.mean_rating_by_criterion_id:
+            lines.append("  pass rate by criterion:")
+            for cid, mean in self.mean_rating_by_criterion_id.items():
+                lines.append(f"    {mean.yes:7.2%}  {names.get(cid, f'criterion {cid}')}")
+        return "\n".join(lines)
+
+    def print_summary(self, criterion_names: dict[int, str] | None = None) -> None:
+        """Print counts, pass rates (overall and per criterion) and generation metrics.
+
+        ``criterion_names`` maps criterion ids to the names to show instead of the ids.
+        """
+        print(self.summary(criterion_names))
+
+    def __repr__(self) -> str:
+        return _repr.results_repr(self)
+
+    def _repr_html_(self) -> str:
+        return _repr.results_html(self)
 
 
 class Experiment(Wire, kw_only=True):
@@ -299,11 +466,112 @@ class Experiment(Wire, kw_only=True):
         """Alias of ``results``."""
         return self.results
 
+    def __repr__(self) -> str:
+        return _repr.experiment_repr(self)
+
+    def _repr_html_(self) -> str:
+        return _repr.experiment_html(self)
+
 
 class ResponsesSample(Wire, kw_only=True):
+    """The responses of one input row in one experiment (a sample of the samples views)."""
+
     experiment_id: int
     template_variables_id: int
     prompt_response_ids: list[int]
+
+
+class ResponsesSampleFilter(Wire, kw_only=True):
+    """Filters of the response samples view (CONTRACT.md 4.9)."""
+
+    experiment_id: int
+    criteria_filter_by: dict[int, RatingValue] | None = None
+    duration_seconds_min: float | None = None
+    duration_seconds_max: float | None = None
+    input_tokens_min: int | None = None
+    input_tokens_max: int | None = None
+    output_tokens_min: int | None = None
+    output_tokens_max: int | None = None
+    show_only_annotated_responses: bool | None = None
+
+
+class DailyUsageStats(Wire, kw_only=True):
+    date: date
+    requests: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+
+
+class ResponsesStats(Wire, kw_only=True):
+    """Usage of one LLM config over recent days (``GET responses/stats``)."""
+
+    total_responses: int
+    average_duration_seconds: float | None = None
+    min_duration_seconds: float | None = None
+    max_duration_seconds: float | None = None
+    total_input_tokens: int
+    total_output_tokens: int
+    average_input_tokens: float
+    average_output_tokens: float
+    average_rating: float | None = None
+    daily_usage: list[DailyUsageStats]
+
+
+class PersonaMinimal(Wire, kw_only=True):
+    id: int
+    name: str
+    version: int
+
+
+class ExperimentMapResponse(Wire, kw_only=True):
+    response_id: int
+    epoch: int
+    task_name: str | None = None
+    has_trajectory: bool
+    total_steps: int | None = None
+    total_cost_usd: float | None = None
+    has_error: bool
+    num_criteria_passed: int | None = None
+    num_criteria_failed: int | None = None
+
+
+class ExperimentMapSample(Wire, kw_only=True):
+    template_variables_id: int
+    persona: PersonaMinimal | None = None
+    responses: list[ExperimentMapResponse]
+
+
+class ExperimentMap(Wire, kw_only=True):
+    """Per-row, per-response metadata of an experiment, without messages (one page of rows)."""
+
+    experiment_id: int
+    name: str
+    num_samples: int
+    num_responses: int
+    samples: list[ExperimentMapSample]
+
+
+class TemplateString(Wire, kw_only=True):
+    """A text with ``{{placeholders}}``: ``render(**values)`` fills them."""
+
+    template_str: str
+
+    def __str__(self) -> str:
+        return self.template_str
+
+    @property
+    def is_template(self) -> bool:
+        """True if the text has at least one placeholder."""
+        return bool(placeholders_of(self.template_str))
+
+    @property
+    def placeholders(self) -> set[str]:
+        """The names of the placeholders."""
+        return set(placeholders_of(self.template_str))
+
+    def render(self, **kwargs: str) -> str:
+        """The text with every placeholder filled (ValueError names the missing values)."""
+        return render_str(self.template_str, kwargs)
 
 
 class Page(Wire, Generic[T], kw_only=True):
@@ -326,6 +594,10 @@ class VersionCheckResponse(Wire, kw_only=True):
 
 
 class CreateProjectRequest(Wire, kw_only=True):
+    """``public_in_org`` is sent only when set."""
+
+    __omit_none__ = frozenset({"public_in_org"})
+
     name: str
     description: str = ""
     organization_id: int | None = None
@@ -333,23 +605,25 @@ class CreateProjectRequest(Wire, kw_only=True):
 
 
 class CreatePromptTemplateRequest(Wire, kw_only=True):
-    name: str
-    messages: list[Message]
+    name: str | None = None
+    messages: list[Message] = []
     response_format_json_schema: dict[str, Any] | None = None
     tools: list[dict[str, Any]] | None = None
     tool_choice: ToolChoice = None
     parent_prompt_template_id: int | None = None
 
 
-class CreateCollectionRequest(Wire, kw_only=True, omit_defaults=True):
-    """Keys without a default are always sent; the others only when set."""
+class CreateCollectionRequest(Wire, kw_only=True):
+    """``variables``, ``columns`` and ``environment_config`` are sent only when set."""
 
-    name: str
-    description: str
-    read_only: bool
-    collection_type: CollectionType
+    __omit_none__ = frozenset({"variables", "columns", "environment_config"})
+
+    name: str | None = None
+    description: str = ""
     variables: list[dict[str, Any]] | None = None
     columns: list[dict[str, Any]] | None = None
+    read_only: bool = False
+    collection_type: CollectionType = CollectionType.STANDARD
     environment_config: dict[str, Any] | None = None
 
 
@@ -358,6 +632,63 @@ class UpdateCollectionRequest(Wire, kw_only=True, omit_defaults=True):
     description: str | None = None
     read_only: bool | None = None
     columns: list[dict[str, Any]] | None = None
+    environment_config: dict[str, Any] | None = None
+
+
+class TemplateVariablesCollectionFilter(Wire, kw_only=True):
+    """Filters of the collection list (query keys)."""
+
+    name: str | None = None
+    name_search: str | None = None
+    has_entries: bool | None = None
+
+
+class TemplateVariablesCollectionSort(Wire, kw_only=True):
+    sort: (
+        Literal["name", "-name", "created_at", "-created_at", "updated_at", "-updated_at"] | None
+    ) = None
+
+
+class PromptTemplateFilter(Wire, kw_only=True):
+    """Filters of the prompt-template list (query keys)."""
+
+    name: str | None = None
+    version: int | Literal["latest"] | None = None
+    search: str | None = None
+    criterion_set_id: int | None = None
+
+
+class ExperimentFilter(Wire, kw_only=True):
+    """Filters of the experiment list (query keys)."""
+
+    experiment_name: str | None = None
+    experiment_name_search: str | None = None
+    date_from: datetime | None = None
+    date_to: datetime | None = None
+    prompt_template_id: int | None = None
+    prompt_template_name: str | None = None
+    collection_id: int | None = None
+    llm_config_id: int | None = None
+    created_by_schedule_id: int | None = None
+
+
+class PromptResponseFilter(Wire, kw_only=True):
+    """Filters of the response list (query keys; ``response_ids`` repeats)."""
+
+    experiment_id: int | None = None
+    prompt_id: int | None = None
+    prompt_template_id: int | None = None
+    template_variables_id: int | None = None
+    collection_id: int | None = None
+    llm_model_name: str | None = None
+    epoch: int | None = None
+    response_ids: list[int] | None = None
+    duration_seconds_min: float | None = None
+    duration_seconds_max: float | None = None
+    input_tokens_min: int | None = None
+    input_tokens_max: int | None = None
+    output_tokens_min: int | None = None
+    output_tokens_max: int | None = None
 
 
 class CreateEntryRequest(Wire, kw_only=True):
@@ -436,9 +767,13 @@ class CreateExperimentRequest(Wire, kw_only=True):
     scenario_set_id: int | None = None
 
 
-class RunExperimentRequest(Wire, kw_only=True, omit_defaults=True):
-    rating_mode: RatingMode
-    n_epochs: int
+class RunExperimentRequest(Wire, kw_only=True):
+    """``generation_params`` is sent only when set."""
+
+    __omit_none__ = frozenset({"generation_params"})
+
+    rating_mode: RatingMode = RatingMode.DETAILED
+    n_epochs: int = 1
     generation_params: GenerationParams | None = None
 
 
@@ -487,5 +822,28 @@ class TaskStatusPayload(Wire, kw_only=True):
     has_internal_error: bool | None = None
 
 
+class BatchCreateStatus(Wire, Generic[T], kw_only=True):
+    """Status of a batch task (``GET responses/batches/{id}``, ``ratings/batches/{id}``)."""
+
+    status: str
+    error_msg: str | None = None
+
+
+class BatchCreatePromptResponseStatus(BatchCreateStatus[PromptResponse], kw_only=True):
+    pass
+
+
+class BatchCreateRatingResponseStatus(BatchCreateStatus[list[Rating]], kw_only=True):
+    pass
+
+
 class ErrorBody(Wire, kw_only=True):
     detail: Any
+
+
+# The official package's names for request structs that are named after their use here.
+CreateTemplateVariablesRequest = CreateEntryRequest
+UpdateTemplateVariablesRequest = UpdateEntryRequest
+EditCriterionRequest = UpdateCriterionRequest
+BatchCreateRatingRequest = BatchRateRequest
+ExperimentGenerationStatus = TaskStatusPayload

@@ -12,7 +12,8 @@ from elluminate.exceptions import AuthenticationError, ConfigurationError, Trans
 
 async def test_connects_to_the_default_project(client, server):
     assert client.current_project is not None
-    assert client.project_route_prefix == f"/api/v0/projects/{client.current_project.id}"
+    project_id = client.current_project.id
+    assert client.project_route_prefix == f"{server.base_url}/api/v0/projects/{project_id}"
     assert client.current_project.organization.name
     assert server.base_url in client.get_info()
     assert server.api_key not in client.get_info()

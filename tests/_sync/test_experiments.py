@@ -111,8 +111,11 @@ def test_create_then_run_clone_and_fetch(client, template, collection, criterion
     clone = exp.clone(name="Later 2")
     assert clone.id != exp.id and clone.prompt_template.id == template.id
     assert clone.rated_responses == []
+    ids = [r.id for r in exp.rated_responses]
+    exp.rated_responses = []
     fetched = exp.fetch_responses()
-    assert [r.id for r in fetched] == [r.id for r in exp.rated_responses]
+    assert fetched is exp  # chains, as in the official package
+    assert [r.id for r in exp.rated_responses] == ids
 
 
 def test_add_and_rate_external_responses(client, template, collection, criterion_set):

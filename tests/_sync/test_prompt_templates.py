@@ -13,7 +13,7 @@ def test_create_with_template_shorthand(client):
     t = client.create_prompt_template(name="Seed", template="Explain {{concept}} simply.")
     assert isinstance(t, schemas.PromptTemplate)
     assert t.version == 1
-    assert t.placeholders == ["concept"]
+    assert t.placeholders == {"concept"}  # a set, as in the official package
     assert t.messages == [{"role": "user", "content": "Explain {{concept}} simply."}]
 
 

@@ -1,6 +1,6 @@
 """Runs the OFFICIAL elluminate package (black box, its own virtualenv) against our server.
 
-Usage: python official_flow.py BASE_URL API_KEY STAGE   (STAGE: basic | full)
+Usage: python official_flow.py BASE_URL API_KEY STAGE   (STAGE: basic | full | projects)
 Prints one line "OK <stage> <details>" on success; any exception fails the run.
 """
 
@@ -50,10 +50,29 @@ def full(client: Client) -> str:
     return f"{details} criteria={len(criteria)} pass_rate={experiment.results.mean_all_ratings.yes}"
 
 
+def projects(client: Client) -> str:
+    listed = client.projects.list_projects()
+    assert [p.id for p in listed] == [client.current_project.id], listed
+    selected = client.projects.select_project(listed[0].id)
+    assert client.project_route_prefix.endswith(f"/api/v0/projects/{selected.id}")
+    created = client.projects.create("CompatSecond", public_in_org=True)
+    assert created.name == "CompatSecond" and created.public_in_org, created
+    assert created.organization.id == selected.organization.id
+    loaded = client.projects.load_project()
+    assert loaded.id == selected.id, loaded
+    try:
+        client.projects.select_project(created.id + 1000)
+    except ValueError:  # NotFoundError is a ValueError too
+        pass
+    else:
+        raise AssertionError("selecting an unknown project did not fail")
+    return f"project={selected.id} created={created.id}"
+
+
 def main() -> None:
     base_url, api_key, stage = sys.argv[1], sys.argv[2], sys.argv[3]
     with Client(base_url=base_url, api_key=api_key) as client:
-        result = {"basic": basic, "full": full}[stage](client)
+        result = {"basic": basic, "full": full, "projects": projects}[stage](client)
     print(f"OK {stage} {result}")
 
 

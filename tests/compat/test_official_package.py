@@ -57,3 +57,8 @@ def test_templates_and_collections(server, tmp_path):
 def test_readme_flow_criteria_experiment_ratings(server, tmp_path):
     line = run_flow(server, "full", tmp_path)
     assert "criteria=" in line and "pass_rate=" in line
+
+
+def test_projects_resource(server, tmp_path):
+    line = run_flow(server, "projects", tmp_path)
+    assert "created=" in line

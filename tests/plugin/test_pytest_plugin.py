@@ -19,7 +19,7 @@ def test_sync(elluminate_client):
 @pytest.mark.asyncio
 async def test_async(elluminate_async_client):
     t = await elluminate_async_client.create_prompt_template(name="t", template="{{x}}")
-    assert t.placeholders == ["x"]
+    assert t.placeholders == {"x"}
 
 @pytest.fixture
 def elluminate_server_options():

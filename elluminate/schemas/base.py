@@ -1,0 +1,12 @@
+"""Generic status of batch tasks.
+
+The official package's import path; the structs are defined in ``elluminate.schemas``.
+"""
+
+from ._wire import (
+    BatchCreateStatus,
+)
+
+__all__ = [
+    "BatchCreateStatus",
+]

@@ -1,0 +1,18 @@
+"""Prompt templates, template strings and their request bodies.
+
+The official package's import path; the structs are defined in ``elluminate.schemas``.
+"""
+
+from ._wire import (
+    CreatePromptTemplateRequest,
+    PromptTemplate,
+    PromptTemplateFilter,
+    TemplateString,
+)
+
+__all__ = [
+    "CreatePromptTemplateRequest",
+    "PromptTemplate",
+    "PromptTemplateFilter",
+    "TemplateString",
+]

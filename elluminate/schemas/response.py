@@ -1,0 +1,30 @@
+"""Responses, their filters, samples and stats, and request bodies.
+
+The official package's import path; the structs are defined in ``elluminate.schemas``.
+"""
+
+from ._enums import ResponsesSampleSortBy
+from ._wire import (
+    BatchCreatePromptResponseRequest,
+    BatchCreatePromptResponseStatus,
+    CreatePromptResponseRequest,
+    DailyUsageStats,
+    PromptResponse,
+    PromptResponseFilter,
+    ResponsesSample,
+    ResponsesSampleFilter,
+    ResponsesStats,
+)
+
+__all__ = [
+    "BatchCreatePromptResponseRequest",
+    "BatchCreatePromptResponseStatus",
+    "CreatePromptResponseRequest",
+    "DailyUsageStats",
+    "PromptResponse",
+    "PromptResponseFilter",
+    "ResponsesSample",
+    "ResponsesSampleFilter",
+    "ResponsesSampleSortBy",
+    "ResponsesStats",
+]

@@ -1,0 +1,26 @@
+"""Collections, columns and their request bodies.
+
+The official package's import path; the structs are defined in ``elluminate.schemas``.
+"""
+
+from ._enums import ColumnTypeEnum
+from ._wire import (
+    CollectionColumn,
+    CreateCollectionRequest,
+    TemplateVariablesCollection,
+    TemplateVariablesCollectionFilter,
+    TemplateVariablesCollectionSort,
+    TemplateVariablesCollectionWithEntries,
+    UpdateCollectionRequest,
+)
+
+__all__ = [
+    "CollectionColumn",
+    "ColumnTypeEnum",
+    "CreateCollectionRequest",
+    "TemplateVariablesCollection",
+    "TemplateVariablesCollectionFilter",
+    "TemplateVariablesCollectionSort",
+    "TemplateVariablesCollectionWithEntries",
+    "UpdateCollectionRequest",
+]

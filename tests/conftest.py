@@ -114,3 +114,69 @@ def recorder() -> Iterator[Recorder]:
         httpd.shutdown()
         httpd.server_close()
         thread.join()
+
+
+# ---- PostgreSQL -----------------------------------------------------------------------------
+
+#: A PostgreSQL server for the tests (a database is created per test and dropped after it),
+#: e.g. ``postgresql://elluminate@127.0.0.1:55432/postgres``; ``.ci/run`` starts a throwaway
+#: cluster and sets it. ``ELLUMINATE_REQUIRE_POSTGRES=1`` (set by CI) makes its absence an error.
+POSTGRES_ENV = "ELLUMINATE_TEST_POSTGRES_URL"
+POSTGRES_HOWTO = (
+    f"PostgreSQL tests need {POSTGRES_ENV} (a server URL whose user may CREATE DATABASE); "
+    "start a throwaway cluster as .ci/run does (initdb + pg_ctl start) and set it"
+)
+
+
+def _postgres_server() -> str:
+    import os
+
+    url = os.environ.get(POSTGRES_ENV, "").strip()
+    if not url:
+        if os.environ.get("ELLUMINATE_REQUIRE_POSTGRES") == "1":
+            pytest.fail(POSTGRES_HOWTO)
+        pytest.skip(POSTGRES_HOWTO)
+    return url
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """The URL of a new, empty PostgreSQL database (dropped after the test)."""
+    import asyncio
+    import uuid
+
+    server_url = _postgres_server()
+    name = f"ellu_test_{uuid.uuid4().hex[:12]}"
+
+    async def admin(sql: str) -> None:
+        import asyncpg
+
+        from elluminate.server.store.postgres import dsn
+
+        conn = await asyncpg.connect(dsn(server_url))
+        try:
+            await conn.execute(sql)
+        finally:
+            await conn.close()
+
+    def run(sql: str) -> None:  # in a thread of its own: a test's event loop may be running
+        errors: list[BaseException] = []
+
+        def target() -> None:
+            try:
+                asyncio.run(admin(sql))
+            except BaseException as exc:  # pragma: no cover - reported below
+                errors.append(exc)
+
+        thread = threading.Thread(target=target)
+        thread.start()
+        thread.join()
+        if errors:
+            raise errors[0]
+
+    run(f'CREATE DATABASE "{name}"')
+    base, _, _ = server_url.rpartition("/")
+    try:
+        yield f"{base}/{name}"
+    finally:
+        run(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

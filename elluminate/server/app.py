@@ -16,7 +16,7 @@ import logging
 from aiohttp import web
 
 from .api import setup_routes
-from .api.auth import bootstrap, make_auth_middleware
+from .api.auth import make_auth_middleware
 from .api.errors import error_middleware
 from .api.http import CONFIG_KEY, DB_KEY, ENGINE_KEY, PROVIDERS_KEY
 from .api.openapi import setup as setup_openapi
@@ -25,6 +25,7 @@ from .engine.engine import TaskEngine
 from .engine.handlers import HANDLERS
 from .evaluation.registry import Providers
 from .store.database import Database
+from .store.projects import bootstrap
 
 log = logging.getLogger("elluminate.server.app")
 
@@ -61,12 +62,13 @@ def create_app(config: ServerConfig | None = None) -> web.Application:
 
     async def open_store(app: web.Application) -> None:
         db.open()
-        generated = bootstrap(
-            db,
-            api_key=config.api_key,
-            project_name=config.default_project_name,
-            organization_name=config.default_organization_name,
-        )
+        async with db.begin() as conn:
+            generated = await bootstrap(
+                conn,
+                api_key=config.api_key,
+                project_name=config.default_project_name,
+                organization_name=config.default_organization_name,
+            )
         app[NEW_API_KEY] = generated
         if generated is not None and config.on_new_api_key is not None:
             config.on_new_api_key(generated)

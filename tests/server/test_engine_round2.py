@@ -16,7 +16,9 @@ from elluminate._taskgroup import run_all
 from elluminate.server import ServerConfig, create_app
 from elluminate.server.api.http import DB_KEY, ENGINE_KEY, PROVIDERS_KEY
 from elluminate.server.evaluation.providers import ChatParams, Completion, EchoProvider
-from elluminate.server.store.database import Database, DatabaseInUseError, _statements
+from elluminate.server.store import legacy
+from elluminate.server.store.database import Database, DatabaseInUseError
+from elluminate.server.store.migrate import HEAD
 
 P = "/api/v0/projects/1"
 API_KEY = "test-key-0123456789"
@@ -408,17 +410,11 @@ async def test_a_log_line_is_one_insert_and_polls_page_by_cursor(
 # ---- 9. migrations, echo notice ----------------------------------------------------------
 
 
-def test_migration_statements_are_split_by_sqlite_not_by_semicolons() -> None:
-    script = (
-        "CREATE TABLE a (x TEXT DEFAULT 'a;b');\n"
-        "CREATE TRIGGER t AFTER INSERT ON a BEGIN\n  UPDATE a SET x = 'c;d';\nEND;\n"
-    )
-    assert _statements(script) == [
-        "CREATE TABLE a (x TEXT DEFAULT 'a;b');",
-        "CREATE TRIGGER t AFTER INSERT ON a BEGIN\n  UPDATE a SET x = 'c;d';\nEND;",
-    ]
-    with pytest.raises(ValueError, match="incomplete"):
-        _statements("CREATE TABLE b (x")
+def test_migration_steps_are_one_statement_each() -> None:
+    """No script is split on semicolons: legacy steps are single statements (sqlite3 runs one
+    per call) and schema changes are Alembic revisions."""
+    for step in legacy.SCHEMA_2:
+        assert sqlite3.complete_statement(step + ";") and ";" not in step, step
 
 
 async def test_a_version_1_database_migrates_with_its_data(
@@ -443,7 +439,13 @@ async def test_a_version_1_database_migrates_with_its_data(
     ) == 0
     assert _count(path, "SELECT COUNT(*) FROM responses") == 6
     assert _count(path, "SELECT COUNT(*) FROM task_logs") > 0
-    assert _count(path, "SELECT version FROM schema_version") == 2
+    conn = sqlite3.connect(path)
+    try:
+        assert conn.execute("SELECT version_num FROM alembic_version").fetchall() == [(HEAD,)]
+        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master")}
+        assert "schema_version" not in tables
+    finally:
+        conn.close()
 
 
 def test_no_llm_and_no_local_model_says_so_at_start_and_in_health(

@@ -14,7 +14,8 @@ import pytest
 from elluminate.server import ServerConfig, create_app
 from elluminate.server.api.http import DB_KEY
 from elluminate.server.app import NEW_API_KEY
-from elluminate.server.store.database import MIGRATIONS, Database
+from elluminate.server.store.database import Database
+from elluminate.server.store.migrate import HEAD
 
 
 async def test_health_needs_no_key(aiohttp_client: Any, config: ServerConfig) -> None:
@@ -141,7 +142,7 @@ async def test_unexpected_errors_are_500_without_leak(
 
 async def test_schema_and_pragmas(client: Any, db_path: Path) -> None:
     db: Database = client.server.app[DB_KEY]
-    assert db.schema_version() == len(MIGRATIONS)
+    assert db.fetchval("SELECT version_num FROM alembic_version") == HEAD
     assert db.fetchval("PRAGMA journal_mode") == "wal"
     assert db.fetchval("PRAGMA foreign_keys") == 1
     tables = {r[0] for r in db.fetchall("SELECT name FROM sqlite_master WHERE type='table'")}
@@ -149,7 +150,8 @@ async def test_schema_and_pragmas(client: Any, db_path: Path) -> None:
         "organizations", "projects", "api_keys", "prompt_templates", "collections",
         "collection_columns", "template_variables", "criterion_sets", "criteria",
         "criterion_set_criteria", "criterion_set_prompt_templates", "llm_configs",
-        "experiments", "prompts", "responses", "ratings", "tasks", "schema_version",
+        "experiments", "prompts", "responses", "ratings", "tasks", "task_logs",
+        "alembic_version",
     ):
         assert table in tables
     # every foreign key column is indexed
@@ -206,9 +208,9 @@ def test_newer_schema_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "t.db"
     db = Database(path)
     db.open()
-    db.execute("UPDATE schema_version SET version = 999")
+    db.execute("UPDATE alembic_version SET version_num = '9999'")
     db.close()
-    with pytest.raises(RuntimeError, match="newer"):
+    with pytest.raises(RuntimeError, match="newer version migrated it"):
         Database(path).open()
 
 

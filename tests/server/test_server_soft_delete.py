@@ -72,14 +72,16 @@ async def test_referenced_objects_are_hidden_not_deleted(client: Any) -> None:
     assert again["version"] == 2  # versions never repeat
 
     # ... but everything the experiment points at is still there for its views
-    views = Views(db, client.pid)
-    assert views.collection(coll["id"], include_deleted=True).name == "C"
-    assert views.template_variables(row_id, include_deleted=True).input_values == {"topic": "a"}
-    assert views.prompt_template(pt["id"], include_deleted=True).name == "T"
-    kept = views.criterion_set(cs["id"], include_deleted=True)
-    assert [c.id for c in kept.criteria or []] == []  # the edited version was removed
-    assert views.criterion(crit_id, include_deleted=True).criterion_str == "ok?"
-    assert views.llm_config(llm["id"], include_deleted=True).name == "L"
+    async with db.connect() as conn:
+        views = Views(conn, client.pid)
+        assert (await views.collection(coll["id"], include_deleted=True)).name == "C"
+        entry = await views.template_variables(row_id, include_deleted=True)
+        assert entry.input_values == {"topic": "a"}
+        assert (await views.prompt_template(pt["id"], include_deleted=True)).name == "T"
+        kept = await views.criterion_set(cs["id"], include_deleted=True)
+        assert [c.id for c in kept.criteria or []] == []  # the edited version was removed
+        assert (await views.criterion(crit_id, include_deleted=True)).criterion_str == "ok?"
+        assert (await views.llm_config(llm["id"], include_deleted=True)).name == "L"
     # the unreferenced second row was really deleted
     assert db.fetchval("SELECT COUNT(*) FROM template_variables WHERE collection_id = ?",
                        (coll["id"],)) == 1

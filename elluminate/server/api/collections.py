@@ -27,7 +27,7 @@ from elluminate.schemas import (
 )
 
 from ..store.database import Database, dumps, dumps_canonical, loads, now
-from ..store.views import Views
+from ..store.views_sync import SyncViews
 from .errors import HTTPError, bad_gateway, bad_request, conflict, not_found, unprocessable
 from .http import (
     check_name,
@@ -341,7 +341,7 @@ async def list_collections(request: web.Request) -> web.Response:
             "(SELECT name FROM collection_columns WHERE collection_id = c.id))"
         )
         params.append(template["placeholders"])
-    views = Views(db, pid)
+    views = SyncViews(db, pid)
     return paginate(
         db,
         request,
@@ -357,7 +357,7 @@ async def list_collections(request: web.Request) -> web.Response:
 async def get_collection(request: web.Request) -> web.Response:
     """The collection with all its entries inline."""
     collection_id = path_id(request, "collection_id", "collection")
-    views = Views(get_db(request), project_id(request))
+    views = SyncViews(get_db(request), project_id(request))
     return json_response(views.collection_with_entries(collection_id))
 
 
@@ -407,7 +407,7 @@ async def create_collection(request: web.Request) -> web.Response:
         collection = collection_row(db, pid, collection_id)
         insert_entries(db, collection, rows)
     log.debug("created collection %r (id %d, %d rows)", name, collection_id, len(rows))
-    return json_response(Views(db, pid).collection_with_entries(collection_id), status=201)
+    return json_response(SyncViews(db, pid).collection_with_entries(collection_id), status=201)
 
 
 @routes.put(ONE)
@@ -452,7 +452,7 @@ async def update_collection(request: web.Request) -> web.Response:
             )
         if specs is not None:
             _reshape_columns(db, collection, specs)
-    return json_response(Views(db, pid).collection(collection_id))
+    return json_response(SyncViews(db, pid).collection(collection_id))
 
 
 def _reshape_columns(db: Database, collection: sqlite3.Row, specs: list[ColumnSpec]) -> None:
@@ -524,7 +524,7 @@ async def delete_collection(request: web.Request) -> web.Response:
 async def list_entries(request: web.Request) -> web.Response:
     collection_id = path_id(request, "collection_id", "collection")
     db, pid = get_db(request), project_id(request)
-    views = Views(db, pid)
+    views = SyncViews(db, pid)
     views.collection(collection_id)
     return paginate(
         db,
@@ -541,7 +541,7 @@ async def list_entries(request: web.Request) -> web.Response:
 async def get_entry(request: web.Request) -> web.Response:
     collection_id = path_id(request, "collection_id", "collection")
     entry_id = path_id(request, "entry_id", "collection entry")
-    views = Views(get_db(request), project_id(request))
+    views = SyncViews(get_db(request), project_id(request))
     return json_response(views.template_variables(entry_id, collection_id=collection_id))
 
 
@@ -600,7 +600,7 @@ async def create_entry(request: web.Request) -> web.Response:
         collection = collection_row(db, pid, collection_id)  # may be gone after the await
         _writable(collection)
         (entry_id,) = insert_entries(db, collection, [(values, body.environment_config)])
-    return json_response(Views(db, pid).template_variables(entry_id), status=201)
+    return json_response(SyncViews(db, pid).template_variables(entry_id), status=201)
 
 
 @routes.put(ENTRY)
@@ -632,7 +632,7 @@ async def update_entry(request: web.Request) -> web.Response:
             "identity_hash = ?, updated_at = ? WHERE id = ?",
             (dumps(stored), dumps(env), row_identity(stored, env), now(), entry_id),
         )
-    return json_response(Views(db, pid).template_variables(entry_id))
+    return json_response(SyncViews(db, pid).template_variables(entry_id))
 
 
 @routes.delete(ENTRY)
@@ -773,6 +773,6 @@ async def upload_entries(request: web.Request) -> web.Response:
         new_ids = insert_entries(
             db, collection, [(r, None) for r in rows], skip_existing=skip_existing
         )
-    views = Views(db, pid)
+    views = SyncViews(db, pid)
     log.debug("collection %d: %d of %d uploaded rows added", collection_id, len(new_ids), len(rows))
     return json_response(views.template_variables_many(new_ids), status=201)

@@ -11,7 +11,7 @@ from aiohttp import web
 from elluminate.schemas import CreateCriteriaRequest, CriterionIn, UpdateCriterionRequest
 
 from ..store.database import Database, loads, now
-from ..store.views import Views
+from ..store.views_sync import SyncViews
 from .criterion_sets import (
     add_criteria,
     check_criteria,
@@ -96,7 +96,7 @@ async def create_criteria(request: web.Request) -> web.Response:
     items = None if body.criteria is None else check_criteria(body.criteria)
     db, pid = get_db(request), project_id(request)
     if body.template_variables_id is not None:
-        Views(db, pid).template_variables(body.template_variables_id)
+        SyncViews(db, pid).template_variables(body.template_variables_id)
     template = None
     if body.prompt_template_id is not None:
         template = template_row(db, pid, body.prompt_template_id)
@@ -137,7 +137,7 @@ async def create_criteria(request: web.Request) -> web.Response:
             prompt_template_id=None if template is None else template["id"],
             template_variables_id=body.template_variables_id,
         )
-    views = Views(db, pid)
+    views = SyncViews(db, pid)
     return json_response([views.criterion(i) for i in ids], status=201)
 
 
@@ -166,7 +166,7 @@ async def list_criteria(request: web.Request) -> web.Response:
             "c.id IN (SELECT criterion_id FROM criterion_set_criteria WHERE criterion_set_id = ?)"
         )
         params.append(set_id)
-    views = Views(db, pid)
+    views = SyncViews(db, pid)
     return paginate(
         db,
         request,
@@ -181,7 +181,7 @@ async def list_criteria(request: web.Request) -> web.Response:
 @routes.get(ONE)
 async def get_criterion(request: web.Request) -> web.Response:
     criterion_id = path_id(request, "criterion_id", "criterion")
-    return json_response(Views(get_db(request), project_id(request)).criterion(criterion_id))
+    return json_response(SyncViews(get_db(request), project_id(request)).criterion(criterion_id))
 
 
 @routes.put(ONE)
@@ -221,7 +221,7 @@ async def update_criterion(request: web.Request) -> web.Response:
                 (new_id, criterion_id),
             )
             db.execute("UPDATE criteria SET deleted_at = ? WHERE id = ?", (now(), criterion_id))
-    return json_response(Views(db, pid).criterion(new_id))
+    return json_response(SyncViews(db, pid).criterion(new_id))
 
 
 @routes.delete(ONE)

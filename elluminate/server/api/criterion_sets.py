@@ -14,7 +14,7 @@ from aiohttp import web
 from elluminate.schemas import CreateCriterionSetRequest, CriterionIn
 
 from ..store.database import Database, now
-from ..store.views import Views
+from ..store.views_sync import SyncViews
 from .errors import conflict, unprocessable
 from .http import (
     check_name,
@@ -221,7 +221,7 @@ def template_set(db: Database, pid: int, template: sqlite3.Row, *, create: bool)
 @routes.get(BASE)
 async def list_criterion_sets(request: web.Request) -> web.Response:
     """Paginated; ``name`` filters exactly."""
-    views = Views(get_db(request), project_id(request))
+    views = SyncViews(get_db(request), project_id(request))
     return list_named(
         request, "criterion_sets", lambda rows: [views.criterion_set_row(r) for r in rows]
     )
@@ -230,7 +230,7 @@ async def list_criterion_sets(request: web.Request) -> web.Response:
 @routes.get(ONE)
 async def get_criterion_set(request: web.Request) -> web.Response:
     set_id = path_id(request, "set_id", "criterion set")
-    return json_response(Views(get_db(request), project_id(request)).criterion_set(set_id))
+    return json_response(SyncViews(get_db(request), project_id(request)).criterion_set(set_id))
 
 
 @routes.post(BASE)
@@ -249,7 +249,7 @@ async def create_criterion_set(request: web.Request) -> web.Response:
             )
         set_id = insert_set(db, pid, name)
         add_criteria(db, pid, set_id, items)
-    return json_response(Views(db, pid).criterion_set(set_id), status=201)
+    return json_response(SyncViews(db, pid).criterion_set(set_id), status=201)
 
 
 @routes.delete(ONE)
@@ -286,7 +286,7 @@ async def link_prompt_template(request: web.Request) -> web.Response:
         set_row(db, pid, set_id)
         template_row(db, pid, template_id)
         link_template(db, set_id, template_id)
-    return json_response(Views(db, pid).criterion_set(set_id))
+    return json_response(SyncViews(db, pid).criterion_set(set_id))
 
 
 @routes.delete(LINK)

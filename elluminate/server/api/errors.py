@@ -8,6 +8,8 @@ from typing import Any
 import msgspec
 from aiohttp import web
 
+from ..store.errors import NotFound
+
 log = logging.getLogger("elluminate.server.api.errors")
 
 
@@ -35,8 +37,9 @@ def unprocessable(detail: str, **extra: Any) -> HTTPError:
 
 
 def not_found(kind: str, ident: object) -> HTTPError:
-    """404 for an object that does not exist in the caller's project."""
-    return HTTPError(404, f"{kind} {ident} not found in this project")
+    """404 for an object that does not exist in the caller's project (the same message as
+    the store's :class:`~elluminate.server.store.errors.NotFound`)."""
+    return HTTPError(404, str(NotFound(kind, ident)))
 
 
 def conflict(detail: str, **extra: Any) -> HTTPError:
@@ -81,6 +84,8 @@ async def error_middleware(request: web.Request, handler: Any) -> web.StreamResp
         return response
     except HTTPError as exc:
         return error_response(exc.status, exc.body())
+    except NotFound as exc:
+        return error_response(404, {"detail": str(exc)})
     except web.HTTPException as exc:
         if exc.status < 400:
             raise

@@ -27,8 +27,8 @@ from elluminate.schemas import (
 from ..engine.engine import TaskEngine
 from ..engine.handlers import load_setup, plan_work, resolve_rating_version
 from ..store.database import Database, dumps, loads, now
-from ..store.views import Views
 from ..store.views_experiments import ExperimentViews
+from ..store.views_sync import SyncViews
 from .errors import conflict, not_found, unprocessable
 from .http import (
     check_name,
@@ -323,7 +323,7 @@ async def list_experiments(request: web.Request) -> web.Response:
         if value is not None and value.strip() and value.strip().lower() not in ("none", "null"):
             where.append(f"substr(e.created_at, 1, {len(value.strip())}) {op} ?")
             params.append(value.strip())
-    views = ExperimentViews(db, pid, Views(db, pid), engine=get_engine(request))
+    views = ExperimentViews(db, pid, SyncViews(db, pid), engine=get_engine(request))
     return paginate(
         db,
         request,

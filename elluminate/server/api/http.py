@@ -4,16 +4,21 @@ from __future__ import annotations
 
 import re
 import sqlite3
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import msgspec
 from aiohttp import web
+from sqlalchemy import Select
 
 from ..config import ServerConfig
 from ..engine.engine import TaskEngine
+from ..store.common import named_list
+from ..store.connection import Connection
 from ..store.database import Database
-from .auth import PRINCIPAL_KEY, Principal
+from ..store.pages import fetch_page
+from ..store.projects import Principal
+from .auth import PRINCIPAL_KEY
 from .errors import HTTPError, not_found, unprocessable
 
 if TYPE_CHECKING:
@@ -346,6 +351,38 @@ def paginate(
         (*params, size, (page - 1) * size),
     )
     return json_response(PageBody(items=build(rows), count=int(count or 0)))
+
+
+async def page_response(
+    request: web.Request,
+    conn: Connection,
+    stmt: Select[Any],
+    params: dict[str, Any] | None,
+    build: Callable[[list[Any]], Awaitable[Sequence[Any]]],
+) -> web.Response:
+    """Answer ``{"items", "count"}`` for the requested page of ``stmt`` (a statement built
+    once, see :func:`elluminate.server.store.pages.fetch_page`); ``build`` turns the page's
+    rows into wire objects."""
+    rows, count = await fetch_page(
+        conn, stmt, params, page=page_param(request), size=get_config(request).page_size
+    )
+    return json_response(PageBody(items=await build(rows), count=count))
+
+
+async def named_page_response(
+    request: web.Request,
+    conn: Connection,
+    table: str,
+    build: Callable[[list[Any]], Awaitable[Sequence[Any]]],
+) -> web.Response:
+    """A page of the project's non-deleted rows of ``table``; ``name`` filters exactly."""
+    params: dict[str, Any] = {"pid": project_id(request)}
+    name = query_str(request, "name")
+    if name is not None:
+        params["name"] = name.strip()
+    return await page_response(
+        request, conn, named_list(table, name is not None), params, build
+    )
 
 
 def page_of(items: Sequence[Any], request: web.Request) -> web.Response:

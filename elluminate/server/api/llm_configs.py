@@ -14,7 +14,7 @@ from aiohttp import web
 from elluminate.schemas import CreateLLMConfigRequest
 
 from ..store.database import Database, dumps, now
-from ..store.views import Views
+from ..store.views_sync import SyncViews
 from .errors import conflict, unprocessable
 from .http import (
     check_name,
@@ -110,14 +110,14 @@ def _column_value(body: CreateLLMConfigRequest, name: str) -> Any:
 @routes.get(BASE)
 async def list_llm_configs(request: web.Request) -> web.Response:
     """Paginated; ``name`` filters exactly."""
-    views = Views(get_db(request), project_id(request))
+    views = SyncViews(get_db(request), project_id(request))
     return list_named(request, "llm_configs", lambda rows: [views.llm_config_row(r) for r in rows])
 
 
 @routes.get(ONE)
 async def get_llm_config(request: web.Request) -> web.Response:
     config_id = path_id(request, "config_id", "LLM config")
-    return json_response(Views(get_db(request), project_id(request)).llm_config(config_id))
+    return json_response(SyncViews(get_db(request), project_id(request)).llm_config(config_id))
 
 
 @routes.post(BASE)
@@ -147,7 +147,7 @@ async def create_llm_config(request: web.Request) -> web.Response:
             (pid, *(_column_value(body, c) for c in _COLUMNS), ts, ts),
         )
     log.info("created LLM config %r (id %d, model %s)", body.name, config_id, body.llm_model_name)
-    return json_response(Views(db, pid).llm_config(config_id), status=201)
+    return json_response(SyncViews(db, pid).llm_config(config_id), status=201)
 
 
 @routes.delete(ONE)

@@ -13,9 +13,8 @@ from aiohttp import web
 
 from elluminate.schemas import CreateProjectRequest, Project, VersionCheckResponse
 
-from ..store.database import now
+from ..store import projects as store
 from ..store.views import Views
-from .auth import key_hint, new_api_key, store_api_key
 from .errors import HTTPError
 from .http import (
     CONFIG_KEY,
@@ -83,14 +82,16 @@ async def version_compatible(request: web.Request) -> web.Response:
 @routes.get("/api/v0/projects")
 async def list_projects(request: web.Request) -> web.Response:
     """The key's project (a key is bound to exactly one project)."""
-    views = Views(get_db(request), principal(request).project_id)
-    return json_response(PageBody(items=[views.project()], count=1))
+    async with get_db(request).connect() as conn:
+        project = await Views(conn, principal(request).project_id).project()
+    return json_response(PageBody(items=[project], count=1))
 
 
 @routes.get(r"/api/v0/projects/{project_id:\d+}")
 async def get_project(request: web.Request) -> web.Response:
     path_id(request, "project_id", "project")  # the middleware already checked ownership
-    return json_response(Views(get_db(request), principal(request).project_id).project())
+    async with get_db(request).connect() as conn:
+        return json_response(await Views(conn, principal(request).project_id).project())
 
 
 @routes.post("/api/v0/projects")
@@ -102,23 +103,14 @@ async def create_project(request: web.Request) -> web.Response:
     if body.organization_id is not None and body.organization_id != who.organization_id:
         raise HTTPError(404, f"organization {body.organization_id} not found")
     db = get_db(request)
-    key = new_api_key()
-    with db.transaction():
-        ts = now()
-        pid = db.insert(
-            "INSERT INTO projects (organization_id, name, description, public_in_org, "
-            "created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)",
-            (
-                who.organization_id,
-                name,
-                body.description or "",
-                int(bool(body.public_in_org)),
-                ts,
-                ts,
-            ),
+    key = store.new_api_key()
+    async with db.begin() as conn:
+        pid = await store.create_project(
+            conn, who.organization_id, name, body.description or "", bool(body.public_in_org)
         )
-        store_api_key(db, pid, key)
-    log.info("created project %r (id %d) with API key %s", name, pid, key_hint(key))
-    project = Views(db, pid).project()
+        await store.store_api_key(conn, pid, key)
+    log.info("created project %r (id %d) with API key %s", name, pid, store.key_hint(key))
+    async with db.connect() as conn:
+        project = await Views(conn, pid).project()
     fields = {f: getattr(project, f) for f in project.__struct_fields__}
     return json_response(ProjectWithKey(**fields, api_key=key), status=201)

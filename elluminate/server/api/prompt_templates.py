@@ -13,7 +13,7 @@ from elluminate._templates import TemplateSyntaxError, check_messages, message_p
 from elluminate.schemas import CreatePromptTemplateRequest
 
 from ..store.database import Database, dumps, dumps_canonical, now
-from ..store.views import Views
+from ..store.views_sync import SyncViews
 from .errors import conflict, unprocessable
 from .http import (
     check_name,
@@ -139,13 +139,13 @@ async def list_prompt_templates(request: web.Request) -> web.Response:
         params += [set_id, set_id]
     collection_id = query_int(request, "compatible_collection_id")
     if collection_id is not None:
-        Views(db, pid).collection(collection_id)  # 404 for a foreign/missing collection
+        SyncViews(db, pid).collection(collection_id)  # 404 for a foreign/missing collection
         where.append(
             "NOT EXISTS (SELECT 1 FROM json_each(t.placeholders) p WHERE p.value NOT IN "
             "(SELECT name FROM collection_columns WHERE collection_id = ?))"
         )
         params.append(collection_id)
-    views = Views(db, pid)
+    views = SyncViews(db, pid)
     return paginate(
         db,
         request,
@@ -160,7 +160,8 @@ async def list_prompt_templates(request: web.Request) -> web.Response:
 @routes.get(BASE + r"/{template_id:\d+}")
 async def get_prompt_template(request: web.Request) -> web.Response:
     template_id = path_id(request, "template_id", "prompt template")
-    return json_response(Views(get_db(request), project_id(request)).prompt_template(template_id))
+    views = SyncViews(get_db(request), project_id(request))
+    return json_response(views.prompt_template(template_id))
 
 
 @routes.post(BASE)
@@ -214,7 +215,7 @@ async def create_prompt_template(request: web.Request) -> web.Response:
             ),
         )
     log.debug("created prompt template %r v%d (id %d)", name, (latest or 0) + 1, template_id)
-    return json_response(Views(db, pid).prompt_template(template_id), status=201)
+    return json_response(SyncViews(db, pid).prompt_template(template_id), status=201)
 
 
 @routes.delete(BASE + r"/{template_id:\d+}")

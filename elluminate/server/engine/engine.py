@@ -520,15 +520,14 @@ class TaskEngine:
             self.notify(state.id)
 
     def _insert_log_line(self, task_id: str, seq: int, line: str) -> None:
-        self.db.execute(
-            "INSERT INTO task_logs (task_id, seq, line) VALUES (?, ?, ?)", (task_id, seq, line)
-        )
+        del seq  # lines are ordered by their row id
+        self.db.execute("INSERT INTO task_logs (task_id, line) VALUES (?, ?)", (task_id, line))
 
     def _stored_log_lines(self, task_id: str) -> list[str]:
         return [
             r[0]
             for r in self.db.fetchall(
-                "SELECT line FROM task_logs WHERE task_id = ? ORDER BY seq", (task_id,)
+                "SELECT line FROM task_logs WHERE task_id = ? ORDER BY id", (task_id,)
             )
         ]
 

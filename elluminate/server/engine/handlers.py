@@ -50,7 +50,7 @@ from ..evaluation.providers import (
     message_text,
 )
 from ..store.database import Database, dumps, loads, now
-from ..store.views import llm_config_from_row
+from ..store.serializers import llm_config_from_row
 from .engine import TaskContext, TaskFailed, TaskRejected
 
 log = logging.getLogger("elluminate.server.engine.handlers")

@@ -9,7 +9,7 @@ Design:
   "database is locked" cannot happen. (Entering a transaction that another task holds open
   raises ``RuntimeError``: it means somebody awaited inside a transaction.)
 * Reads outside a transaction see committed data only.
-* The schema is created/migrated on open (``schema_version`` table, :data:`MIGRATIONS`).
+* The schema is created or migrated on open (:mod:`.migrate`: Alembic revisions).
 * JSON columns are TEXT written with :func:`dumps` (msgspec) and read with :func:`loads`.
 * Timestamps are ISO-8601 UTC strings (``...Z``) written by :func:`now`.
 * Integer ids are ``AUTOINCREMENT``: an id is never reused, so a stale id never finds a
@@ -27,12 +27,18 @@ import logging
 import os
 import sqlite3
 import sys
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import msgspec
+from sqlalchemy.dialects import sqlite as sqlite_dialect
+from sqlalchemy.sql import ClauseElement
+
+from .compiler import StatementCache
+from .connection import ForeignKeyViolation, IntegrityError, UniqueViolation
+from .migrate import migrate_sqlite
 
 log = logging.getLogger("elluminate.server.store.database")
 
@@ -60,349 +66,48 @@ def loads(text: str | bytes | None) -> Any:
     return _decoder.decode(text)
 
 
+def utcnow() -> datetime:
+    """The current time (UTC, aware): what async store code writes to timestamp columns."""
+    return datetime.now(timezone.utc)
+
+
+def to_text(value: datetime) -> str:
+    """A timestamp as SQLite stores it: ISO-8601 UTC with microseconds (sortable as text)."""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=timezone.utc)
+    return value.astimezone(timezone.utc).isoformat(timespec="microseconds").replace(
+        "+00:00", "Z"
+    )
+
+
 def now() -> str:
-    """The current UTC time as stored in the database."""
-    return datetime.now(timezone.utc).isoformat(timespec="microseconds").replace("+00:00", "Z")
+    """The current UTC time as SQLite stores it (for the synchronous API)."""
+    return to_text(utcnow())
 
 
-# ---- schema -------------------------------------------------------------------------------
-
-_SCHEMA_V1 = """
-CREATE TABLE organizations (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    name TEXT NOT NULL,
-    domain TEXT NOT NULL DEFAULT '',
-    stripe_subscription_id TEXT,
-    created_at TEXT NOT NULL,
-    updated_at TEXT NOT NULL
-);
-
-CREATE TABLE projects (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    organization_id INTEGER NOT NULL REFERENCES organizations(id) ON DELETE CASCADE,
-    name TEXT NOT NULL,
-    description TEXT NOT NULL DEFAULT '',
-    public_in_org INTEGER NOT NULL DEFAULT 0,
-    is_default INTEGER NOT NULL DEFAULT 0,
-    created_at TEXT NOT NULL,
-    updated_at TEXT NOT NULL
-);
-CREATE INDEX ix_projects_org ON projects(organization_id);
-CREATE INDEX ix_projects_name ON projects(organization_id, name);
-
-CREATE TABLE api_keys (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    project_id INTEGER NOT NULL REFERENCES projects(id) ON DELETE CASCADE,
-    key_hash TEXT NOT NULL UNIQUE,
-    prefix TEXT NOT NULL,
-    is_bootstrap INTEGER NOT NULL DEFAULT 0,
-    created_at TEXT NOT NULL
-);
-CREATE INDEX ix_api_keys_project ON api_keys(project_id);
-
-CREATE TABLE criterion_sets (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    project_id INTEGER NOT NULL REFERENCES projects(id) ON DELETE CASCADE,
-    name TEXT NOT NULL,
-    created_at TEXT NOT NULL,
-    updated_at TEXT NOT NULL,
-    deleted_at TEXT
-);
-CREATE INDEX ix_criterion_sets_project_name ON criterion_sets(project_id, name);
-CREATE UNIQUE INDEX ux_criterion_sets_name ON criterion_sets(project_id, name)
-    WHERE deleted_at IS NULL;
-
-CREATE TABLE prompt_templates (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    project_id INTEGER NOT NULL REFERENCES projects(id) ON DELETE CASCADE,
-    name TEXT NOT NULL,
-    version INTEGER NOT NULL,
-    messages TEXT NOT NULL,
-    placeholders TEXT NOT NULL,
-    response_format_json_schema TEXT,
-    tools TEXT,
-    tool_choice TEXT,
-    content_hash TEXT NOT NULL,
-    parent_prompt_template_id INTEGER REFERENCES prompt_templates(id) ON DELETE SET NULL,
-    criterion_set_id INTEGER REFERENCES criterion_sets(id) ON DELETE SET NULL,
-    created_at TEXT NOT NULL,
-    updated_at TEXT NOT NULL,
-    deleted_at TEXT,
-    UNIQUE (project_id, name, version)
-);
-CREATE INDEX ix_prompt_templates_project_name ON prompt_templates(project_id, name);
-CREATE INDEX ix_prompt_templates_parent ON prompt_templates(parent_prompt_template_id);
-CREATE INDEX ix_prompt_templates_cset ON prompt_templates(criterion_set_id);
-
-CREATE TABLE collections (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    project_id INTEGER NOT NULL REFERENCES projects(id) ON DELETE CASCADE,
-    name TEXT NOT NULL,
-    description TEXT NOT NULL DEFAULT '',
-    read_only INTEGER NOT NULL DEFAULT 0,
-    collection_type TEXT NOT NULL DEFAULT 'STANDARD',
-    environment_config TEXT,
-    version TEXT,
-    created_at TEXT NOT NULL,
-    updated_at TEXT NOT NULL,
-    deleted_at TEXT
-);
-CREATE INDEX ix_collections_project_name ON collections(project_id, name);
-CREATE UNIQUE INDEX ux_collections_name ON collections(project_id, name)
-    WHERE deleted_at IS NULL;
-
-CREATE TABLE collection_columns (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    collection_id INTEGER NOT NULL REFERENCES collections(id) ON DELETE CASCADE,
-    name TEXT NOT NULL,
-    column_type TEXT NOT NULL DEFAULT 'text',
-    default_value TEXT NOT NULL DEFAULT '',
-    column_position INTEGER NOT NULL DEFAULT 0,
-    categorical_values TEXT,
-    UNIQUE (collection_id, name)
-);
-CREATE INDEX ix_collection_columns_collection ON collection_columns(collection_id);
-
-CREATE TABLE template_variables (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    collection_id INTEGER NOT NULL REFERENCES collections(id) ON DELETE CASCADE,
-    input_values TEXT NOT NULL,
-    environment_config TEXT,
-    identity_hash TEXT NOT NULL,
-    created_at TEXT NOT NULL,
-    updated_at TEXT NOT NULL,
-    deleted_at TEXT
-);
-CREATE INDEX ix_template_variables_collection ON template_variables(collection_id);
-CREATE INDEX ix_template_variables_identity ON template_variables(collection_id, identity_hash);
-
-CREATE TABLE criteria (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    project_id INTEGER NOT NULL REFERENCES projects(id) ON DELETE CASCADE,
-    criterion_str TEXT NOT NULL,
-    label TEXT,
-    prompt_template_id INTEGER REFERENCES prompt_templates(id) ON DELETE SET NULL,
-    template_variables_id INTEGER REFERENCES template_variables(id) ON DELETE SET NULL,
-    previous_version_id INTEGER REFERENCES criteria(id) ON DELETE SET NULL,
-    created_at TEXT NOT NULL,
-    deleted_at TEXT
-);
-CREATE INDEX ix_criteria_project ON criteria(project_id);
-CREATE INDEX ix_criteria_template ON criteria(prompt_template_id);
-CREATE INDEX ix_criteria_tv ON criteria(template_variables_id);
-CREATE INDEX ix_criteria_previous ON criteria(previous_version_id);
-
-CREATE TABLE criterion_set_criteria (
-    criterion_set_id INTEGER NOT NULL REFERENCES criterion_sets(id) ON DELETE CASCADE,
-    criterion_id INTEGER NOT NULL REFERENCES criteria(id) ON DELETE CASCADE,
-    position INTEGER NOT NULL DEFAULT 0,
-    PRIMARY KEY (criterion_set_id, criterion_id)
-);
-CREATE INDEX ix_csc_criterion ON criterion_set_criteria(criterion_id);
-
-CREATE TABLE criterion_set_prompt_templates (
-    criterion_set_id INTEGER NOT NULL REFERENCES criterion_sets(id) ON DELETE CASCADE,
-    prompt_template_id INTEGER NOT NULL REFERENCES prompt_templates(id) ON DELETE CASCADE,
-    created_at TEXT NOT NULL,
-    PRIMARY KEY (criterion_set_id, prompt_template_id)
-);
-CREATE INDEX ix_cspt_template ON criterion_set_prompt_templates(prompt_template_id);
-
-CREATE TABLE llm_configs (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    project_id INTEGER NOT NULL REFERENCES projects(id) ON DELETE CASCADE,
-    name TEXT NOT NULL,
-    description TEXT NOT NULL DEFAULT '',
-    llm_model_name TEXT NOT NULL,
-    llm_base_url TEXT,
-    api_key TEXT,
-    api_version TEXT,
-    max_connections INTEGER NOT NULL DEFAULT 10,
-    inference_type TEXT NOT NULL DEFAULT 'openai',
-    max_retries INTEGER,
-    timeout INTEGER,
-    system_message TEXT,
-    max_tokens INTEGER,
-    top_p REAL,
-    temperature REAL,
-    best_of INTEGER,
-    top_k INTEGER,
-    logprobs INTEGER,
-    top_logprobs INTEGER,
-    reasoning_effort TEXT,
-    verbosity TEXT,
-    custom_api_config TEXT,
-    custom_response_parser TEXT,
-    input_price_per_mtok REAL,
-    output_price_per_mtok REAL,
-    created_at TEXT NOT NULL,
-    updated_at TEXT NOT NULL,
-    deleted_at TEXT
-);
-CREATE INDEX ix_llm_configs_project_name ON llm_configs(project_id, name);
-CREATE UNIQUE INDEX ux_llm_configs_name ON llm_configs(project_id, name) WHERE deleted_at IS NULL;
-
-CREATE TABLE experiments (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    project_id INTEGER NOT NULL REFERENCES projects(id) ON DELETE CASCADE,
-    name TEXT NOT NULL,
-    description TEXT NOT NULL DEFAULT '',
-    prompt_template_id INTEGER REFERENCES prompt_templates(id),
-    collection_id INTEGER NOT NULL REFERENCES collections(id),
-    criterion_set_id INTEGER NOT NULL REFERENCES criterion_sets(id),
-    llm_config_id INTEGER REFERENCES llm_configs(id),
-    rating_version TEXT,
-    rating_mode TEXT NOT NULL DEFAULT 'detailed',
-    n_epochs INTEGER NOT NULL DEFAULT 1,
-    generation_params TEXT,
-    response_column_id INTEGER REFERENCES collection_columns(id) ON DELETE SET NULL,
-    evaluation_mode TEXT NOT NULL DEFAULT 'STANDARD',
-    agent_config TEXT,
-    evaluation_agent_config TEXT,
-    generation_task_id TEXT,
-    has_internal_error INTEGER NOT NULL DEFAULT 0,
-    has_run INTEGER NOT NULL DEFAULT 0,
-    logs TEXT,
-    dropped_trajectories INTEGER NOT NULL DEFAULT 0,
-    started_at TEXT,
-    finished_at TEXT,
-    created_at TEXT NOT NULL,
-    updated_at TEXT NOT NULL,
-    UNIQUE (project_id, name)
-);
-CREATE INDEX ix_experiments_project_name ON experiments(project_id, name);
-CREATE INDEX ix_experiments_template ON experiments(prompt_template_id);
-CREATE INDEX ix_experiments_collection ON experiments(collection_id);
-CREATE INDEX ix_experiments_cset ON experiments(criterion_set_id);
-CREATE INDEX ix_experiments_llm ON experiments(llm_config_id);
-CREATE INDEX ix_experiments_response_column ON experiments(response_column_id);
-CREATE INDEX ix_experiments_task ON experiments(generation_task_id);
-
-CREATE TABLE prompts (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    project_id INTEGER NOT NULL REFERENCES projects(id) ON DELETE CASCADE,
-    experiment_id INTEGER REFERENCES experiments(id) ON DELETE CASCADE,
-    prompt_template_id INTEGER REFERENCES prompt_templates(id),
-    template_variables_id INTEGER NOT NULL REFERENCES template_variables(id),
-    messages TEXT NOT NULL,
-    resolved_tools TEXT,
-    resolved_tool_choice TEXT,
-    resolved_response_format TEXT,
-    created_at TEXT NOT NULL
-);
-CREATE INDEX ix_prompts_project ON prompts(project_id);
-CREATE INDEX ix_prompts_experiment ON prompts(experiment_id);
-CREATE INDEX ix_prompts_template ON prompts(prompt_template_id);
-CREATE INDEX ix_prompts_tv ON prompts(template_variables_id);
-
-CREATE TABLE responses (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    project_id INTEGER NOT NULL REFERENCES projects(id) ON DELETE CASCADE,
-    experiment_id INTEGER REFERENCES experiments(id) ON DELETE CASCADE,
-    prompt_id INTEGER NOT NULL REFERENCES prompts(id) ON DELETE CASCADE,
-    llm_config_id INTEGER REFERENCES llm_configs(id),
-    epoch INTEGER NOT NULL DEFAULT 1,
-    messages TEXT NOT NULL,
-    generation_metadata TEXT,
-    error TEXT,
-    termination_reason TEXT,
-    trajectory TEXT,
-    annotation TEXT NOT NULL DEFAULT '',
-    input_tokens INTEGER,
-    output_tokens INTEGER,
-    duration_seconds REAL,
-    created_at TEXT NOT NULL,
-    updated_at TEXT NOT NULL
-);
-CREATE INDEX ix_responses_project ON responses(project_id);
-CREATE INDEX ix_responses_experiment ON responses(experiment_id);
-CREATE INDEX ix_responses_prompt ON responses(prompt_id);
-CREATE INDEX ix_responses_llm ON responses(llm_config_id);
-
-CREATE TABLE ratings (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    project_id INTEGER NOT NULL REFERENCES projects(id) ON DELETE CASCADE,
-    response_id INTEGER NOT NULL REFERENCES responses(id) ON DELETE CASCADE,
-    criterion_id INTEGER NOT NULL REFERENCES criteria(id),
-    rating TEXT,
-    reasoning TEXT,
-    generation_metadata TEXT,
-    error TEXT,
-    raw_text TEXT,
-    created_at TEXT NOT NULL
-);
-CREATE INDEX ix_ratings_project ON ratings(project_id);
-CREATE INDEX ix_ratings_response ON ratings(response_id);
-CREATE INDEX ix_ratings_criterion ON ratings(criterion_id);
-
-CREATE TABLE tasks (
-    id TEXT PRIMARY KEY,
-    kind TEXT NOT NULL,
-    project_id INTEGER NOT NULL REFERENCES projects(id) ON DELETE CASCADE,
-    experiment_id INTEGER REFERENCES experiments(id) ON DELETE SET NULL,
-    status TEXT NOT NULL DEFAULT 'PENDING',
-    error_msg TEXT,
-    completed_responses INTEGER NOT NULL DEFAULT 0,
-    completed_ratings INTEGER NOT NULL DEFAULT 0,
-    total_responses INTEGER NOT NULL DEFAULT 0,
-    logs TEXT NOT NULL DEFAULT '',
-    payload TEXT,
-    result TEXT,
-    created_at TEXT NOT NULL,
-    started_at TEXT,
-    finished_at TEXT
-);
-CREATE INDEX ix_tasks_project ON tasks(project_id);
-CREATE INDEX ix_tasks_experiment ON tasks(experiment_id);
-CREATE INDEX ix_tasks_status ON tasks(status);
-"""
-
-def _statements(script: str) -> list[str]:
-    """The statements of a schema script, split where :func:`sqlite3.complete_statement`
-    says a statement ends (so a ``;`` inside a string or a trigger body is kept)."""
-    statements: list[str] = []
-    current: list[str] = []
-    for line in script.splitlines(keepends=True):
-        current.append(line)
-        text = "".join(current)
-        if sqlite3.complete_statement(text):
-            if text.strip():
-                statements.append(text.strip())
-            current = []
-    rest = "".join(current).strip()
-    if rest:
-        raise ValueError(f"incomplete SQL statement in a migration: {rest[:80]!r}")
-    return statements
+_ts_cache: dict[str, datetime] = {}
 
 
-#: One (experiment, row, epoch) holds at most one response: the row is copied onto the
-#: response so that SQLite can index it. Duplicates left by older versions (two servers on
-#: one file) are removed before the index is built, keeping the first response of each.
-#: Task logs become one row per line (an append is one INSERT, not a rewrite of the log).
-#: ``experiments.deleting``: set by a delete before it stops the run, so no run starts again.
-_SCHEMA_V2: list[str] = [
-    "ALTER TABLE responses ADD COLUMN template_variables_id INTEGER "
-    "REFERENCES template_variables(id)",
-    "UPDATE responses SET template_variables_id = "
-    "(SELECT p.template_variables_id FROM prompts p WHERE p.id = responses.prompt_id)",
-    "DELETE FROM prompts WHERE id IN (SELECT r.prompt_id FROM responses r "
-    "WHERE r.experiment_id IS NOT NULL AND r.id NOT IN (SELECT MIN(id) FROM responses "
-    "WHERE experiment_id IS NOT NULL GROUP BY experiment_id, template_variables_id, epoch))",
-    "CREATE UNIQUE INDEX ux_responses_row_epoch ON responses"
-    "(experiment_id, template_variables_id, epoch) WHERE experiment_id IS NOT NULL",
-    "CREATE INDEX ix_responses_tv ON responses(template_variables_id)",
-    "ALTER TABLE experiments ADD COLUMN deleting INTEGER NOT NULL DEFAULT 0",
-    "CREATE TABLE task_logs (task_id TEXT NOT NULL REFERENCES tasks(id) ON DELETE CASCADE, "
-    "seq INTEGER NOT NULL, line TEXT NOT NULL, PRIMARY KEY (task_id, seq)) WITHOUT ROWID",
-]
+def ts(value: str | datetime) -> datetime:
+    """A stored timestamp as an aware datetime: ISO text (SQLite) or a datetime (PostgreSQL).
 
-#: Ordered schema migrations; ``MIGRATIONS[i]`` upgrades version ``i`` to ``i + 1``, one
-#: statement at a time (plus Python steps, called with the database, for data moves).
-#: Append new steps, never edit old ones.
-MIGRATIONS: list[list[str | Callable[[Database], None]]] = [
-    list(_statements(_SCHEMA_V1)),
-    [*_SCHEMA_V2, lambda db: _split_task_logs(db)],
-]
+    Text is parsed once per distinct value (many rows share a timestamp).
+    """
+    if isinstance(value, datetime):
+        return value
+    cached = _ts_cache.get(value)
+    if cached is None:
+        cached = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        if len(_ts_cache) > 4096:
+            _ts_cache.clear()
+        _ts_cache[value] = cached
+    return cached
+
+
+def ts_or_none(value: str | datetime | None) -> datetime | None:
+    """:func:`ts`, with ``None`` for SQL NULL."""
+    return None if value is None else ts(value)
+
 
 #: ``--durability``: what a commit promises (see docs/server.md).
 DURABILITY_PRAGMAS = {"full": "FULL", "normal": "NORMAL"}
@@ -424,11 +129,15 @@ class Database:
             )
         self.path = str(path)
         self.durability = durability
+        self.dialect_name = "sqlite"
+        self.statements = StatementCache(sqlite_dialect.dialect())
         self._busy_timeout_ms = busy_timeout_ms
         self._conn: sqlite3.Connection | None = None
         self._lock: _FileLock | None = None
         self._depth = 0
         self._owner: object = None
+        self._block = asyncio.Lock()  # one async block (transaction or read) at a time
+        self._listeners: dict[str, list[Callable[[str], None]]] = {}
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -454,7 +163,7 @@ class Database:
             conn.execute("PRAGMA journal_mode = WAL")
             conn.execute(f"PRAGMA synchronous = {DURABILITY_PRAGMAS[self.durability]}")
             conn.execute("PRAGMA foreign_keys = ON")
-            self.migrate()
+            migrate_sqlite(conn, self.path)
         except BaseException:
             self.close()
             raise
@@ -480,37 +189,6 @@ class Database:
         if self._conn is None:
             raise RuntimeError("database is not open")
         return self._conn
-
-    def schema_version(self) -> int:
-        """The schema version stored in the database (0 for an empty file)."""
-        exists = self.conn.execute(
-            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'"
-        ).fetchone()
-        if not exists:
-            return 0
-        row = self.conn.execute("SELECT version FROM schema_version").fetchone()
-        return int(row[0]) if row else 0
-
-    def migrate(self) -> None:
-        """Apply the missing migrations, each in its own transaction."""
-        current = self.schema_version()
-        if current > len(MIGRATIONS):
-            raise RuntimeError(
-                f"database {self.path} has schema version {current}, newer than this server "
-                f"supports ({len(MIGRATIONS)}); upgrade elluminate"
-            )
-        for version in range(current, len(MIGRATIONS)):
-            with self.transaction():
-                if version == 0:
-                    self.conn.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
-                    self.conn.execute("INSERT INTO schema_version (version) VALUES (0)")
-                for step in MIGRATIONS[version]:
-                    if callable(step):
-                        step(self)
-                    else:
-                        self.conn.execute(step)
-                self.conn.execute("UPDATE schema_version SET version = ?", (version + 1,))
-            log.info("database %s migrated to schema version %d", self.path, version + 1)
 
     # -- transactions -----------------------------------------------------------------------
 
@@ -560,6 +238,57 @@ class Database:
             raise
         self.conn.execute(f"RELEASE {name}")
 
+    # -- the async API (SQLAlchemy Core statements; see .connection) ------------------------
+
+    @contextlib.asynccontextmanager
+    async def begin(self) -> AsyncIterator[SQLiteConnection]:
+        """A write transaction: ``BEGIN IMMEDIATE`` ... ``COMMIT``, ``ROLLBACK`` when the block
+        raises. Inside the task that holds a transaction, it joins that transaction."""
+        owner = _current_owner()
+        if self._depth and owner is self._owner:
+            yield SQLiteConnection(self)
+            return
+        async with self._block:
+            if self._depth:
+                raise RuntimeError(
+                    "a synchronous transaction is open in another task: never await inside "
+                    "`with db.transaction():`"
+                )
+            self.conn.execute("BEGIN IMMEDIATE")
+            self._depth, self._owner = 1, owner
+            connection = SQLiteConnection(self)
+            try:
+                yield connection
+            except BaseException:
+                self._depth, self._owner = 0, None
+                self.conn.execute("ROLLBACK")
+                raise
+            self._depth, self._owner = 0, None
+            self.conn.execute("COMMIT")
+        self._dispatch(connection.pending_notifications)
+
+    @contextlib.asynccontextmanager
+    async def connect(self) -> AsyncIterator[SQLiteConnection]:
+        """A connection for reads: it sees committed data (and, inside the task that holds
+        a transaction, that transaction's writes)."""
+        if self._depth and _current_owner() is self._owner:
+            yield SQLiteConnection(self)
+            return
+        async with self._block:
+            yield SQLiteConnection(self)
+
+    async def listen(self, channel: str, callback: Callable[[str], None]) -> None:
+        """Call ``callback(payload)`` after each commit that notified ``channel``."""
+        self._listeners.setdefault(channel, []).append(callback)
+
+    def _dispatch(self, notifications: list[tuple[str, str]]) -> None:
+        for channel, payload in notifications:
+            for callback in list(self._listeners.get(channel, ())):
+                try:
+                    callback(payload)
+                except Exception:  # pragma: no cover - a listener's bug must not stop others
+                    log.exception("listener of %s failed", channel)
+
     # -- queries ----------------------------------------------------------------------------
 
     def execute(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> sqlite3.Cursor:
@@ -605,6 +334,89 @@ class Database:
             return False
 
 
+class SQLiteConnection:
+    """:class:`~.connection.Connection` over the database's one ``sqlite3`` connection.
+
+    Statements run inline on the event-loop thread (microseconds each, no thread hop); the
+    database's async lock makes each block exclusive, so even an ``await`` inside a
+    transaction cannot let another request's statements into it.
+    """
+
+    dialect_name = "sqlite"
+
+    def __init__(self, db: Database) -> None:
+        self._conn = db.conn
+        self._cache = db.statements
+        self._savepoints = 0
+        self.pending_notifications: list[tuple[str, str]] = []
+
+    def _run(self, stmt: ClauseElement, params: Mapping[str, Any] | None) -> sqlite3.Cursor:
+        params = params or {}
+        compiled = self._cache.compiled(stmt, params)
+        args = [to_text(v) if isinstance(v, datetime) else v for v in compiled.arguments(params)]
+        try:
+            return self._conn.execute(compiled.sql, args)
+        except sqlite3.IntegrityError as exc:
+            raise _integrity_error(exc) from exc
+
+    async def fetchall(
+        self, stmt: ClauseElement, params: Mapping[str, Any] | None = None
+    ) -> list[Any]:
+        return self._run(stmt, params).fetchall()
+
+    async def fetchone(self, stmt: ClauseElement, params: Mapping[str, Any] | None = None) -> Any:
+        return self._run(stmt, params).fetchone()
+
+    async def fetchval(self, stmt: ClauseElement, params: Mapping[str, Any] | None = None) -> Any:
+        row = self._run(stmt, params).fetchone()
+        return None if row is None else row[0]
+
+    async def execute(self, stmt: ClauseElement, params: Mapping[str, Any] | None = None) -> int:
+        return self._run(stmt, params).rowcount
+
+    async def executemany(self, stmt: ClauseElement, params: Sequence[Mapping[str, Any]]) -> None:
+        if not params:
+            return
+        compiled = self._cache.compiled(stmt, params[0])
+        rows = [
+            [to_text(v) if isinstance(v, datetime) else v for v in compiled.arguments(item)]
+            for item in params
+        ]
+        try:
+            self._conn.executemany(compiled.sql, rows)
+        except sqlite3.IntegrityError as exc:
+            raise _integrity_error(exc) from exc
+
+    async def insert(self, stmt: ClauseElement, params: Mapping[str, Any] | None = None) -> Any:
+        row = self._run(stmt, params).fetchone()
+        return None if row is None else row[0]
+
+    @contextlib.asynccontextmanager
+    async def savepoint(self) -> AsyncIterator[None]:
+        self._savepoints += 1
+        name = f"sp{self._savepoints}"
+        self._conn.execute(f"SAVEPOINT {name}")
+        try:
+            yield
+        except BaseException:
+            self._conn.execute(f"ROLLBACK TO {name}")
+            self._conn.execute(f"RELEASE {name}")
+            raise
+        self._conn.execute(f"RELEASE {name}")
+
+    def notify(self, channel: str, payload: str) -> None:
+        self.pending_notifications.append((channel, payload))
+
+
+def _integrity_error(exc: sqlite3.IntegrityError) -> IntegrityError:
+    message = str(exc)
+    if "UNIQUE" in message:
+        return UniqueViolation(message)
+    if "FOREIGN KEY" in message:
+        return ForeignKeyViolation(message)
+    return IntegrityError(message)
+
+
 def _current_owner() -> object:
     """The running asyncio task (or the thread, outside a loop): who owns a transaction."""
     try:
@@ -616,16 +428,6 @@ def _current_owner() -> object:
     import threading
 
     return threading.current_thread()
-
-
-def _split_task_logs(db: Database) -> None:
-    """Migration step: the log text of each existing task becomes one row per line."""
-    for task_id, logs in db.fetchall("SELECT id, logs FROM tasks WHERE logs != ''"):
-        db.executemany(
-            "INSERT INTO task_logs (task_id, seq, line) VALUES (?, ?, ?)",
-            [(task_id, seq, line) for seq, line in enumerate(logs.splitlines(keepends=True))],
-        )
-    db.execute("UPDATE tasks SET logs = ''")
 
 
 class _FileLock:

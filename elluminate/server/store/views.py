@@ -1,148 +1,109 @@
-"""Database rows -> wire structs (``elluminate.schemas``), built once per request.
+"""The read model: database rows -> wire structs (``elluminate.schemas``), one per request.
 
-Use one :class:`Views` per request (after the request's writes): it caches every object it
-builds, so nested objects (the collection inside every row, the criterion inside every
-rating, ...) are loaded once. Lookups are scoped by project and skip soft-deleted rows unless
-``include_deleted=True`` (experiments keep pointing at deleted templates/sets/configs).
+Use one :class:`Views` per request (after the request's writes), on a connection from
+``store.connect()`` or the request's transaction: it caches every object it builds, so nested
+objects (the collection inside every row, the criterion inside every rating, ...) are loaded
+once. Lookups are scoped by project and skip soft-deleted rows unless ``include_deleted=True``
+(experiments keep pointing at deleted templates, sets and configs). A missing object raises
+:class:`~.errors.NotFound` (HTTP 404).
 """
 
 from __future__ import annotations
 
-import sqlite3
-from datetime import datetime
+from functools import cache
 from typing import Any
 
+from sqlalchemy import Select, and_, bindparam, func, select
+
 from elluminate.schemas import (
-    CollectionColumn,
     CollectionType,
-    ColumnTypeEnum,
     Criterion,
     CriterionSet,
-    InferenceType,
     LLMConfig,
-    Organization,
     Project,
     PromptTemplate,
-    ReasoningEffort,
     TemplateVariables,
     TemplateVariablesCollection,
     TemplateVariablesCollectionWithEntries,
-    Verbosity,
 )
 
-from ..api.errors import not_found
-from .database import Database, dumps, loads
+from . import schema as S
+from .connection import Connection
+from .database import loads, ts
+from .errors import NotFound
+from .serializers import (
+    column_from_row,
+    llm_config_from_row,
+    organization_from_row,
+    prompt_template_from_row,
+)
 
-_ts_cache: dict[str, datetime] = {}
+_ID: Any = bindparam("id")
+_PID: Any = bindparam("pid")
+_IDS: Any = bindparam("ids", expanding=True)
 
-
-def ts(value: str) -> datetime:
-    """A stored timestamp as a datetime (small cache: many rows share timestamps)."""
-    cached = _ts_cache.get(value)
-    if cached is None:
-        cached = datetime.fromisoformat(value)
-        if len(_ts_cache) > 4096:
-            _ts_cache.clear()
-        _ts_cache[value] = cached
-    return cached
-
-
-def ts_or_none(value: str | None) -> datetime | None:
-    return None if value is None else ts(value)
-
-
-def mask_secret(secret: str | None) -> str | None:
-    """``"****"`` plus the last 4 characters (only for secrets of 12+ characters)."""
-    if secret is None:
-        return None
-    if len(secret) >= 12:
-        return "****" + secret[-4:]
-    return "****"
-
-
-# ---- row -> struct (no queries) -------------------------------------------------------
-
-
-def organization_from_row(row: sqlite3.Row) -> Organization:
-    return Organization(
-        id=row["id"],
-        name=row["name"],
-        domain=row["domain"],
-        stripe_subscription_id=row["stripe_subscription_id"],
-        created_at=ts(row["created_at"]),
-        updated_at=ts(row["updated_at"]),
-    )
-
-
-def prompt_template_from_row(row: sqlite3.Row) -> PromptTemplate:
-    return PromptTemplate(
-        id=row["id"],
-        name=row["name"],
-        version=row["version"],
-        messages=loads(row["messages"]),
-        placeholders=loads(row["placeholders"]),
-        response_format_json_schema=loads(row["response_format_json_schema"]),
-        tools=loads(row["tools"]),
-        tool_choice=loads(row["tool_choice"]),
-        criterion_set_id=row["criterion_set_id"],
-        created_at=ts(row["created_at"]),
-        updated_at=ts(row["updated_at"]),
-    )
+PROJECT = select(S.projects).where(S.projects.c.id == _ID)
+ORGANIZATION = select(S.organizations).where(S.organizations.c.id == _ID)
+COLUMNS_OF = (
+    select(S.collection_columns)
+    .where(S.collection_columns.c.collection_id == _ID)
+    .order_by(S.collection_columns.c.column_position, S.collection_columns.c.id)
+)
+LIVE_ROW_COUNT = select(func.count()).where(
+    S.template_variables.c.collection_id == _ID, S.template_variables.c.deleted_at.is_(None)
+)
+LIVE_ROWS_OF = (
+    select(S.template_variables)
+    .where(S.template_variables.c.collection_id == _ID, S.template_variables.c.deleted_at.is_(None))
+    .order_by(S.template_variables.c.id)
+)
+_TV, _C = S.template_variables, S.collections
+ROWS_BY_IDS = (
+    select(_TV)
+    .join(_C, _C.c.id == _TV.c.collection_id)
+    .where(_TV.c.id.in_(_IDS), _C.c.project_id == _PID)
+)
+CRITERIA_OF_SET = (
+    select(S.criteria)
+    .join(S.criterion_set_criteria, S.criterion_set_criteria.c.criterion_id == S.criteria.c.id)
+    .where(S.criterion_set_criteria.c.criterion_set_id == _ID)
+    .order_by(S.criterion_set_criteria.c.position, S.criteria.c.id)
+)
+_PT, _L = S.prompt_templates, S.criterion_set_prompt_templates
+TEMPLATES_OF_SET = (
+    select(_PT)
+    .join(_L, _L.c.prompt_template_id == _PT.c.id)
+    .where(_L.c.criterion_set_id == _ID, _PT.c.deleted_at.is_(None))
+    .order_by(_PT.c.id)
+)
 
 
-def column_from_row(row: sqlite3.Row) -> CollectionColumn:
-    return CollectionColumn(
-        id=row["id"],
-        name=row["name"],
-        column_type=ColumnTypeEnum(row["column_type"]),
-        default_value=row["default_value"],
-        column_position=row["column_position"],
-        categorical_values=loads(row["categorical_values"]),
-    )
+@cache
+def by_id(table: str, include_deleted: bool) -> Select[Any]:
+    """``SELECT * FROM table WHERE id = :id AND project_id = :pid`` (+ not deleted)."""
+    t = S.metadata.tables[table]
+    stmt = select(t).where(t.c.id == _ID, t.c.project_id == _PID)
+    if not include_deleted:
+        stmt = stmt.where(t.c.deleted_at.is_(None))
+    return stmt
 
 
-def llm_config_from_row(row: sqlite3.Row) -> LLMConfig:
-    """An LLM config with its ``api_key`` masked (the full key is never returned)."""
-    return LLMConfig(
-        id=row["id"],
-        name=row["name"],
-        description=row["description"],
-        llm_model_name=row["llm_model_name"],
-        llm_base_url=row["llm_base_url"],
-        api_key=mask_secret(row["api_key"]),
-        api_version=row["api_version"],
-        max_connections=row["max_connections"],
-        inference_type=InferenceType(row["inference_type"]),
-        max_retries=row["max_retries"],
-        timeout=row["timeout"],
-        system_message=row["system_message"],
-        max_tokens=row["max_tokens"],
-        top_p=row["top_p"],
-        temperature=row["temperature"],
-        best_of=row["best_of"],
-        top_k=row["top_k"],
-        logprobs=None if row["logprobs"] is None else bool(row["logprobs"]),
-        top_logprobs=row["top_logprobs"],
-        reasoning_effort=(
-            None if row["reasoning_effort"] is None else ReasoningEffort(row["reasoning_effort"])
-        ),
-        verbosity=None if row["verbosity"] is None else Verbosity(row["verbosity"]),
-        custom_api_config=loads(row["custom_api_config"]),
-        custom_response_parser=row["custom_response_parser"],
-        input_price_per_mtok=row["input_price_per_mtok"],
-        output_price_per_mtok=row["output_price_per_mtok"],
-    )
-
-
-def _deleted_clause(include_deleted: bool, alias: str = "") -> str:
-    return "" if include_deleted else f" AND {alias}deleted_at IS NULL"
+@cache
+def _row_stmt(with_collection: bool, include_deleted: bool) -> Select[Any]:
+    stmt = select(_TV).join(_C, _C.c.id == _TV.c.collection_id)
+    stmt = stmt.where(_TV.c.id == _ID, _C.c.project_id == _PID)
+    if with_collection:
+        stmt = stmt.where(_TV.c.collection_id == bindparam("collection_id"))
+    if not include_deleted:
+        stmt = stmt.where(and_(_TV.c.deleted_at.is_(None), _C.c.deleted_at.is_(None)))
+    return stmt
 
 
 class Views:
     """Builds wire structs for one project, caching each object for the request's lifetime."""
 
-    def __init__(self, db: Database, project_id: int) -> None:
-        self.db = db
+    def __init__(self, conn: Connection, project_id: int) -> None:
+        self.conn = conn
         self.project_id = project_id
         self._templates: dict[int, PromptTemplate] = {}
         self._collections: dict[int, TemplateVariablesCollection] = {}
@@ -151,17 +112,23 @@ class Views:
         self._sets: dict[int, CriterionSet] = {}
         self._llm_configs: dict[int, LLMConfig] = {}
 
+    async def _one(self, table: str, kind: str, ident: int, include_deleted: bool) -> Any:
+        row = await self.conn.fetchone(
+            by_id(table, include_deleted), {"id": ident, "pid": self.project_id}
+        )
+        if row is None:
+            raise NotFound(kind, ident)
+        return row
+
     # -- projects ---------------------------------------------------------------------------
 
-    def project(self, project_id: int | None = None) -> Project:
+    async def project(self, project_id: int | None = None) -> Project:
         """A project with its organization (404 if missing)."""
         pid = self.project_id if project_id is None else project_id
-        row = self.db.fetchone("SELECT * FROM projects WHERE id = ?", (pid,))
+        row = await self.conn.fetchone(PROJECT, {"id": pid})
         if row is None:
-            raise not_found("project", pid)
-        org = self.db.fetchone(
-            "SELECT * FROM organizations WHERE id = ?", (row["organization_id"],)
-        )
+            raise NotFound("project", pid)
+        org = await self.conn.fetchone(ORGANIZATION, {"id": row["organization_id"]})
         assert org is not None
         return Project(
             id=row["id"],
@@ -175,21 +142,17 @@ class Views:
 
     # -- prompt templates -------------------------------------------------------------------
 
-    def prompt_template(self, template_id: int, *, include_deleted: bool = False) -> PromptTemplate:
+    async def prompt_template(
+        self, template_id: int, *, include_deleted: bool = False
+    ) -> PromptTemplate:
         """A prompt template of this project (404 if missing or deleted)."""
         cached = self._templates.get(template_id)
         if cached is not None:
             return cached
-        row = self.db.fetchone(
-            "SELECT * FROM prompt_templates WHERE id = ? AND project_id = ?"
-            + _deleted_clause(include_deleted),
-            (template_id, self.project_id),
-        )
-        if row is None:
-            raise not_found("prompt template", template_id)
+        row = await self._one("prompt_templates", "prompt template", template_id, include_deleted)
         return self.prompt_template_row(row)
 
-    def prompt_template_row(self, row: sqlite3.Row) -> PromptTemplate:
+    def prompt_template_row(self, row: Any) -> PromptTemplate:
         """Build (and cache) a template from a ``prompt_templates`` row."""
         template = self._templates.get(row["id"])
         if template is None:
@@ -198,40 +161,24 @@ class Views:
 
     # -- collections and rows ---------------------------------------------------------------
 
-    def collection(
+    async def collection(
         self, collection_id: int, *, include_deleted: bool = False
     ) -> TemplateVariablesCollection:
         """A collection without its rows (404 if missing or deleted)."""
         cached = self._collections.get(collection_id)
         if cached is not None:
             return cached
-        row = self.db.fetchone(
-            "SELECT * FROM collections WHERE id = ? AND project_id = ?"
-            + _deleted_clause(include_deleted),
-            (collection_id, self.project_id),
-        )
-        if row is None:
-            raise not_found("collection", collection_id)
-        return self.collection_row(row)
+        row = await self._one("collections", "collection", collection_id, include_deleted)
+        return await self.collection_row(row)
 
-    def collection_row(self, row: sqlite3.Row) -> TemplateVariablesCollection:
+    async def collection_row(self, row: Any) -> TemplateVariablesCollection:
         """Build (and cache) a collection from a ``collections`` row."""
         cached = self._collections.get(row["id"])
         if cached is not None:
             return cached
-        columns = [
-            column_from_row(c)
-            for c in self.db.fetchall(
-                "SELECT * FROM collection_columns WHERE collection_id = ? "
-                "ORDER BY column_position, id",
-                (row["id"],),
-            )
-        ]
-        count = self.db.fetchval(
-            "SELECT COUNT(*) FROM template_variables WHERE collection_id = ? "
-            "AND deleted_at IS NULL",
-            (row["id"],),
-        )
+        column_rows = await self.conn.fetchall(COLUMNS_OF, {"id": row["id"]})
+        columns = [column_from_row(c) for c in column_rows]
+        count = await self.conn.fetchval(LIVE_ROW_COUNT, {"id": row["id"]})
         collection = TemplateVariablesCollection(
             id=row["id"],
             name=row["name"],
@@ -248,55 +195,43 @@ class Views:
         self._collections[row["id"]] = collection
         return collection
 
-    def collection_with_entries(self, collection_id: int) -> TemplateVariablesCollectionWithEntries:
+    async def collection_with_entries(
+        self, collection_id: int
+    ) -> TemplateVariablesCollectionWithEntries:
         """A collection with all its (non-deleted) rows inline."""
-        base = self.collection(collection_id)
-        rows = self.db.fetchall(
-            "SELECT * FROM template_variables WHERE collection_id = ? AND deleted_at IS NULL "
-            "ORDER BY id",
-            (collection_id,),
-        )
+        base = await self.collection(collection_id)
+        rows = await self.conn.fetchall(LIVE_ROWS_OF, {"id": collection_id})
         fields = {name: getattr(base, name) for name in base.__struct_fields__}
         return TemplateVariablesCollectionWithEntries(
-            **fields, variables=[self.template_variables_row(r) for r in rows]
+            **fields, variables=[await self.template_variables_row(r) for r in rows]
         )
 
-    def template_variables(
+    async def template_variables(
         self, row_id: int, *, collection_id: int | None = None, include_deleted: bool = False
     ) -> TemplateVariables:
         """One collection row (404 if missing, deleted, or not in ``collection_id``)."""
         cached = self._rows.get(row_id)
         if cached is not None and (collection_id is None or cached.collection.id == collection_id):
             return cached
-        sql = (
-            "SELECT tv.* FROM template_variables tv JOIN collections c ON c.id = tv.collection_id "
-            "WHERE tv.id = ? AND c.project_id = ?"
-        )
-        params: list[Any] = [row_id, self.project_id]
+        params: dict[str, Any] = {"id": row_id, "pid": self.project_id}
         if collection_id is not None:
-            sql += " AND tv.collection_id = ?"
-            params.append(collection_id)
-        if not include_deleted:
-            sql += " AND tv.deleted_at IS NULL AND c.deleted_at IS NULL"
-        row = self.db.fetchone(sql, params)
+            params["collection_id"] = collection_id
+        stmt = _row_stmt(collection_id is not None, include_deleted)
+        row = await self.conn.fetchone(stmt, params)
         if row is None:
-            raise not_found("collection entry", row_id)
-        return self.template_variables_row(row, include_deleted=include_deleted)
+            raise NotFound("collection entry", row_id)
+        return await self.template_variables_row(row, include_deleted=include_deleted)
 
-    def template_variables_many(self, row_ids: list[int]) -> list[TemplateVariables]:
+    async def template_variables_many(self, row_ids: list[int]) -> list[TemplateVariables]:
         """Several rows of this project in one query, in the order of ``row_ids``."""
         if not row_ids:
             return []
-        rows = self.db.fetchall(
-            "SELECT tv.* FROM template_variables tv JOIN collections c ON c.id = tv.collection_id "
-            "WHERE tv.id IN (SELECT value FROM json_each(?)) AND c.project_id = ?",
-            (dumps(row_ids), self.project_id),
-        )
-        by_id = {r["id"]: self.template_variables_row(r) for r in rows}
-        return [by_id[i] for i in row_ids if i in by_id]
+        rows = await self.conn.fetchall(ROWS_BY_IDS, {"ids": row_ids, "pid": self.project_id})
+        by_id_ = {r["id"]: await self.template_variables_row(r) for r in rows}
+        return [by_id_[i] for i in row_ids if i in by_id_]
 
-    def template_variables_row(
-        self, row: sqlite3.Row, *, include_deleted: bool = True
+    async def template_variables_row(
+        self, row: Any, *, include_deleted: bool = True
     ) -> TemplateVariables:
         """Build (and cache) a row from a ``template_variables`` row (embeds its collection)."""
         cached = self._rows.get(row["id"])
@@ -305,7 +240,7 @@ class Views:
         tv = TemplateVariables(
             id=row["id"],
             input_values=loads(row["input_values"]),
-            collection=self.collection(row["collection_id"], include_deleted=include_deleted),
+            collection=await self.collection(row["collection_id"], include_deleted=include_deleted),
             created_at=ts(row["created_at"]),
             environment_config=loads(row["environment_config"]),
         )
@@ -314,21 +249,15 @@ class Views:
 
     # -- criteria ---------------------------------------------------------------------------
 
-    def criterion(self, criterion_id: int, *, include_deleted: bool = False) -> Criterion:
+    async def criterion(self, criterion_id: int, *, include_deleted: bool = False) -> Criterion:
         """A criterion (404 if missing or deleted, unless ``include_deleted``)."""
         cached = self._criteria.get(criterion_id)
         if cached is not None:
             return cached
-        row = self.db.fetchone(
-            "SELECT * FROM criteria WHERE id = ? AND project_id = ?"
-            + _deleted_clause(include_deleted),
-            (criterion_id, self.project_id),
-        )
-        if row is None:
-            raise not_found("criterion", criterion_id)
-        return self.criterion_row(row)
+        row = await self._one("criteria", "criterion", criterion_id, include_deleted)
+        return await self.criterion_row(row)
 
-    def criterion_row(self, row: sqlite3.Row) -> Criterion:
+    async def criterion_row(self, row: Any) -> Criterion:
         """Build (and cache) a criterion from a ``criteria`` row."""
         cached = self._criteria.get(row["id"])
         if cached is not None:
@@ -340,73 +269,54 @@ class Views:
             label=row["label"],
             prompt_template=None,
             template_variables=(
-                None if tv_id is None else self.template_variables(tv_id, include_deleted=True)
+                None
+                if tv_id is None
+                else await self.template_variables(tv_id, include_deleted=True)
             ),
             created_at=ts(row["created_at"]),
         )
         self._criteria[row["id"]] = criterion
         return criterion
 
-    def criteria_of_set(self, set_id: int) -> list[Criterion]:
+    async def criteria_of_set(self, set_id: int) -> list[Criterion]:
         """The criteria of a set, in set order."""
-        rows = self.db.fetchall(
-            "SELECT c.* FROM criteria c JOIN criterion_set_criteria l ON l.criterion_id = c.id "
-            "WHERE l.criterion_set_id = ? ORDER BY l.position, c.id",
-            (set_id,),
-        )
-        return [self.criterion_row(r) for r in rows]
+        rows = await self.conn.fetchall(CRITERIA_OF_SET, {"id": set_id})
+        return [await self.criterion_row(r) for r in rows]
 
-    def criterion_set(self, set_id: int, *, include_deleted: bool = False) -> CriterionSet:
+    async def criterion_set(self, set_id: int, *, include_deleted: bool = False) -> CriterionSet:
         """A criterion set with its linked templates and criteria."""
         cached = self._sets.get(set_id)
         if cached is not None:
             return cached
-        row = self.db.fetchone(
-            "SELECT * FROM criterion_sets WHERE id = ? AND project_id = ?"
-            + _deleted_clause(include_deleted),
-            (set_id, self.project_id),
-        )
-        if row is None:
-            raise not_found("criterion set", set_id)
-        return self.criterion_set_row(row)
+        row = await self._one("criterion_sets", "criterion set", set_id, include_deleted)
+        return await self.criterion_set_row(row)
 
-    def criterion_set_row(self, row: sqlite3.Row) -> CriterionSet:
+    async def criterion_set_row(self, row: Any) -> CriterionSet:
         """Build (and cache) a criterion set from a ``criterion_sets`` row."""
         cached = self._sets.get(row["id"])
         if cached is not None:
             return cached
-        templates = self.db.fetchall(
-            "SELECT t.* FROM prompt_templates t JOIN criterion_set_prompt_templates l "
-            "ON l.prompt_template_id = t.id WHERE l.criterion_set_id = ? "
-            "AND t.deleted_at IS NULL ORDER BY t.id",
-            (row["id"],),
-        )
+        templates = await self.conn.fetchall(TEMPLATES_OF_SET, {"id": row["id"]})
         cset = CriterionSet(
             id=row["id"],
             name=row["name"],
             linked_prompt_templates=[self.prompt_template_row(t) for t in templates],
-            criteria=self.criteria_of_set(row["id"]),
+            criteria=await self.criteria_of_set(row["id"]),
         )
         self._sets[row["id"]] = cset
         return cset
 
     # -- LLM configs ------------------------------------------------------------------------
 
-    def llm_config(self, config_id: int, *, include_deleted: bool = False) -> LLMConfig:
+    async def llm_config(self, config_id: int, *, include_deleted: bool = False) -> LLMConfig:
         """An LLM config with a masked ``api_key`` (404 if missing or deleted)."""
         cached = self._llm_configs.get(config_id)
         if cached is not None:
             return cached
-        row = self.db.fetchone(
-            "SELECT * FROM llm_configs WHERE id = ? AND project_id = ?"
-            + _deleted_clause(include_deleted),
-            (config_id, self.project_id),
-        )
-        if row is None:
-            raise not_found("LLM config", config_id)
+        row = await self._one("llm_configs", "LLM config", config_id, include_deleted)
         return self.llm_config_row(row)
 
-    def llm_config_row(self, row: sqlite3.Row) -> LLMConfig:
+    def llm_config_row(self, row: Any) -> LLMConfig:
         cached = self._llm_configs.get(row["id"])
         if cached is None:
             cached = self._llm_configs[row["id"]] = llm_config_from_row(row)

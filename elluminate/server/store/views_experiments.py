@@ -3,7 +3,7 @@
 Response pages are the hot path (``GET @/responses?experiment_id=``): :meth:`ExperimentViews.
 responses` builds a whole page with a constant number of queries (the page's rows with their
 prompts, then rows / templates / ratings / criteria loaded by ``IN (...)``), reuses the nested
-collection / template / criterion structs through one :class:`~elluminate.server.store.views.Views`
+collection / template / criterion structs through one :class:`~.views_sync.SyncViews`
 cache, and passes stored JSON (messages, metadata) through as :class:`msgspec.Raw` without
 decoding it.
 """
@@ -31,9 +31,9 @@ from elluminate.schemas import (
 
 from ..api.errors import not_found
 from ..engine.engine import TaskEngine
-from .database import Database, loads
+from .database import Database, loads, ts
 from .results import compute_results, compute_results_many
-from .views import Views, ts
+from .views_sync import SyncViews
 
 #: The columns of a response page query (responses ``r`` joined with their prompt ``p``).
 RESPONSE_COLUMNS = (
@@ -111,12 +111,12 @@ class ExperimentViews:
         self,
         db: Database,
         project_id: int,
-        views: Views | None = None,
+        views: SyncViews | None = None,
         engine: TaskEngine | None = None,
     ) -> None:
         self.db = db
         self.project_id = project_id
-        self.views = views or Views(db, project_id)
+        self.views = views or SyncViews(db, project_id)
         self.engine = engine  # to show the live log of a running experiment
 
     # -- experiments ----------------------------------------------------------------------

@@ -1,0 +1,259 @@
+"""The storage layer: schema creation and migrations, and the async query API."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import bindparam, func, insert, select, update
+
+from elluminate.server.store import schema as S
+from elluminate.server.store.connection import ForeignKeyViolation, UniqueViolation
+from elluminate.server.store.database import Database, ts, utcnow
+from elluminate.server.store.migrate import HEAD, MIGRATIONS_DIR, alembic_upgrade
+
+LEGACY_DB = Path(__file__).resolve().parents[1] / "golden" / "legacy-v1.db"
+
+
+def sqlite_shape(path: Path) -> dict[str, Any]:
+    """Tables with their columns (name, not null, pk) and indexes (columns, unique, where)."""
+    conn = sqlite3.connect(path)
+    try:
+        shape: dict[str, Any] = {}
+        tables = [
+            r[0]
+            for r in conn.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
+            )
+        ]
+        for table in sorted(tables):
+            columns = sorted(
+                (r[1], bool(r[3]) or r[5] > 0, r[5])  # a key column is never NULL
+                for r in conn.execute(f"PRAGMA table_info({table})")
+            )
+            indexes = {}
+            for r in conn.execute(f"PRAGMA index_list({table})"):
+                if r[1].startswith("sqlite_autoindex"):
+                    continue
+                cols = [c[2] for c in conn.execute(f"PRAGMA index_info({r[1]})")]
+                sql = conn.execute(
+                    "SELECT sql FROM sqlite_master WHERE name = ?", (r[1],)
+                ).fetchone()[0]
+                where = sql.split(" WHERE ", 1)[1].strip() if " WHERE " in sql else None
+                indexes[r[1]] = (cols, bool(r[2]), where)
+            fks = sorted(
+                (r[3], r[2], r[4], r[6]) for r in conn.execute(f"PRAGMA foreign_key_list({table})")
+            )
+            shape[table] = {"columns": columns, "indexes": indexes, "fks": fks}
+        return shape
+    finally:
+        conn.close()
+
+
+def test_head_is_the_newest_migration_script() -> None:
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    assert ScriptDirectory.from_config(config).get_current_head() == HEAD
+
+
+def test_a_new_database_equals_one_built_by_every_migration(tmp_path: Path) -> None:
+    fresh = tmp_path / "fresh.db"
+    db = Database(fresh)
+    db.open()
+    db.close()
+    migrated = tmp_path / "migrated.db"
+    from sqlalchemy import create_engine
+
+    engine = create_engine(f"sqlite:///{migrated}")
+    with engine.connect() as conn:
+        alembic_upgrade(conn)
+    engine.dispose()
+    assert sqlite_shape(fresh) == sqlite_shape(migrated)
+
+
+def test_a_schema_1_file_migrates_to_the_same_schema_as_a_new_one(tmp_path: Path) -> None:
+    fresh = tmp_path / "fresh.db"
+    db = Database(fresh)
+    db.open()
+    db.close()
+    old = tmp_path / "old.db"
+    shutil.copy(LEGACY_DB, old)
+    db = Database(old)
+    db.open()
+    try:
+        assert db.fetchval("PRAGMA integrity_check") == "ok"
+        assert db.fetchval("PRAGMA foreign_key_check") is None
+    finally:
+        db.close()
+    want, got = sqlite_shape(fresh), sqlite_shape(old)
+    assert sorted(want) == sorted(got)
+    for table in want:
+        # column types and defaults may be spelled differently by the old DDL; names, NOT
+        # NULL, keys, indexes and foreign keys must be the same
+        assert want[table] == got[table], table
+
+
+# ---- the async API -------------------------------------------------------------------------
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+async def db(request: pytest.FixtureRequest, tmp_path: Path) -> Any:
+    """The store on each database (PostgreSQL: a new database, see tests/conftest.py)."""
+    if request.param == "sqlite":
+        database = Database(tmp_path / "api.db")
+        database.open()
+        yield database
+        database.close()
+        return
+    from elluminate.server.store.postgres import PostgresDatabase
+
+    url = request.getfixturevalue("postgres_url")
+    pg = PostgresDatabase(url)
+    await pg.open()
+    yield pg
+    await pg.close()
+
+
+ADD_ORG = insert(S.organizations).values(
+    name=bindparam("name"), created_at=bindparam("ts"), updated_at=bindparam("ts")
+).returning(S.organizations.c.id)
+ORG_NAMES = select(S.organizations.c.name).where(
+    S.organizations.c.id.in_(bindparam("ids", expanding=True))
+).order_by(S.organizations.c.id)
+COUNT_ORGS = select(func.count()).select_from(S.organizations)
+RENAME = update(S.organizations).where(S.organizations.c.id == bindparam("id")).values(
+    name=bindparam("name")
+)
+
+
+async def test_statements_run_with_parameters_lists_and_timestamps(db: Any) -> None:
+    moment = utcnow()
+    async with db.begin() as conn:
+        ids = [await conn.insert(ADD_ORG, {"name": f"o{i}", "ts": moment}) for i in range(5)]
+        assert await conn.execute(RENAME, {"id": ids[0], "name": "first"}) == 1
+    async with db.connect() as conn:
+        assert await conn.fetchval(COUNT_ORGS) == 5
+        for chosen in ([], ids[:1], ids[:3], ids):
+            rows = await conn.fetchall(ORG_NAMES, {"ids": chosen})
+            assert [r["name"] for r in rows] == (["first", "o1", "o2", "o3", "o4"][: len(chosen)])
+        row = await conn.fetchone(select(S.organizations).where(S.organizations.c.id == ids[1]))
+        assert ts(row["created_at"]) == moment
+        assert await conn.fetchone(ORG_NAMES, {"ids": [10**6]}) is None
+
+
+async def test_a_failing_block_rolls_back_and_constraint_errors_are_named(db: Any) -> None:
+    with pytest.raises(ZeroDivisionError):
+        async with db.begin() as conn:
+            await conn.insert(ADD_ORG, {"name": "gone", "ts": utcnow()})
+            1 / 0  # noqa: B018
+    async with db.connect() as conn:
+        assert await conn.fetchval(COUNT_ORGS) == 0
+    add_project = insert(S.projects).values(
+        organization_id=bindparam("org"), name="p", created_at=utcnow(), updated_at=utcnow()
+    )
+    with pytest.raises(ForeignKeyViolation):
+        async with db.begin() as conn:
+            await conn.execute(add_project, {"org": 999})
+    async with db.begin() as conn:
+        org = await conn.insert(ADD_ORG, {"name": "o", "ts": utcnow()})
+        key = insert(S.api_keys).values(
+            project_id=bindparam("pid"), key_hash="h", prefix="p", created_at=utcnow()
+        )
+        project = await conn.insert(add_project.returning(S.projects.c.id), {"org": org})
+        await conn.execute(key, {"pid": project})
+        with pytest.raises(UniqueViolation):
+            async with conn.savepoint():
+                await conn.execute(key, {"pid": project})
+        assert await conn.fetchval(select(func.count()).select_from(S.api_keys)) == 1
+
+
+async def test_notifications_come_after_commit(db: Any) -> None:
+    heard: list[str] = []
+    await db.listen("changes", heard.append)
+    order: list[str] = []
+
+    async def writer(name: str) -> None:
+        async with db.begin() as conn:
+            order.append(f"{name} in")
+            conn.notify("changes", name)
+            await conn.insert(ADD_ORG, {"name": name, "ts": utcnow()})
+            await asyncio.sleep(0.01)  # a real await inside: the other block must wait
+            assert heard.count(name) == 0
+            order.append(f"{name} out")
+
+    await asyncio.gather(writer("a"), writer("b"))
+    if db.dialect_name == "sqlite":  # one connection: blocks are exclusive
+        assert order in (["a in", "a out", "b in", "b out"], ["b in", "b out", "a in", "a out"])
+    for _ in range(200):  # PostgreSQL delivers on its listening connection, soon after
+        if len(heard) == 2:
+            break
+        await asyncio.sleep(0.01)
+    assert sorted(heard) == ["a", "b"]
+
+
+async def test_a_nested_block_in_the_same_task_joins_the_transaction(db: Database) -> None:
+    if db.dialect_name != "sqlite":
+        pytest.skip("joining is the single-connection SQLite store's rule")
+    with pytest.raises(RuntimeError):
+        async with db.begin() as outer:
+            await outer.insert(ADD_ORG, {"name": "outer", "ts": utcnow()})
+            async with db.begin() as inner:
+                await inner.insert(ADD_ORG, {"name": "inner", "ts": utcnow()})
+            async with db.connect() as reader:
+                assert await reader.fetchval(COUNT_ORGS) == 2  # sees its own writes
+            raise RuntimeError("roll back both")
+    async with db.connect() as conn:
+        assert await conn.fetchval(COUNT_ORGS) == 0
+
+
+async def _postgres_shape(url: str) -> dict[str, Any]:
+    import asyncpg
+
+    from elluminate.server.store.postgres import dsn
+
+    conn = await asyncpg.connect(dsn(url))
+    try:
+        columns = await conn.fetch(
+            "SELECT table_name, column_name, is_nullable, data_type FROM "
+            "information_schema.columns WHERE table_schema = current_schema() ORDER BY 1, 2"
+        )
+        indexes = await conn.fetch(
+            "SELECT tablename, indexname, indexdef FROM pg_indexes "
+            "WHERE schemaname = current_schema() ORDER BY 1, 2"
+        )
+        return {
+            "columns": [tuple(r) for r in columns],
+            "indexes": [tuple(r) for r in indexes],
+        }
+    finally:
+        await conn.close()
+
+
+async def test_postgres_new_database_equals_one_built_by_every_migration(
+    postgres_url: str,
+) -> None:
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    from elluminate.server.store.postgres import PostgresDatabase, dsn
+
+    pg = PostgresDatabase(postgres_url)
+    await pg.open()
+    await pg.close()
+    fresh = await _postgres_shape(postgres_url)
+    engine = create_async_engine("postgresql+asyncpg://" + dsn(postgres_url).split("://", 1)[1])
+    async with engine.begin() as conn:
+        await conn.exec_driver_sql("DROP SCHEMA public CASCADE")
+        await conn.exec_driver_sql("CREATE SCHEMA public")
+    async with engine.connect() as conn:
+        await conn.run_sync(alembic_upgrade)
+        await conn.commit()
+    await engine.dispose()
+    assert await _postgres_shape(postgres_url) == fresh
+    assert any(c[3] == "timestamp with time zone" for c in fresh["columns"])

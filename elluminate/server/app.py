@@ -74,7 +74,7 @@ def create_app(config: ServerConfig | None = None) -> web.Application:
             config.on_new_api_key(generated)
 
     async def start_engine(app: web.Application) -> None:
-        engine.start()
+        await engine.start()
         log.info(
             "elluminate server ready (db %s, default LLM %s, %d concurrent LLM calls)",
             db.path,

@@ -76,12 +76,13 @@ def _count(db_path: Path, sql: str, params: tuple[Any, ...] = ()) -> int:
 
 
 async def test_an_unexpected_worker_error_stops_every_sibling_before_the_task_ends(
-    client: Any, tasks_helpers: Any, db_path: Path
+    aiohttp_client: Any, tasks_helpers: Any, tmp_path: Path
 ) -> None:
     h = tasks_helpers
+    db_path = tmp_path / "workers.db"
+    client = await _client(aiohttp_client, db_path, max_concurrency=8)
     provider = ExplodingProvider(explode_at=10)
     client.app[PROVIDERS_KEY].default = lambda: provider
-    client.app[ENGINE_KEY].concurrency = 8
     fx = await h.make_fixture(client, rows=[{"topic": f"t{i}"} for i in range(60)])
     exp = await h.create_experiment(client, fx, generate=True)
     final = await h.run_to_end(client, exp)
@@ -334,10 +335,12 @@ async def test_delete_and_retry_raced_many_times_leave_no_task_and_no_500(
     started: list[int | None] = []  # experiments whose task started after their delete began
     deleting: set[int] = set()
 
-    def watched_submit(kind: str, project_id: int, experiment_id: int | None, payload: Any) -> Any:
+    async def watched_submit(
+        conn: Any, kind: str, project_id: int, experiment_id: int | None, payload: Any
+    ) -> Any:
         if experiment_id in deleting:
             started.append(experiment_id)
-        return submit(kind, project_id, experiment_id, payload)
+        return await submit(conn, kind, project_id, experiment_id, payload)
 
     engine.submit = watched_submit
     fx = await h.make_fixture(client, rows=[{"topic": f"t{i}"} for i in range(20)])
@@ -361,12 +364,12 @@ async def test_delete_and_retry_raced_many_times_leave_no_task_and_no_500(
         await asyncio.gather(*spammers)
         assert (await client.get(url)).status == 404, (resp.status, await resp.text())
         await asyncio.sleep(0.05)
-        running = [live.state for live in engine._live.values()]
+        running = [live.state for live in engine._running.values()]
         assert all(s.experiment_id != exp["id"] for s in running), running
     assert started == []  # no run started on an experiment that was being deleted
     assert set(statuses["delete"]) == {204}
     assert set(statuses["retry"]) <= {200, 404, 409}, statuses["retry"]
-    assert not engine._live
+    assert not engine._running
 
 
 # ---- 8. task logs -------------------------------------------------------------------------
@@ -377,34 +380,41 @@ async def test_a_log_line_is_one_insert_and_polls_page_by_cursor(
 ) -> None:
     engine = client.app[ENGINE_KEY]
     db = client.app[DB_KEY]
+    running: list[Any] = []
+    release = asyncio.Event()
 
     async def noop(ctx: Any) -> None:
-        await asyncio.sleep(60)
+        running.append(ctx)
+        await release.wait()
 
     engine.register("noop", noop)
-    state = engine.submit("noop", 1, None, None)
-    await asyncio.sleep(0)
+    async with db.begin() as conn:
+        state = await engine.submit(conn, "noop", 1, None, None)
+    for _ in range(200):
+        if running:
+            break
+        await asyncio.sleep(0.01)
+    [ctx] = running
     for i in range(300):
-        engine.append_log(state, f"line {i}")
+        await ctx.log(f"line {i}")
     statements: list[str] = []
     db.conn.set_trace_callback(statements.append)
     try:
-        engine.append_log(state, "one more line")
+        await ctx.log("one more line")
     finally:
         db.conn.set_trace_callback(None)
     writes = [s for s in statements if not s.startswith(("BEGIN", "COMMIT", "SELECT"))]
     assert len(writes) == 1 and writes[0].startswith("INSERT INTO task_logs"), statements
     assert "one more line" not in " ".join(s for s in statements if "UPDATE" in s)
-    first = engine.logs_delta(state, "reader")
+    first = await engine.logs_delta(state, "reader")
     assert first.count("\n") == 301
-    engine.append_log(state, "after the cursor")
-    assert engine.logs_delta(state, "reader").endswith("after the cursor\n")
-    assert engine.logs_delta(state, "reader") == ""
+    await ctx.log("after the cursor")
+    assert (await engine.logs_delta(state, "reader")).endswith("after the cursor\n")
+    assert await engine.logs_delta(state, "reader") == ""
     await engine.cancel(state.id)
     stored = _count(db_path, "SELECT COUNT(*) FROM task_logs WHERE task_id = ?", (state.id,))
     assert stored == 303  # 302 lines + the REVOKED line
-    again = engine.get(1, state.id)
-    assert again is not None and again.logs.count("\n") == 303
+    assert (await engine.logs(state.id)).count("\n") == 303
 
 
 # ---- 9. migrations, echo notice ----------------------------------------------------------

@@ -1,17 +1,16 @@
 """Experiments (CONTRACT.md 4.7, 4.8): create, list, get, delete, run, retry-failed, cancel,
 generation status and its SSE stream.
 
-A run is an ``experiment`` task of the task engine (see :mod:`elluminate.server.engine.handlers`):
-``generation_task_id`` is set while it runs and cleared when it ends. ``/cancel`` (not in the
-official API) revokes the running task. ``rated_responses`` is always ``[]`` in experiment
-answers: clients load responses from ``GET @/responses?experiment_id=`` (the official SDK
-always does).
+A run is an ``experiment`` task of the task engine (see :mod:`elluminate.server.engine`):
+``generation_task_id`` is set while it is live and cleared when it ends. ``/cancel`` (not in
+the official API) revokes it. ``rated_responses`` is always ``[]`` in experiment answers:
+clients load responses from ``GET @/responses?experiment_id=`` (the official SDK always does).
 """
 
 from __future__ import annotations
 
 import logging
-import sqlite3
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import msgspec
@@ -25,19 +24,22 @@ from elluminate.schemas import (
 )
 
 from ..engine.engine import TaskEngine
-from ..engine.handlers import load_setup, plan_work, resolve_rating_version
-from ..store.database import Database, dumps, loads, now
+from ..engine.planning import load_setup, plan_work
+from ..evaluation.judging import resolve_rating_version
+from ..store import experiments as store
+from ..store.common import like_escaped, live_row
+from ..store.connection import Connection, UniqueViolation
+from ..store.database import dumps, loads
+from ..store.tasks import lines_after
 from ..store.views_experiments import ExperimentViews
-from ..store.views_sync import SyncViews
-from .errors import conflict, not_found, unprocessable
+from .errors import conflict, unprocessable
 from .http import (
     check_name,
     convert,
     get_db,
     json_response,
-    live_row,
     no_content,
-    paginate,
+    page_response,
     path_id,
     project_id,
     query_int,
@@ -60,16 +62,6 @@ MAX_EPOCHS = 1000
 # ---- helpers ----------------------------------------------------------------------------
 
 
-def experiment_row(db: Database, pid: int, experiment_id: int) -> sqlite3.Row:
-    """The experiment row of this project, or 404."""
-    row = db.fetchone(
-        "SELECT * FROM experiments WHERE id = ? AND project_id = ?", (experiment_id, pid)
-    )
-    if row is None:
-        raise not_found("experiment", experiment_id)
-    return row
-
-
 def check_epochs(n_epochs: int) -> int:
     if n_epochs < 1:
         raise unprocessable(f"n_epochs must be at least 1, got {n_epochs}")
@@ -78,91 +70,69 @@ def check_epochs(n_epochs: int) -> int:
     return n_epochs
 
 
-def check_runnable(db: Database, exp: sqlite3.Row) -> None:
+async def check_runnable(conn: Connection, exp: Any) -> None:
     """422 unless the experiment has input rows and criteria to rate against."""
-    rows = db.fetchval(
-        "SELECT COUNT(*) FROM template_variables WHERE collection_id = ? AND deleted_at IS NULL",
-        (exp["collection_id"],),
-    )
-    if not rows:
-        name = db.fetchval("SELECT name FROM collections WHERE id = ?", (exp["collection_id"],))
+    if not await store.live_row_count(conn, exp["collection_id"]):
+        name = await store.name_of(conn, "collections", exp["collection_id"])
         raise unprocessable(
             f"collection {name!r} (id {exp['collection_id']}) has no entries: add input rows "
             "before running the experiment"
         )
-    criteria = db.fetchval(
-        "SELECT COUNT(*) FROM criterion_set_criteria l JOIN criteria c ON c.id = l.criterion_id "
-        "WHERE l.criterion_set_id = ? AND c.deleted_at IS NULL",
-        (exp["criterion_set_id"],),
-    )
-    if not criteria:
-        name = db.fetchval(
-            "SELECT name FROM criterion_sets WHERE id = ?", (exp["criterion_set_id"],)
-        )
+    if not await store.live_criteria_count(conn, exp["criterion_set_id"]):
+        name = await store.name_of(conn, "criterion_sets", exp["criterion_set_id"])
         raise unprocessable(
             f"criterion set {name!r} (id {exp['criterion_set_id']}) has no criteria: add criteria "
             "(POST .../criteria with criterion_set_id) before running the experiment"
         )
 
 
-def check_not_deleting(exp: sqlite3.Row) -> None:
+def check_not_deleting(exp: Any) -> None:
     """409 while a delete of the experiment is stopping its run."""
     if exp["deleting"]:
         raise conflict(f"experiment {exp['name']!r} is being deleted")
 
 
-def running_task(engine: TaskEngine, exp: sqlite3.Row) -> str | None:
-    """The experiment's task id if it is running in this server."""
+def running_task(exp: Any) -> str | None:
+    """The experiment's live task (PENDING or STARTED, on whichever replica), if any."""
     task_id: str | None = exp["generation_task_id"]
-    return task_id if engine.is_running(task_id) else None
+    return task_id
 
 
-def start_task(
-    db: Database, engine: TaskEngine, pid: int, exp: sqlite3.Row, payload: dict[str, Any]
+async def start_task(
+    conn: Connection, engine: TaskEngine, pid: int, exp: Any, payload: dict[str, Any]
 ) -> str:
-    """Submit the experiment's task (inside the caller's transaction); returns its id.
+    """Submit the experiment's task (in the caller's transaction); returns its id.
 
     A task rejected at once (queue full) is not stored as the experiment's running task, but
     its id is returned so the caller can report it.
     """
-    ts = now()
-    state = engine.submit("experiment", pid, exp["id"], payload)
+    state = await engine.submit(conn, "experiment", pid, exp["id"], payload)
     if state.terminal:
-        db.execute(
-            "UPDATE experiments SET has_internal_error = 1, logs = ?, updated_at = ? WHERE id = ?",
-            (state.logs, ts, exp["id"]),
-        )
+        logs, _ = await lines_after(conn, state.id, 0)
+        await store.rejected_run(conn, exp["id"], logs)
     else:
-        db.execute(
-            "UPDATE experiments SET generation_task_id = ?, has_internal_error = 0, has_run = 1, "
-            "started_at = COALESCE(started_at, ?), finished_at = NULL, updated_at = ? "
-            "WHERE id = ?",
-            (state.id, ts, ts, exp["id"]),
-        )
+        await store.start_run(conn, exp["id"], state.id)
     return state.id
 
 
-def _view(request: web.Request, experiment_id: int, task_id: str | None = None) -> Any:
+async def _view(request: web.Request, experiment_id: int, task_id: str | None = None) -> Any:
     db, pid = get_db(request), project_id(request)
-    views = ExperimentViews(db, pid, engine=get_engine(request))
-    return views.experiment(experiment_id, generation_task_id=task_id)
+    async with db.connect() as conn:
+        views = ExperimentViews(conn, pid, store=db)
+        return await views.experiment(experiment_id, generation_task_id=task_id)
 
 
 # ---- create / list / get / delete ---------------------------------------------------------
 
 
-def _resolve_criterion_set(
-    db: Database, pid: int, body: CreateExperimentRequest, template: sqlite3.Row | None
+async def _resolve_criterion_set(
+    conn: Connection, pid: int, body: CreateExperimentRequest, template: Any
 ) -> int:
     if body.criterion_set_id is not None:
-        live_row(db, "criterion_sets", "criterion set", pid, body.criterion_set_id)
+        await live_row(conn, "criterion_sets", "criterion set", pid, body.criterion_set_id)
         return body.criterion_set_id
     if template is not None and template["criterion_set_id"] is not None:
-        alive = db.fetchval(
-            "SELECT 1 FROM criterion_sets WHERE id = ? AND deleted_at IS NULL",
-            (template["criterion_set_id"],),
-        )
-        if alive:
+        if await store.criterion_set_is_live(conn, template["criterion_set_id"]):
             return int(template["criterion_set_id"])
     where = f"prompt template {template['name']!r} (id {template['id']})" if template else "none"
     raise unprocessable(
@@ -171,16 +141,8 @@ def _resolve_criterion_set(
     )
 
 
-def _check_columns(
-    db: Database, collection: sqlite3.Row, template: sqlite3.Row | None
-) -> dict[str, str]:
-    columns = {
-        r[0]: r[1]
-        for r in db.fetchall(
-            "SELECT name, column_type FROM collection_columns WHERE collection_id = ?",
-            (collection["id"],),
-        )
-    }
+async def _check_columns(conn: Connection, collection: Any, template: Any) -> dict[str, str]:
+    columns = await store.column_types(conn, collection["id"])
     if template is None:
         if not any(t in ("raw_input", "conversation") for t in columns.values()):
             raise unprocessable(
@@ -198,6 +160,14 @@ def _check_columns(
             missing_placeholders=missing,
         )
     return columns
+
+
+def _name_taken(name: str, existing: int) -> Exception:
+    return conflict(
+        f"an experiment named {name!r} already exists (id {existing}); choose another "
+        "name or get the existing one",
+        experiment_id=existing,
+    )
 
 
 @routes.post(BASE)
@@ -218,121 +188,118 @@ async def create_experiment(request: web.Request) -> web.Response:
     if body.collection_id is None:
         raise unprocessable("collection_id is required")
     db, pid, engine = get_db(request), project_id(request), get_engine(request)
-    with db.transaction():
-        existing = db.fetchval(
-            "SELECT id FROM experiments WHERE project_id = ? AND name = ?", (pid, name)
-        )
-        if existing is not None:
-            raise conflict(
-                f"an experiment named {name!r} already exists (id {existing}); choose another "
-                "name or get the existing one",
-                experiment_id=existing,
-            )
-        template = None
-        if body.prompt_template_id is not None:
-            template = live_row(
-                db, "prompt_templates", "prompt template", pid, body.prompt_template_id
-            )
-        collection = live_row(db, "collections", "collection", pid, body.collection_id)
-        if body.llm_config_id is not None:
-            live_row(db, "llm_configs", "LLM config", pid, body.llm_config_id)
-        set_id = _resolve_criterion_set(db, pid, body, template)
-        columns = _check_columns(db, collection, template)
-        response_column_id = body.response_column_id
-        if response_column_id is not None:
-            column = db.fetchone(
-                "SELECT name, column_type FROM collection_columns WHERE id = ? "
-                "AND collection_id = ?",
-                (response_column_id, collection["id"]),
-            )
-            if column is None or column["column_type"] != "text":
-                raise unprocessable(
-                    f"response_column_id {response_column_id} is not a text column of collection "
-                    f"{collection['name']!r} (columns: {', '.join(sorted(columns)) or 'none'})"
+    try:
+        async with db.begin() as conn:
+            existing = await store.id_by_name(conn, pid, name)
+            if existing is not None:
+                raise _name_taken(name, existing)
+            template = None
+            if body.prompt_template_id is not None:
+                template = await live_row(
+                    conn, "prompt_templates", "prompt template", pid, body.prompt_template_id
                 )
-        params = (
-            None if body.generation_params is None else msgspec.to_builtins(body.generation_params)
-        )
-        ts = now()
-        experiment_id = db.insert(
-            "INSERT INTO experiments (project_id, name, description, prompt_template_id, "
-            "collection_id, criterion_set_id, llm_config_id, rating_version, rating_mode, "
-            "n_epochs, generation_params, response_column_id, evaluation_mode, agent_config, "
-            "evaluation_agent_config, created_at, updated_at) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
+            collection = await live_row(conn, "collections", "collection", pid, body.collection_id)
+            if body.llm_config_id is not None:
+                await live_row(conn, "llm_configs", "LLM config", pid, body.llm_config_id)
+            set_id = await _resolve_criterion_set(conn, pid, body, template)
+            columns = await _check_columns(conn, collection, template)
+            response_column_id = body.response_column_id
+            if response_column_id is not None:
+                column = await store.column(conn, response_column_id, collection["id"])
+                if column is None or column["column_type"] != "text":
+                    raise unprocessable(
+                        f"response_column_id {response_column_id} is not a text column of "
+                        f"collection {collection['name']!r} (columns: "
+                        f"{', '.join(sorted(columns)) or 'none'})"
+                    )
+            params = (
+                None
+                if body.generation_params is None
+                else msgspec.to_builtins(body.generation_params)
+            )
+            experiment_id = await store.add(
+                conn,
                 pid,
-                name,
-                body.description or "",
-                body.prompt_template_id,
-                collection["id"],
-                set_id,
-                body.llm_config_id,
-                resolve_rating_version(body.rating_version),
-                body.rating_mode.value,
-                1 if response_column_id is not None else body.n_epochs,
-                dumps(params),
-                response_column_id,
-                body.evaluation_mode.value,
-                dumps(body.agent_config),
-                dumps(body.evaluation_agent_config),
-                ts,
-                ts,
-            ),
-        )
-        task_id = None
-        if body.generate:
-            exp = experiment_row(db, pid, experiment_id)
-            check_runnable(db, exp)
-            task_id = start_task(db, engine, pid, exp, {"rating_mode": body.rating_mode.value})
+                name=name,
+                description=body.description or "",
+                prompt_template_id=body.prompt_template_id,
+                collection_id=collection["id"],
+                criterion_set_id=set_id,
+                llm_config_id=body.llm_config_id,
+                rating_version=resolve_rating_version(body.rating_version),
+                rating_mode=body.rating_mode.value,
+                n_epochs=1 if response_column_id is not None else body.n_epochs,
+                generation_params=dumps(params),
+                response_column_id=response_column_id,
+                evaluation_mode=body.evaluation_mode.value,
+                agent_config=dumps(body.agent_config),
+                evaluation_agent_config=dumps(body.evaluation_agent_config),
+            )
+            task_id = None
+            if body.generate:
+                exp = await store.get(conn, pid, experiment_id)
+                await check_runnable(conn, exp)
+                task_id = await start_task(
+                    conn, engine, pid, exp, {"rating_mode": body.rating_mode.value}
+                )
+    except UniqueViolation:  # created by a concurrent request (PostgreSQL)
+        async with db.connect() as conn:
+            existing = await store.id_by_name(conn, pid, name)
+        raise _name_taken(name, existing or 0) from None
     log.info(
         "experiment %r (id %d) created%s", name, experiment_id, " and started" if task_id else ""
     )
-    return json_response(_view(request, experiment_id, task_id), status=201)
+    return json_response(await _view(request, experiment_id, task_id), status=201)
+
+
+def _date_bound(value: str, *, end: bool) -> datetime:
+    """A ``date_from``/``date_to`` value as a moment: a date alone covers its whole day."""
+    text = value.strip()
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise unprocessable(
+            f"date filter {value!r} is not a date (YYYY-MM-DD) or an ISO-8601 timestamp"
+        ) from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    if end and len(text) <= 10:  # the whole day
+        moment = moment + timedelta(days=1) - timedelta(microseconds=1)
+    return moment
 
 
 @routes.get(BASE)
 async def list_experiments(request: web.Request) -> web.Response:
     """Paginated (creation order); ``experiment_name`` is an exact-name lookup."""
     db, pid = get_db(request), project_id(request)
-    where = ["e.project_id = ?"]
-    params: list[Any] = [pid]
-    for key in ("prompt_template_id", "collection_id", "llm_config_id", "criterion_set_id"):
+    params: dict[str, Any] = {"pid": pid}
+    ids: list[str] = []
+    for key in store.LIST_FILTERS:
         ident = query_int(request, key)
         if ident is not None:
-            where.append(f"e.{key} = ?")
-            params.append(ident)
+            ids.append(key)
+            params[key] = ident
     name = query_str(request, "experiment_name")
     if name is not None and name.strip():
-        where.append("e.name = ?")
-        params.append(name.strip())
+        params["name"] = name.strip()
     search = query_str(request, "experiment_name_search")
     if search is not None and search.strip():
-        where.append("e.name LIKE ? ESCAPE '\\'")
-        escaped = search.strip().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        params.append(f"%{escaped}%")
+        params["search"] = like_escaped(search.strip())
     template_name = query_str(request, "prompt_template_name")
     if template_name is not None and template_name.strip():
-        where.append(
-            "e.prompt_template_id IN (SELECT id FROM prompt_templates WHERE project_id = ? "
-            "AND name = ?)"
-        )
-        params += [pid, template_name.strip()]
-    for key, op in (("date_from", ">="), ("date_to", "<=")):
+        params["template"] = template_name.strip()
+    dates: list[str] = []
+    for key in ("date_from", "date_to"):
         value = query_str(request, key)
         if value is not None and value.strip() and value.strip().lower() not in ("none", "null"):
-            where.append(f"substr(e.created_at, 1, {len(value.strip())}) {op} ?")
-            params.append(value.strip())
-    views = ExperimentViews(db, pid, SyncViews(db, pid), engine=get_engine(request))
-    return paginate(
-        db,
-        request,
-        select="SELECT e.* FROM experiments e",
-        where=" AND ".join(where),
-        params=params,
-        order_by="e.created_at, e.id",
-        build=views.experiments_from_rows,
+            dates.append(key)
+            params[key] = _date_bound(value, end=key == "date_to")
+    stmt = store.list_statement(
+        tuple(ids), "name" in params, "search" in params, "template" in params, tuple(dates)
     )
+    async with db.connect() as conn:
+        views = ExperimentViews(conn, pid, store=db)
+        return await page_response(request, conn, stmt, params, views.experiments_from_rows)
 
 
 def _categorical_filters(request: web.Request) -> dict[str, list[Any]] | None:
@@ -359,8 +326,9 @@ async def get_experiment(request: web.Request) -> web.Response:
     experiment_id = path_id(request, "experiment_id", "experiment")
     filters = _categorical_filters(request)
     db, pid = get_db(request), project_id(request)
-    views = ExperimentViews(db, pid, engine=get_engine(request))
-    return json_response(views.experiment(experiment_id, categorical_filters=filters))
+    async with db.connect() as conn:
+        views = ExperimentViews(conn, pid, store=db)
+        return json_response(await views.experiment(experiment_id, categorical_filters=filters))
 
 
 @routes.delete(ONE)
@@ -368,20 +336,18 @@ async def delete_experiment(request: web.Request) -> web.Response:
     """Delete an experiment with its prompts, responses and ratings (a run is revoked first)."""
     experiment_id = path_id(request, "experiment_id", "experiment")
     db, pid, engine = get_db(request), project_id(request), get_engine(request)
-    with db.transaction():  # from now on run / retry-failed answer 409 (being deleted)
-        experiment_row(db, pid, experiment_id)
-        db.execute("UPDATE experiments SET deleting = 1 WHERE id = ?", (experiment_id,))
+    async with db.begin() as conn:  # from now on run / retry-failed answer 409 (being deleted)
+        await store.get(conn, pid, experiment_id, lock=True)
+        await store.set_deleting(conn, experiment_id)
     while True:
-        exp = experiment_row(db, pid, experiment_id)
-        task_id = running_task(engine, exp)
+        async with db.connect() as conn:
+            task_id = running_task(await store.get(conn, pid, experiment_id))
         if task_id is not None:  # stop the run first (this awaits)
             await engine.cancel(task_id, "the experiment was deleted")
             continue
-        with db.transaction():  # checked again with the delete, no await in between
-            if running_task(engine, experiment_row(db, pid, experiment_id)) is None:
-                db.execute(
-                    "DELETE FROM experiments WHERE id = ? AND project_id = ?", (experiment_id, pid)
-                )
+        async with db.begin() as conn:  # checked again with the delete
+            if running_task(await store.get(conn, pid, experiment_id, lock=True)) is None:
+                await store.delete_experiment(conn, pid, experiment_id)
                 break
     log.info("experiment %d deleted", experiment_id)
     return no_content()
@@ -395,7 +361,8 @@ async def run_experiment(request: web.Request) -> web.Response:
     """Start the run of an experiment that never ran (409 otherwise)."""
     experiment_id = path_id(request, "experiment_id", "experiment")
     db, pid, engine = get_db(request), project_id(request), get_engine(request)
-    exp = experiment_row(db, pid, experiment_id)
+    async with db.connect() as conn:
+        exp = await store.get(conn, pid, experiment_id)
     data = await read_raw_json(request, allow_empty=True)
     if data is None:
         data = {}
@@ -407,10 +374,10 @@ async def run_experiment(request: web.Request) -> web.Response:
         data["n_epochs"] = exp["n_epochs"]
     body = convert(data, RunExperimentRequest)
     check_epochs(body.n_epochs)
-    with db.transaction():
-        exp = experiment_row(db, pid, experiment_id)
+    async with db.begin() as conn:
+        exp = await store.get(conn, pid, experiment_id, lock=True)
         check_not_deleting(exp)
-        task_id = running_task(engine, exp)
+        task_id = running_task(exp)
         if task_id is not None:
             raise conflict(f"experiment {exp['name']!r} is running (task {task_id})")
         if exp["has_run"]:
@@ -422,15 +389,11 @@ async def run_experiment(request: web.Request) -> web.Response:
         if body.generation_params is not None:
             params = dumps(msgspec.to_builtins(body.generation_params))
         n_epochs = 1 if exp["response_column_id"] is not None else body.n_epochs
-        db.execute(
-            "UPDATE experiments SET rating_mode = ?, n_epochs = ?, generation_params = ?, "
-            "updated_at = ? WHERE id = ?",
-            (body.rating_mode.value, n_epochs, params, now(), experiment_id),
-        )
-        exp = experiment_row(db, pid, experiment_id)
-        check_runnable(db, exp)
-        task_id = start_task(db, engine, pid, exp, {"rating_mode": body.rating_mode.value})
-    return json_response(_view(request, experiment_id, task_id))
+        await store.set_run_params(conn, experiment_id, body.rating_mode.value, n_epochs, params)
+        exp = await store.get(conn, pid, experiment_id)
+        await check_runnable(conn, exp)
+        task_id = await start_task(conn, engine, pid, exp, {"rating_mode": body.rating_mode.value})
+    return json_response(await _view(request, experiment_id, task_id))
 
 
 @routes.post(ONE + "/retry-failed")
@@ -441,10 +404,10 @@ async def retry_failed(request: web.Request) -> web.Response:
     data = await read_raw_json(request, allow_empty=True)
     body = convert(data if data is not None else {}, RetryFailedRequest)
     task_id: str | None = None
-    with db.transaction():
-        exp = experiment_row(db, pid, experiment_id)
+    async with db.begin() as conn:
+        exp = await store.get(conn, pid, experiment_id, lock=True)
         check_not_deleting(exp)
-        running = running_task(engine, exp)
+        running = running_task(exp)
         if running is not None:
             raise conflict(
                 f"experiment {exp['name']!r} is running (task {running}); wait or cancel"
@@ -453,36 +416,28 @@ async def retry_failed(request: web.Request) -> web.Response:
             raise conflict(
                 f"experiment {exp['name']!r} has not run yet: start it with POST .../run"
             )
-        annotated = db.fetchval(
-            "SELECT COUNT(*) FROM responses WHERE experiment_id = ? AND error IS NOT NULL "
-            "AND annotation != ''",
-            (experiment_id,),
-        )
+        annotated = await store.annotated_failures(conn, experiment_id)
         if annotated and not body.discard_annotations:
             raise conflict(
                 f"{annotated} failed response(s) of experiment {exp['name']!r} carry annotations; "
                 "pass discard_annotations=true to delete them anyway"
             )
-        deleted = db.execute(
-            "DELETE FROM prompts WHERE id IN (SELECT prompt_id FROM responses "
-            "WHERE experiment_id = ? AND error IS NOT NULL)",
-            (experiment_id,),
-        ).rowcount
-        plan = plan_work(db, load_setup(db, pid, experiment_id))
+        deleted = await store.delete_failed_responses(conn, experiment_id)
+        plan = await plan_work(conn, await load_setup(conn, pid, experiment_id))
         if plan.total:
-            check_runnable(db, exp)
-            task_id = start_task(
-                db, engine, pid, exp, {"rating_mode": body.rating_mode.value, "retry": True}
+            await check_runnable(conn, exp)
+            task_id = await start_task(
+                conn, engine, pid, exp, {"rating_mode": body.rating_mode.value, "retry": True}
             )
         else:
-            db.execute("UPDATE experiments SET updated_at = ? WHERE id = ?", (now(), experiment_id))
+            await store.touch(conn, experiment_id)
     log.info(
         "experiment %d retry: %d failed responses deleted, %s",
         experiment_id,
         deleted,
         f"task {task_id}" if task_id else "nothing to do",
     )
-    return json_response(_view(request, experiment_id, task_id))
+    return json_response(await _view(request, experiment_id, task_id))
 
 
 @routes.post(ONE + "/cancel")
@@ -490,12 +445,13 @@ async def cancel_experiment(request: web.Request) -> web.Response:
     """Revoke the experiment's running task (it ends REVOKED); 409 if nothing runs."""
     experiment_id = path_id(request, "experiment_id", "experiment")
     db, pid, engine = get_db(request), project_id(request), get_engine(request)
-    exp = experiment_row(db, pid, experiment_id)
-    task_id = running_task(engine, exp)
+    async with db.connect() as conn:
+        exp = await store.get(conn, pid, experiment_id)
+    task_id = running_task(exp)
     if task_id is None:
         raise conflict(f"experiment {exp['name']!r} has no running task to cancel")
     await engine.cancel(task_id)
-    return json_response(_view(request, experiment_id))
+    return json_response(await _view(request, experiment_id))
 
 
 # ---- status -------------------------------------------------------------------------------
@@ -506,8 +462,11 @@ async def generation_status(request: web.Request) -> web.Response:
     """Status of an experiment task (+ the experiment's current task and error flag)."""
     experiment_id = path_id(request, "experiment_id", "experiment")
     db, pid = get_db(request), project_id(request)
-    exp = experiment_row(db, pid, experiment_id)
-    payload = status_payload(request, request.match_info["task_id"], "experiment", experiment_id)
+    async with db.connect() as conn:
+        exp = await store.get(conn, pid, experiment_id)
+    payload = await status_payload(
+        request, request.match_info["task_id"], "experiment", experiment_id
+    )
     payload["generation_task_id"] = exp["generation_task_id"]
     payload["has_internal_error"] = bool(exp["has_internal_error"])
     return json_response(payload)
@@ -517,5 +476,6 @@ async def generation_status(request: web.Request) -> web.Response:
 async def generation_stream(request: web.Request) -> web.StreamResponse:
     """SSE progress of an experiment task (CONTRACT.md 5.5)."""
     experiment_id = path_id(request, "experiment_id", "experiment")
-    experiment_row(get_db(request), project_id(request), experiment_id)
+    async with get_db(request).connect() as conn:
+        await store.get(conn, project_id(request), experiment_id)
     return await stream_task(request, request.match_info["task_id"], "experiment", experiment_id)

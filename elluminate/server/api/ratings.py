@@ -15,15 +15,18 @@ from aiohttp import web
 
 from elluminate.schemas import BatchRateRequest, CreateRatingRequest
 
-from ..engine.engine import TaskRejected
-from ..engine.handlers import judge_for, rate_target, rating_targets
+from ..engine.handlers import rate_target, rating_targets
+from ..evaluation.generation import Unavailable
+from ..evaluation.judging import judge_for
+from ..store import experiments as experiment_store
+from ..store import responses as store
 from ..store.views_experiments import ExperimentViews
 from .errors import HTTPError, unprocessable
 from .http import (
     get_db,
     get_providers,
     json_response,
-    paginate,
+    page_response,
     project_id,
     query_int,
     read_json,
@@ -42,22 +45,14 @@ BATCH = BASE + r"/batches/{task_id}"
 async def list_ratings(request: web.Request) -> web.Response:
     """Paginated successful ratings (optionally of one ``prompt_response_id``), by id."""
     db, pid = get_db(request), project_id(request)
-    where = ["project_id = ?", "rating IS NOT NULL"]
-    params: list[Any] = [pid]
+    params: dict[str, Any] = {"pid": pid}
     response_id = query_int(request, "prompt_response_id")
     if response_id is not None:
-        where.append("response_id = ?")
-        params.append(response_id)
-    views = ExperimentViews(db, pid)
-    return paginate(
-        db,
-        request,
-        select="SELECT * FROM ratings",
-        where=" AND ".join(where),
-        params=params,
-        order_by="id",
-        build=views.rating_structs,
-    )
+        params["response_id"] = response_id
+    stmt = store.RATINGS if response_id is None else store.RATINGS_OF_RESPONSE
+    async with db.connect() as conn:
+        views = ExperimentViews(conn, pid, store=db)
+        return await page_response(request, conn, stmt, params, views.rating_structs)
 
 
 @routes.post(BASE)
@@ -65,10 +60,9 @@ async def rate_response(request: web.Request) -> web.Response:
     """Rate one response now; answers its ratings (one per applicable criterion)."""
     body, _ = await read_json(request, CreateRatingRequest)
     db, pid = get_db(request), project_id(request)
-    owned = db.fetchval(
-        "SELECT 1 FROM responses WHERE id = ? AND project_id = ?", (body.prompt_response_id, pid)
-    )
-    targets = rating_targets(db, [body.prompt_response_id]) if owned else []
+    async with db.connect() as conn:
+        owned = await store.owned(conn, pid, body.prompt_response_id)
+        targets = await rating_targets(conn, [body.prompt_response_id]) if owned else []
     if not targets:
         raise HTTPError(404, f"response {body.prompt_response_id} not found in this project")
     target = targets[0]
@@ -83,9 +77,9 @@ async def rate_response(request: web.Request) -> web.Response:
         )
     try:
         judge = judge_for(get_providers(request), target.rating_version, body.rating_mode.value)
-    except TaskRejected as exc:
+    except Unavailable as exc:
         raise HTTPError(503, str(exc)) from None
-    outcomes = await rate_target(get_engine(request), db, pid, judge, target)
+    outcomes = await rate_target(get_engine(request), db.begin, pid, judge, target)
     failed = [o for o in outcomes if o.rating is None]
     if failed:
         raise HTTPError(
@@ -94,7 +88,8 @@ async def rate_response(request: web.Request) -> web.Response:
             f"(criterion {failed[0].criterion_id}: {failed[0].error}); the successful ones are "
             "stored, try again to rate the rest",
         )
-    ratings = ExperimentViews(db, pid).ratings_of([target.response_id])
+    async with db.connect() as conn:
+        ratings = await ExperimentViews(conn, pid, store=db).ratings_of([target.response_id])
     return json_response(ratings.get(target.response_id, []), status=201)
 
 
@@ -106,14 +101,8 @@ async def create_batch(request: web.Request) -> web.Response:
     if not ids:
         return json_response(None)
     db, pid, engine = get_db(request), project_id(request), get_engine(request)
-    with db.transaction():
-        marks = ",".join("?" * len(ids))
-        rows = db.fetchall(
-            f"SELECT r.id, r.experiment_id, e.criterion_set_id, e.name FROM responses r "
-            f"JOIN experiments e ON e.id = r.experiment_id "
-            f"WHERE r.project_id = ? AND r.id IN ({marks})",
-            (pid, *ids),
-        )
+    async with db.begin() as conn:
+        rows = await store.batch_responses(conn, pid, ids)
         found = {r["id"] for r in rows}
         missing = [i for i in ids if i not in found]
         if missing:
@@ -124,18 +113,14 @@ async def create_batch(request: web.Request) -> web.Response:
             if row["criterion_set_id"] in checked:
                 continue
             checked.add(row["criterion_set_id"])
-            has_criteria = db.fetchval(
-                "SELECT 1 FROM criterion_set_criteria l JOIN criteria c ON c.id = l.criterion_id "
-                "WHERE l.criterion_set_id = ? AND c.deleted_at IS NULL LIMIT 1",
-                (row["criterion_set_id"],),
-            )
-            if not has_criteria:
+            if not await experiment_store.has_live_criteria(conn, row["criterion_set_id"]):
                 raise unprocessable(
                     f"response {row['id']} cannot be rated: the criterion set of experiment "
                     f"{row['name']!r} has no criteria"
                 )
         experiments = {r["experiment_id"] for r in rows}
-        state = engine.submit(
+        state = await engine.submit(
+            conn,
             "ratings",
             pid,
             experiments.pop() if len(experiments) == 1 else None,
@@ -147,7 +132,7 @@ async def create_batch(request: web.Request) -> web.Response:
 
 @routes.get(BATCH)
 async def batch_status(request: web.Request) -> web.Response:
-    return json_response(status_payload(request, request.match_info["task_id"], "ratings"))
+    return json_response(await status_payload(request, request.match_info["task_id"], "ratings"))
 
 
 @routes.get(BATCH + "/stream")

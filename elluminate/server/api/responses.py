@@ -9,6 +9,7 @@ answers the task id as a bare JSON string, or ``null`` for an empty batch.
 from __future__ import annotations
 
 import logging
+import math
 from typing import Any
 
 import msgspec
@@ -20,15 +21,14 @@ from elluminate.schemas import (
     UpdateAnnotationRequest,
 )
 
-from ..engine.engine import TaskRejected
-from ..engine.handlers import (
-    DuplicateResponse,
-    generate_and_store,
-    row_prompt,
-    store_given_response,
-)
-from ..store.database import Database, now
-from ..store.views_experiments import RESPONSE_COLUMNS, RESPONSE_FROM, ExperimentViews
+from ..engine.handlers import generate_and_store, row_prompt, store_given_response
+from ..evaluation.generation import Unavailable
+from ..store import experiments as experiment_store
+from ..store import responses as store
+from ..store.connection import Connection
+from ..store.pages import fetch_page
+from ..store.responses import LIST_INT_FILTERS, LIST_RANGES, DuplicateResponse
+from ..store.views_experiments import ExperimentViews
 from .errors import HTTPError, conflict, not_found, unprocessable
 from .http import (
     get_config,
@@ -81,8 +81,8 @@ def check_messages(messages: list[dict[str, Any]], where: str = "messages") -> N
         raise unprocessable(f"{where} must contain an assistant or tool message")
 
 
-def check_item(
-    db: Database,
+async def check_item(
+    conn: Connection,
     pid: int,
     item: CreatePromptResponseRequest,
     where: str,
@@ -94,48 +94,31 @@ def check_item(
     cache = {} if cache is None else cache
     exp = cache.get(item.experiment_id)
     if exp is None:
-        exp = db.fetchone(
-            "SELECT e.id, e.name, e.collection_id, e.prompt_template_id, c.name AS collection "
-            "FROM experiments e JOIN collections c ON c.id = e.collection_id "
-            "WHERE e.id = ? AND e.project_id = ?",
-            (item.experiment_id, pid),
-        )
+        exp = await store.checked_experiment(conn, pid, item.experiment_id)
         if exp is None:
             raise HTTPError(
                 404, f"{where}: experiment {item.experiment_id} not found in this project"
             )
         cache[item.experiment_id] = exp
-    in_collection = db.fetchval(
-        "SELECT 1 FROM template_variables WHERE id = ? AND collection_id = ? "
-        "AND deleted_at IS NULL",
-        (item.template_variables_id, exp["collection_id"]),
-    )
-    if not in_collection:
+    if not await store.row_in_collection(conn, item.template_variables_id, exp["collection_id"]):
         raise HTTPError(
             404,
             f"{where}: collection entry {item.template_variables_id} not found in collection "
             f"{exp['collection']!r} of experiment {exp['name']!r}",
         )
-    if item.llm_config_id is not None:
-        ok = db.fetchval(
-            "SELECT 1 FROM llm_configs WHERE id = ? AND project_id = ? AND deleted_at IS NULL",
-            (item.llm_config_id, pid),
-        )
-        if not ok:
-            raise HTTPError(
-                404, f"{where}: LLM config {item.llm_config_id} not found in this project"
-            )
+    if item.llm_config_id is not None and not await store.llm_config_is_live(
+        conn, pid, item.llm_config_id
+    ):
+        raise HTTPError(404, f"{where}: LLM config {item.llm_config_id} not found in this project")
     if item.epoch < 1:
         raise unprocessable(f"{where}: epoch must be at least 1, got {item.epoch}")
     check_messages(item.messages, f"{where}.messages")
     if generating and not item.messages:
         template = None
         if exp["prompt_template_id"] is not None:
-            template = db.fetchone(
-                "SELECT * FROM prompt_templates WHERE id = ?", (exp["prompt_template_id"],)
-            )
+            template = await store.template_row(conn, exp["prompt_template_id"])
         try:
-            row_prompt(db, template, item.template_variables_id, strict=True)
+            await row_prompt(conn, template, item.template_variables_id, strict=True)
         except ValueError as exc:
             raise unprocessable(f"{where}: cannot render the prompt: {exc}") from None
     data: dict[str, Any] = msgspec.to_builtins(item)
@@ -149,11 +132,7 @@ def check_item(
             f"{exp['name']!r} (one response per entry and epoch); give each response its own "
             "entry or epoch"
         )
-    if db.fetchval(
-        "SELECT id FROM responses WHERE experiment_id = ? AND template_variables_id = ? "
-        "AND epoch = ?",
-        slot,
-    ):
+    if await store.slot_taken(conn, *slot) is not None:
         raise conflict(
             f"{where}: experiment {exp['name']!r} already has a response for {what} (one "
             "response per entry and epoch); delete that response first, or use another epoch"
@@ -180,79 +159,52 @@ async def list_responses(request: web.Request) -> web.Response:
     """Paginated responses of the project, ordered by id (filters of CONTRACT.md 4.9).
 
     The hot path of ``get_experiment`` (``?experiment_id=``, page after page): the page's ids
-    are picked by an index-only subquery (no join, no row lookups for the rows skipped by
+    are picked by an index-only query (no join, no row lookups for the rows skipped by
     ``OFFSET``), then only those rows are joined with their prompts.
     """
     db, pid = get_db(request), project_id(request)
-    where: list[str] = []
-    params: list[Any] = []
-    foreign = False
+    params: dict[str, Any] = {"pid": pid}
+    filters: list[str] = []
     experiment_id = query_int(request, "experiment_id", minimum=None)
-    if experiment_id is not None:
-        # A response belongs to its experiment's project, so once the experiment is known to
-        # be this project's, ``r.experiment_id = ?`` alone selects it (covered by the index).
-        owner = db.fetchval("SELECT project_id FROM experiments WHERE id = ?", (experiment_id,))
-        foreign = owner != pid
-        where.append("r.experiment_id = ?")
-        params.append(experiment_id)
-    else:
-        where.append("r.project_id = ?")
-        params.append(pid)
-    for key, column in (
-        ("prompt_id", "r.prompt_id"),
-        ("prompt_template_id", "p.prompt_template_id"),
-        ("template_variables_id", "p.template_variables_id"),
-        ("epoch", "r.epoch"),
-    ):
+    for key in LIST_INT_FILTERS:
         value = query_int(request, key, minimum=None)
         if value is not None:
-            where.append(f"{column} = ?")
-            params.append(value)
+            filters.append(key)
+            params[key] = value
     collection_id = query_int(request, "collection_id")
     if collection_id is not None:
-        where.append(
-            "p.template_variables_id IN (SELECT id FROM template_variables WHERE collection_id = ?)"
-        )
-        params.append(collection_id)
+        filters.append("collection_id")
+        params["collection_id"] = collection_id
     model = query_str(request, "llm_model_name")
     if model is not None and model.strip() and model.strip().lower() not in ("none", "null"):
-        where.append(
-            "r.llm_config_id IN (SELECT id FROM llm_configs WHERE project_id = ? "
-            "AND llm_model_name = ?)"
-        )
-        params += [pid, model.strip()]
+        filters.append("llm_model_name")
+        params["llm_model_name"] = model.strip()
     ids = query_ints(request, "response_ids")
     if ids:
-        where.append(f"r.id IN ({','.join('?' * len(ids))})")
-        params += ids
-    for key, column, op in (
-        ("duration_seconds_min", "r.duration_seconds", ">="),
-        ("duration_seconds_max", "r.duration_seconds", "<="),
-        ("input_tokens_min", "r.input_tokens", ">="),
-        ("input_tokens_max", "r.input_tokens", "<="),
-        ("output_tokens_min", "r.output_tokens", ">="),
-        ("output_tokens_max", "r.output_tokens", "<="),
-    ):
+        filters.append("response_ids")
+        params["response_ids"] = ids
+    for key, column, op in LIST_RANGES:
         number = _query_float(request, key)
         if number is not None:
-            where.append(f"{column} {op} ?")
-            params.append(number)
+            filters.append(key)
+            if column == "duration_seconds":
+                params[key] = number
+            else:  # token counts are integers: the same bound, rounded inward
+                params[key] = math.ceil(number) if op == ">=" else math.floor(number)
     page = page_param(request)
-    if foreign:  # another project's experiment, or none: nothing to show
-        return _page_response([], 0)
     size = get_config(request).page_size
-    condition = " AND ".join(where)
-    source = RESPONSE_FROM if "p." in condition else "FROM responses r"
-    count = int(db.fetchval(f"SELECT COUNT(*) {source} WHERE {condition}", params) or 0)
-    offset = (page - 1) * size
-    if offset >= count:
-        return _page_response([], count)
-    rows = db.fetchall(
-        f"SELECT {RESPONSE_COLUMNS} {RESPONSE_FROM} WHERE r.id IN "
-        f"(SELECT r.id {source} WHERE {condition} ORDER BY r.id LIMIT ? OFFSET ?) ORDER BY r.id",
-        (*params, size, offset),
-    )
-    return _page_response(ExperimentViews(db, pid).responses(rows), count)
+    async with db.connect() as conn:
+        if experiment_id is not None:
+            # A response belongs to its experiment's project, so once the experiment is known
+            # to be this project's, ``experiment_id = ?`` alone selects it (the index).
+            if await experiment_store.owner_of(conn, experiment_id) != pid:
+                return _page_response([], 0)  # another project's experiment, or none
+            params["experiment_id"] = experiment_id
+        stmt = store.response_ids_statement(experiment_id is not None, tuple(filters))
+        rows, count = await fetch_page(conn, stmt, params, page=page, size=size)
+        views = ExperimentViews(conn, pid, store=db)
+        items = await views.responses_by_ids([r[0] for r in rows])
+    return _page_response(items, count)
 
 
 def _page_response(items: list[Any], count: int) -> web.Response:
@@ -260,12 +212,16 @@ def _page_response(items: list[Any], count: int) -> web.Response:
     return web.Response(body=body, content_type="application/json")
 
 
+async def _response_view(request: web.Request, response_id: int) -> Any:
+    db, pid = get_db(request), project_id(request)
+    async with db.connect() as conn:
+        return await ExperimentViews(conn, pid, store=db).response(response_id)
+
+
 @routes.get(ONE)
 async def get_response(request: web.Request) -> web.Response:
     response_id = path_id(request, "response_id", "response")
-    return json_response(
-        ExperimentViews(get_db(request), project_id(request)).response(response_id)
-    )
+    return json_response(await _response_view(request, response_id))
 
 
 # ---- add / generate ------------------------------------------------------------------------
@@ -281,10 +237,10 @@ async def add_response(request: web.Request) -> web.Response:
             "messages must not be empty: give the response's messages, or use "
             "POST .../responses/generate to generate one"
         )
-    with db.transaction():
-        item = check_item(db, pid, body, "response", generating=False)
-        response_id = store_given_response(db, pid, item)
-    return json_response(ExperimentViews(db, pid).response(response_id), status=201)
+    async with db.begin() as conn:
+        item = await check_item(conn, pid, body, "response", generating=False)
+        response_id = await store_given_response(conn, pid, item)
+    return json_response(await _response_view(request, response_id), status=201)
 
 
 @routes.post(BASE + "/generate")
@@ -295,22 +251,23 @@ async def generate_response(request: web.Request) -> web.Response:
     """
     body, _ = await read_json(request, CreatePromptResponseRequest, prepare=_string_messages)
     db, pid = get_db(request), project_id(request)
-    item = check_item(db, pid, body, "response", generating=True)
+    async with db.connect() as conn:
+        item = await check_item(conn, pid, body, "response", generating=True)
     if body.messages:
-        with db.transaction():
-            response_id = store_given_response(db, pid, item)
+        async with db.begin() as conn:
+            response_id = await store_given_response(conn, pid, item)
     else:
         try:
             response_id, _ = await generate_and_store(
                 get_engine(request), db, get_providers(request), pid, item
             )
-        except TaskRejected as exc:
+        except Unavailable as exc:
             raise HTTPError(503, str(exc)) from None
         except DuplicateResponse as exc:  # stored by another request while this one generated
             raise conflict(str(exc)) from None
         except LookupError as exc:
             raise HTTPError(404, str(exc)) from None
-    return json_response(ExperimentViews(db, pid).response(response_id), status=201)
+    return json_response(await _response_view(request, response_id), status=201)
 
 
 @routes.post(BATCHES)
@@ -329,10 +286,10 @@ async def create_batch(request: web.Request) -> web.Response:
         return json_response(None)
     db, pid, engine = get_db(request), project_id(request), get_engine(request)
     cache: dict[Any, Any] = {}
-    with db.transaction():
+    async with db.begin() as conn:
         items = [
-            check_item(
-                db,
+            await check_item(
+                conn,
                 pid,
                 item,
                 f"prompt_response_ins[{index}]",
@@ -342,7 +299,8 @@ async def create_batch(request: web.Request) -> web.Response:
             for index, item in enumerate(body.prompt_response_ins)
         ]
         experiments = {item["experiment_id"] for item in items}
-        state = engine.submit(
+        state = await engine.submit(
+            conn,
             "responses",
             pid,
             experiments.pop() if len(experiments) == 1 else None,
@@ -354,7 +312,7 @@ async def create_batch(request: web.Request) -> web.Response:
 
 @routes.get(BATCHES + r"/{task_id}")
 async def batch_status(request: web.Request) -> web.Response:
-    return json_response(status_payload(request, request.match_info["task_id"], "responses"))
+    return json_response(await status_payload(request, request.match_info["task_id"], "responses"))
 
 
 # ---- delete / annotate -----------------------------------------------------------------------
@@ -365,15 +323,9 @@ async def delete_response(request: web.Request) -> web.Response:
     """Delete a response with its prompt and ratings."""
     response_id = path_id(request, "response_id", "response")
     db, pid = get_db(request), project_id(request)
-    with db.transaction():
-        prompt_id = db.fetchval(
-            "SELECT prompt_id FROM responses WHERE id = ? AND project_id = ?", (response_id, pid)
-        )
-        if prompt_id is None:
+    async with db.begin() as conn:
+        if not await store.delete_response(conn, pid, response_id):
             raise not_found("response", response_id)
-        db.execute("DELETE FROM responses WHERE id = ?", (response_id,))
-        if not db.fetchval("SELECT 1 FROM responses WHERE prompt_id = ? LIMIT 1", (prompt_id,)):
-            db.execute("DELETE FROM prompts WHERE id = ?", (prompt_id,))
     return no_content()
 
 
@@ -383,11 +335,7 @@ async def update_annotation(request: web.Request) -> web.Response:
     response_id = path_id(request, "response_id", "response")
     body, _ = await read_json(request, UpdateAnnotationRequest)
     db, pid = get_db(request), project_id(request)
-    with db.transaction():
-        updated = db.execute(
-            "UPDATE responses SET annotation = ?, updated_at = ? WHERE id = ? AND project_id = ?",
-            (body.annotation, now(), response_id, pid),
-        ).rowcount
-        if not updated:
+    async with db.begin() as conn:
+        if not await store.set_annotation(conn, pid, response_id, body.annotation):
             raise not_found("response", response_id)
-    return json_response(ExperimentViews(db, pid).response(response_id))
+    return json_response(await _response_view(request, response_id))

@@ -44,11 +44,11 @@ def get_engine(request: web.Request) -> TaskEngine:
     return request.app[ENGINE_KEY]
 
 
-def find_task(
+async def find_task(
     request: web.Request, task_id: str, kind: str, experiment_id: int | None = None
 ) -> TaskState | None:
     """The task if it is of ``kind`` in the caller's project (and of ``experiment_id``)."""
-    state = get_engine(request).get(project_id(request), task_id)
+    state = await get_engine(request).get(project_id(request), task_id)
     if state is None or state.kind != kind:
         return None
     if experiment_id is not None and state.experiment_id != experiment_id:
@@ -56,13 +56,13 @@ def find_task(
     return state
 
 
-def status_payload(
+async def status_payload(
     request: web.Request, task_id: str, kind: str, experiment_id: int | None = None
 ) -> dict[str, Any]:
     """The polling answer for a task (see the module docstring)."""
     consumer = request.query.get("connection_uuid") or None
-    state = find_task(request, task_id, kind, experiment_id)
-    return get_engine(request).payload(state, consumer=consumer, compat=consumer is None)
+    state = await find_task(request, task_id, kind, experiment_id)
+    return await get_engine(request).payload(state, consumer=consumer, compat=consumer is None)
 
 
 def polling_interval(request: web.Request) -> float:
@@ -105,7 +105,7 @@ async def stream_task(
     try:
         while True:
             changed = engine.changed(task_id)  # taken before reading: no change is missed
-            state = find_task(request, task_id, kind, experiment_id)
+            state = await find_task(request, task_id, kind, experiment_id)
             now = loop.time()
             throttled = False
             if state is None:
@@ -115,10 +115,10 @@ async def stream_task(
                     await response.write(format_event(b'{"status":"PENDING"}'))
                     last_sent = last_write = now
             else:
-                key = state.key()
+                key = (*state.key(), await engine.last_log_id(task_id))
                 if state.terminal or (key != last_key and now - last_sent >= interval * 0.999):
-                    delta, cursor = state.logs_since(cursor)
-                    body = engine.payload(state, logs_delta=delta)
+                    delta, cursor = await engine.logs_since(task_id, cursor)
+                    body = await engine.payload(state, logs_delta=delta)
                     await response.write(format_event(_encoder.encode(body)))
                     last_key, last_sent, last_write = key, now, now
                     if state.terminal:

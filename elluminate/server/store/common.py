@@ -64,3 +64,9 @@ def named_list(table: str, with_name: bool) -> Select[Any]:
     if with_name:
         stmt = stmt.where(t.c.name == bindparam("name"))
     return stmt.order_by(t.c.id)
+
+
+def like_escaped(text: str) -> str:
+    """``text`` for a ``LIKE`` pattern with ``ESCAPE '\\'``: its ``%``, ``_`` and ``\\``
+    match themselves (use with ``column.contains(bindparam(...), escape="\\")``)."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")

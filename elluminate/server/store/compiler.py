@@ -40,8 +40,9 @@ class Compiled:
     """One statement's SQL for one dialect and one set of ``IN`` list sizes."""
 
     sql: str
-    #: how to fill each positional argument: (kind, name or value, index in an IN list)
-    plan: tuple[tuple[int, Any, int], ...]
+    #: how to fill each positional argument: (kind, name or value, index in an IN list,
+    #: the type's bind processor for the dialect or None)
+    plan: tuple[tuple[int, Any, int, Any], ...]
     #: expanding parameter names and the sizes they were compiled for
     expanding: tuple[tuple[str, int], ...]
 
@@ -49,17 +50,19 @@ class Compiled:
         """The positional arguments for ``params`` (IN lists padded to the compiled size)."""
         args: list[Any] = []
         append = args.append
-        for kind, name, index in self.plan:
+        for kind, name, index, processor in self.plan:
             if kind == _SCALAR:
                 try:
-                    append(params[name])
+                    value = params[name]
                 except KeyError:
                     raise KeyError(f"missing SQL parameter {name!r}") from None
             elif kind == _EXPANDED:
                 values = params[name]
-                append(values[index] if index < len(values) else values[-1])
+                value = values[index] if index < len(values) else values[-1]
             else:
-                append(name)
+                append(name)  # a constant, processed when compiled
+                continue
+            append(value if processor is None or value is None else processor(value))
         return args
 
 
@@ -101,7 +104,9 @@ class StatementCache:
         if hit is not None and hit[0] is stmt:
             return hit[1]
         probe = cast(SQLCompiler, stmt.compile(dialect=self.dialect))
-        names = tuple(sorted(name for name, bind in probe.binds.items() if bind.expanding))
+        names = tuple(
+            sorted(name for name, bind in probe.binds.items() if bind.expanding and bind.required)
+        )
         with self._lock:
             if len(self._expanding) > MAX_COMPILED:
                 self._expanding.clear()
@@ -111,34 +116,32 @@ class StatementCache:
     def _compile(self, stmt: ClauseElement, sizes: dict[str, int]) -> Compiled:
         probe = cast(SQLCompiler, stmt.compile(dialect=self.dialect))
         required = {name for name, bind in probe.binds.items() if bind.required}
-        constants = {
-            name: value
-            for name, value in probe.params.items()  # literal values bound in the statement
-            if name not in required and name not in sizes
-        }
-        compiled = probe
-        if sizes:
-            probes = {name: list(range(size)) for name, size in sizes.items()}
-            compiled = cast(
-                SQLCompiler,
-                stmt.params(probes).compile(
-                    dialect=self.dialect, compile_kwargs={"render_postcompile": True}
-                ),
-            )
+        # placeholder values: the expanded state wants one for every required parameter
+        probes: dict[str, Any] = dict.fromkeys(required - set(sizes))
+        probes.update({name: list(range(size)) for name, size in sizes.items()})
+        state = probe.construct_expanded_state(probes)  # IN lists become plain placeholders
         expanded: dict[str, tuple[str, int]] = {}
         for name, size in sizes.items():
             for i in range(size):
                 expanded[f"{name}_{i + 1}"] = (name, i)
-        plan: list[tuple[int, Any, int]] = []
-        for name in compiled.positiontup or ():
+        def processor(name: str) -> Any:
+            bind = probe.binds.get(name)
+            if bind is None:
+                return None
+            return bind.type.dialect_impl(self.dialect).bind_processor(self.dialect)
+
+        plan: list[tuple[int, Any, int, Any]] = []
+        for name in state.positiontup or ():
             if name in expanded:
                 base, index = expanded[name]
-                plan.append((_EXPANDED, base, index))
-            elif name in constants:
-                plan.append((_CONSTANT, constants[name], 0))
-            else:
-                plan.append((_SCALAR, name, 0))
-        return Compiled(compiled.string, tuple(plan), tuple(sizes.items()))
+                plan.append((_EXPANDED, base, index, processor(base)))
+            elif name in required:
+                plan.append((_SCALAR, name, 0, processor(name)))
+            else:  # a literal value bound in the statement (or an item of a literal IN list)
+                value = state.parameters[name]
+                convert = processor(name)
+                plan.append((_CONSTANT, value if convert is None else convert(value), 0, None))
+        return Compiled(state.statement, tuple(plan), tuple(sizes.items()))
 
 
 def describe(stmt: ClauseElement, dialect: Dialect) -> str:

@@ -83,6 +83,11 @@ class Connection(Protocol):
         """Wake listeners of ``channel`` once this transaction commits."""
         ...
 
+    def change_marker(self) -> Any:
+        """A value that changes with every write to the database, or None when it cannot
+        be known (other replicas write): caches of built structs are keyed by it."""
+        ...
+
 
 class Store(Protocol):
     """A database: SQLite (:class:`~.database.Database`) or PostgreSQL

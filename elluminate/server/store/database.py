@@ -407,6 +407,15 @@ class SQLiteConnection:
     def notify(self, channel: str, payload: str) -> None:
         self.pending_notifications.append((channel, payload))
 
+    def change_marker(self) -> tuple[int, int] | None:
+        """A value that changes with every write to the file: the connection's
+        ``total_changes`` (this server's writes) and ``PRAGMA data_version`` (commits by
+        any other connection). Caches of built structs are keyed by it."""
+        return (
+            self._conn.total_changes,
+            self._conn.execute("PRAGMA data_version").fetchone()[0],
+        )
+
 
 def _integrity_error(exc: sqlite3.IntegrityError) -> IntegrityError:
     message = str(exc)

@@ -115,6 +115,10 @@ class PostgresConnection:
     def notify(self, channel: str, payload: str) -> None:
         self.pending_notifications.append((channel, payload))
 
+    def change_marker(self) -> None:
+        """None: other replicas write too, so built structs are not shared across requests."""
+        return None
+
 
 @contextlib.asynccontextmanager
 async def _mapped_errors() -> AsyncIterator[None]:

@@ -18,14 +18,22 @@ Definitions (documented, so clients can rely on them):
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from datetime import datetime, timezone
+from functools import lru_cache
 from typing import Any
+
+from sqlalchemy import Select, String, and_, bindparam, exists, false, func, select
 
 from elluminate.schemas import ExperimentResults, MeanRating
 
-from .database import Database
+from . import schema as S
+from .connection import Connection
+from .database import ts_or_none
+from .sqlfuncs import json_text_field
+
+_R, _G, _TV, _P = S.responses, S.ratings, S.template_variables, S.prompts
+_IDS: Any = bindparam("ids", expanding=True)
 
 
 def _mean(values: list[float] | list[int]) -> float | None:
@@ -39,45 +47,95 @@ def _fractions(yes: int, no: int) -> MeanRating:
     return MeanRating(yes=yes / total, no=no / total)
 
 
-def _parse_ts(value: str | None) -> datetime | None:
-    return None if value is None else datetime.fromisoformat(value.replace("Z", "+00:00"))
+def _row_filter(columns: int) -> Any:
+    """The categorical condition on ``template_variables``: per column ``k`` the value at
+    JSON key ``:cat_key_k`` is one of ``:cat_values_k`` (OR within a column, AND across)."""
+    return and_(
+        *(
+            json_text_field(_TV.c.input_values, bindparam(f"cat_key_{k}", type_=String())).in_(
+                bindparam(f"cat_values_{k}", expanding=True)
+            )
+            for k in range(columns)
+        )
+    )
 
 
-def categorical_clause(
-    filters: dict[str, list[Any]] | None, alias: str = "tv"
-) -> tuple[str, list[Any]]:
-    """SQL condition on ``template_variables`` (aliased ``alias``) for categorical filters:
-    OR within a column, AND across columns; ``("", [])`` without filters."""
-    if not filters:
-        return "", []
-    parts: list[str] = []
-    params: list[Any] = []
-    for column, allowed in filters.items():
-        path = "$." + json.dumps(str(column))
-        if not allowed:
-            parts.append("0")
-            continue
-        marks = ", ".join("?" for _ in allowed)
-        parts.append(f"json_extract({alias}.input_values, ?) IN ({marks})")
-        params.append(path)
-        params.extend(str(v) for v in allowed)
-    return " AND ".join(parts), params
+@lru_cache(maxsize=64)
+def _statements(columns: int | None) -> tuple[Select[Any], Select[Any], Select[Any]]:
+    """(responses, rating counts, rated responses) of ``:ids`` experiments, filtered by
+    ``columns`` categorical columns (None: no filter; the entries need no join then)."""
+    source: Any = _R
+    if columns is not None:
+        source = _R.join(_TV, _TV.c.id == _R.c.template_variables_id)
+    cond: Any = _R.c.experiment_id.in_(_IDS)
+    if columns is not None:
+        cond = and_(cond, _row_filter(columns)) if columns else and_(cond, false())
+    responses = (
+        select(
+            _R.c.experiment_id,
+            _R.c.id,
+            _R.c.error,
+            _R.c.epoch,
+            _R.c.input_tokens,
+            _R.c.output_tokens,
+            _R.c.duration_seconds,
+            _R.c.template_variables_id.label("tv_id"),
+        )
+        .select_from(source)
+        .where(cond)
+        .order_by(_R.c.id)
+    )
+    counts = (
+        select(_R.c.experiment_id, _G.c.criterion_id, _G.c.rating, func.count().label("n"))
+        .select_from(source.join(_G, _G.c.response_id == _R.c.id))
+        .where(cond, _G.c.rating.is_not(None))
+        .group_by(_R.c.experiment_id, _G.c.criterion_id, _G.c.rating)
+    )
+    g2 = _G.alias("g2")
+    rated = (
+        select(_R.c.experiment_id, func.count())
+        .select_from(source)
+        .where(
+            cond,
+            _R.c.error.is_(None),
+            exists().where(_G.c.response_id == _R.c.id),
+            ~exists().where(g2.c.response_id == _R.c.id, g2.c.rating.is_(None)),
+        )
+        .group_by(_R.c.experiment_id)
+    )
+    return responses, counts, rated
 
 
-def compute_results(
-    db: Database,
+PRICES = select(
+    S.llm_configs.c.id, S.llm_configs.c.input_price_per_mtok, S.llm_configs.c.output_price_per_mtok
+).where(S.llm_configs.c.id.in_(_IDS))
+
+
+def _filter_params(filters: dict[str, list[Any]] | None) -> tuple[int | None, dict[str, Any]]:
+    if filters is None or not filters:
+        return None, {}
+    if not all(filters.values()):  # a column that allows nothing matches nothing
+        return 0, {}
+    params: dict[str, Any] = {}
+    for k, (column, allowed) in enumerate(filters.items()):
+        params[f"cat_key_{k}"] = str(column)
+        params[f"cat_values_{k}"] = [str(v) for v in allowed]
+    return len(filters), params
+
+
+async def compute_results(
+    conn: Connection,
     experiment: Any,
     *,
     categorical_filters: dict[str, list[Any]] | None = None,
 ) -> ExperimentResults | None:
     """Results of one experiment (``experiment`` is its ``experiments`` row)."""
-    return compute_results_many(db, [experiment], categorical_filters=categorical_filters)[
-        experiment["id"]
-    ]
+    found = await compute_results_many(conn, [experiment], categorical_filters=categorical_filters)
+    return found[experiment["id"]]
 
 
-def compute_results_many(
-    db: Database,
+async def compute_results_many(
+    conn: Connection,
     experiments: Sequence[Any],
     *,
     categorical_filters: dict[str, list[Any]] | None = None,
@@ -90,69 +148,35 @@ def compute_results_many(
     out: dict[int, ExperimentResults | None] = {}
     for start in range(0, len(experiments), 500):
         chunk = experiments[start : start + 500]
-        out.update(_results_of_chunk(db, chunk, categorical_filters))
+        out.update(await _results_of_chunk(conn, chunk, categorical_filters))
     return out
 
 
-def _results_of_chunk(
-    db: Database,
+async def _results_of_chunk(
+    conn: Connection,
     experiments: Sequence[Any],
     categorical_filters: dict[str, list[Any]] | None,
 ) -> dict[int, ExperimentResults | None]:
     ids = [e["id"] for e in experiments]
-    cond, cparams = categorical_clause(categorical_filters)
-    marks = ",".join("?" * len(ids))
-    where = f"r.experiment_id IN ({marks})" + (f" AND {cond}" if cond else "")
-    params: list[Any] = [*ids, *cparams]
-    # the row filter needs the entries; without one, the prompts (for the row id) suffice
-    tv_join = "JOIN template_variables tv ON tv.id = p.template_variables_id" if cond else ""
-    join = f"JOIN prompts p ON p.id = r.prompt_id {tv_join}"
+    columns, filter_params = _filter_params(categorical_filters)
+    responses_stmt, counts_stmt, rated_stmt = _statements(columns)
     responses_of: dict[int, list[Any]] = {i: [] for i in ids}
-    for r in db.fetchall(
-        f"SELECT r.experiment_id, r.id, r.error, r.epoch, r.input_tokens, r.output_tokens, "
-        f"r.duration_seconds, p.template_variables_id AS tv_id FROM responses r {join} "
-        f"WHERE {where} ORDER BY r.id",
-        params,
-    ):
+    for r in await conn.fetchall(responses_stmt, {"ids": ids, **filter_params}):
         responses_of[r["experiment_id"]].append(r)
     answered = [i for i in ids if responses_of[i]]
     if not answered:  # nothing generated yet (e.g. just created): no results at all
         return dict.fromkeys(ids)
-    if len(answered) < len(ids):  # the other queries only for experiments with responses
-        marks = ",".join("?" * len(answered))
-        where = f"r.experiment_id IN ({marks})" + (f" AND {cond}" if cond else "")
-        params = [*answered, *cparams]
+    params = {"ids": answered, **filter_params}
     counts_of: dict[int, list[Any]] = {i: [] for i in ids}
-    for row in db.fetchall(
-        f"SELECT r.experiment_id, g.criterion_id, g.rating, COUNT(*) AS n FROM ratings g "
-        f"JOIN responses r ON r.id = g.response_id {join if cond else ''} "
-        f"WHERE {where} AND g.rating IS NOT NULL "
-        "GROUP BY r.experiment_id, g.criterion_id, g.rating",
-        params,
-    ):
+    for row in await conn.fetchall(counts_stmt, params):
         counts_of[row["experiment_id"]].append(row)
     rated_of: dict[int, int] = {
-        row[0]: int(row[1])
-        for row in db.fetchall(
-            f"SELECT r.experiment_id, COUNT(*) FROM responses r {join if cond else ''} "
-            f"WHERE {where} AND r.error IS NULL "
-            "AND EXISTS (SELECT 1 FROM ratings g WHERE g.response_id = r.id) "
-            "AND NOT EXISTS (SELECT 1 FROM ratings g WHERE g.response_id = r.id "
-            "AND g.rating IS NULL) GROUP BY r.experiment_id",
-            params,
-        )
+        row[0]: int(row[1]) for row in await conn.fetchall(rated_stmt, params)
     }
     config_ids = sorted({e["llm_config_id"] for e in experiments} - {None})
     prices: dict[int, Any] = {}
     if config_ids:
-        prices = {
-            row["id"]: row
-            for row in db.fetchall(
-                "SELECT id, input_price_per_mtok, output_price_per_mtok FROM llm_configs "
-                f"WHERE id IN ({','.join('?' * len(config_ids))})",
-                config_ids,
-            )
-        }
+        prices = {row["id"]: row for row in await conn.fetchall(PRICES, {"ids": config_ids})}
     return {
         e["id"]: _results(
             e,
@@ -179,13 +203,14 @@ def _results(
     per_criterion: dict[int, list[int]] = {}
     yes_all = no_all = 0
     for row in counts:
+        n = int(row["n"])
         bucket = per_criterion.setdefault(row["criterion_id"], [0, 0])
         if row["rating"] == "YES":
-            bucket[0] += row["n"]
-            yes_all += row["n"]
+            bucket[0] += n
+            yes_all += n
         else:
-            bucket[1] += row["n"]
-            no_all += row["n"]
+            bucket[1] += n
+            no_all += n
 
     rows_seen = {r["tv_id"] for r in responses}
     by_epoch: dict[int, set[int]] = {}
@@ -193,8 +218,8 @@ def _results(
         by_epoch.setdefault(r["epoch"], set()).add(r["tv_id"])
     completed_epochs = sum(1 for tvs in by_epoch.values() if tvs >= rows_seen)
 
-    started = _parse_ts(experiment["started_at"])
-    finished = _parse_ts(experiment["finished_at"])
+    started = ts_or_none(experiment["started_at"])
+    finished = ts_or_none(experiment["finished_at"])
     duration: float | None = None
     if started is not None:
         end = (

@@ -414,9 +414,40 @@ tasks = Table(
     _ts("created_at"),
     _ts("started_at", nullable=True),
     _ts("finished_at", nullable=True),
+    # revision 0002: tasks any replica can run (see engine/engine.py)
+    Column("owner", Text),  # the replica running it (NULL: free to claim)
+    Column("fence", Integer, nullable=False, server_default=text("0")),  # +1 per claim
+    _ts("lease_expires_at", nullable=True),
+    _flag("cancel_requested"),
+    Column("cancel_reason", Text),
     Index("ix_tasks_project", "project_id"),
     Index("ix_tasks_experiment", "experiment_id"),
     Index("ix_tasks_status", "status"),
+    Index("ix_tasks_owner", "owner"),
+)
+
+#: A replica's heartbeat and its share of the LLM call limit (revision 0002).
+replicas = Table(
+    "replicas",
+    metadata,
+    Column("id", Text, primary_key=True),
+    Column("host", Text, nullable=False, server_default=""),
+    Column("pid", Integer, nullable=False, server_default=text("0")),
+    _ts("started_at"),
+    _ts("heartbeat_at"),
+    Column("permits", Integer, nullable=False, server_default=text("0")),
+    Column("demand", Integer, nullable=False, server_default=text("0")),
+)
+
+#: Where each polling consumer (``connection_uuid``) stands in a task's log (revision 0002),
+#: so that any replica serves its next poll.
+task_cursors = Table(
+    "task_cursors",
+    metadata,
+    Column("task_id", Text, ForeignKey("tasks.id", ondelete="CASCADE"), nullable=False),
+    Column("consumer", Text, nullable=False),
+    Column("last_log_id", Integer, nullable=False, server_default=text("0")),
+    PrimaryKeyConstraint("task_id", "consumer"),
 )
 
 task_logs = Table(

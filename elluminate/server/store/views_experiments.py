@@ -3,19 +3,18 @@
 Response pages are the hot path (``GET @/responses?experiment_id=``): :meth:`ExperimentViews.
 responses` builds a whole page with a constant number of queries (the page's rows with their
 prompts, then rows / templates / ratings / criteria loaded by ``IN (...)``), reuses the nested
-collection / template / criterion structs through one :class:`~.views_sync.SyncViews`
-cache, and passes stored JSON (messages, metadata) through as :class:`msgspec.Raw` without
-decoding it.
+collection / template / criterion structs through one :class:`~.views.Views` cache, and passes
+stored JSON (messages, metadata) through as :class:`msgspec.Raw` without decoding it.
 """
 
 from __future__ import annotations
 
-import sqlite3
 import weakref
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 import msgspec
+from sqlalchemy import bindparam, select
 
 from elluminate.schemas import (
     EvaluationMode,
@@ -29,109 +28,135 @@ from elluminate.schemas import (
     TemplateVariables,
 )
 
-from ..api.errors import not_found
-from ..engine.engine import TaskEngine
-from .database import Database, loads, ts
+from . import schema as S
+from . import tasks as task_store
+from .connection import Connection
+from .database import loads, ts
+from .errors import NotFound
+from .experiments import get as experiment_row
 from .results import compute_results, compute_results_many
-from .views_sync import SyncViews
+from .serializers import raw
+from .views import Views
 
-#: The columns of a response page query (responses ``r`` joined with their prompt ``p``).
+_R, _P, _G = S.responses, S.prompts, S.ratings
+_IDS: Any = bindparam("ids", expanding=True)
+#: The columns of a response page (responses joined with their prompt).
 RESPONSE_COLUMNS = (
-    "r.id, r.experiment_id, r.epoch, r.messages, r.generation_metadata, r.error, "
-    "r.termination_reason, r.trajectory, r.annotation, r.created_at, r.prompt_id, "
-    "p.prompt_template_id AS p_template_id, p.template_variables_id AS p_tv_id, "
-    "p.messages AS p_messages, p.created_at AS p_created_at, "
-    "p.resolved_tools AS p_tools, p.resolved_tool_choice AS p_tool_choice, "
-    "p.resolved_response_format AS p_response_format"
+    _R.c.id,
+    _R.c.experiment_id,
+    _R.c.epoch,
+    _R.c.messages,
+    _R.c.generation_metadata,
+    _R.c.error,
+    _R.c.termination_reason,
+    _R.c.trajectory,
+    _R.c.annotation,
+    _R.c.created_at,
+    _R.c.prompt_id,
+    _P.c.prompt_template_id.label("p_template_id"),
+    _P.c.template_variables_id.label("p_tv_id"),
+    _P.c.messages.label("p_messages"),
+    _P.c.created_at.label("p_created_at"),
+    _P.c.resolved_tools.label("p_tools"),
+    _P.c.resolved_tool_choice.label("p_tool_choice"),
+    _P.c.resolved_response_format.label("p_response_format"),
 )
-RESPONSE_FROM = "FROM responses r JOIN prompts p ON p.id = r.prompt_id"
-_RATING_COLUMNS = (
-    "id, response_id, criterion_id, rating, reasoning, generation_metadata, created_at"
+RESPONSES_BY_IDS = (
+    select(*RESPONSE_COLUMNS)
+    .join(_P, _P.c.id == _R.c.prompt_id)
+    .where(_R.c.id.in_(_IDS))
+    .order_by(_R.c.id)
 )
+RESPONSE_OF_PROJECT = (
+    select(*RESPONSE_COLUMNS)
+    .join(_P, _P.c.id == _R.c.prompt_id)
+    .where(_R.c.id == bindparam("id"), _R.c.project_id == bindparam("pid"))
+)
+# ``response_id, id`` is the order of the ix_ratings_response index: no sort step.
+RATINGS_OF = (
+    select(
+        _G.c.id,
+        _G.c.response_id,
+        _G.c.criterion_id,
+        _G.c.rating,
+        _G.c.reasoning,
+        _G.c.generation_metadata,
+        _G.c.created_at,
+    )
+    .where(_G.c.response_id.in_(_IDS), _G.c.rating.is_not(None))
+    .order_by(_G.c.response_id, _G.c.id)
+)
+_BY_IDS = {
+    name: select(S.metadata.tables[name]).where(S.metadata.tables[name].c.id.in_(_IDS))
+    for name in ("template_variables", "prompt_templates", "criteria")
+}
 _EMPTY_LIST: Any = msgspec.Raw(b"[]")
 _COMPUTE: Any = object()
 _YES, _NO = RatingValue.YES, RatingValue.NO
-
-
-def raw(text: str | None) -> Any:
-    """Stored JSON text passed through to the encoder unchanged (``None`` for SQL NULL)."""
-    return None if text is None else msgspec.Raw(text)
 
 
 class _Unchanged:
     """Structs that every request may share until the database next changes."""
 
     def __init__(self) -> None:
-        self.state: tuple[int, int] | None = None
+        self.marker: Any = None
         self.structs: dict[tuple[Any, ...], Any] = {}
 
 
-_UNCHANGED: weakref.WeakKeyDictionary[Database, _Unchanged] = weakref.WeakKeyDictionary()
+_UNCHANGED: weakref.WeakKeyDictionary[Any, _Unchanged] = weakref.WeakKeyDictionary()
 
 
-def unchanged_structs(db: Database) -> dict[tuple[Any, ...], Any]:
+def unchanged_structs(conn: Connection, owner: Any) -> dict[tuple[Any, ...], Any]:
     """A cache of nested structs valid while the database is unchanged.
 
     A client reads an experiment page after page, and every item of every page embeds the
     same collection (with its live entry count), template and criteria: they are built once
-    per database state instead of once per page. The state is the connection's
-    ``total_changes`` (every row the server writes, through its one connection) plus
-    ``PRAGMA data_version`` (commits by any other connection to the file), so any write
-    drops the cache.
+    per database state instead of once per page (the connection's change marker, see
+    :meth:`~.database.SQLiteConnection.change_marker`). Where the state cannot be known
+    (PostgreSQL: other replicas write), nothing is shared beyond the request.
     """
-    conn = db.conn
-    state = (conn.total_changes, conn.execute("PRAGMA data_version").fetchone()[0])
-    entry = _UNCHANGED.get(db)
+    marker = conn.change_marker()
+    if marker is None:
+        return {}
+    entry = _UNCHANGED.get(owner)
     if entry is None:
-        entry = _UNCHANGED[db] = _Unchanged()
-    if entry.state != state:
-        entry.state, entry.structs = state, {}
+        entry = _UNCHANGED[owner] = _Unchanged()
+    if entry.marker != marker:
+        entry.marker, entry.structs = marker, {}
     return entry.structs
 
 
-def _chunks(ids: Sequence[int], size: int = 900) -> Iterable[Sequence[int]]:
+def _chunks(ids: Sequence[int], size: int = 500) -> Iterable[Sequence[int]]:
     for start in range(0, len(ids), size):
         yield ids[start : start + size]
 
 
-def fetch_by_ids(db: Database, table: str, ids: Iterable[int]) -> list[sqlite3.Row]:
+async def fetch_by_ids(conn: Connection, table: str, ids: Iterable[int]) -> list[Any]:
     """All rows of ``table`` with the given ids (chunked ``IN`` queries)."""
     unique = sorted(set(ids))
-    rows: list[sqlite3.Row] = []
+    rows: list[Any] = []
     for chunk in _chunks(unique):
-        marks = ",".join("?" * len(chunk))
-        rows.extend(db.fetchall(f"SELECT * FROM {table} WHERE id IN ({marks})", chunk))
+        rows.extend(await conn.fetchall(_BY_IDS[table], {"ids": list(chunk)}))
     return rows
 
 
 class ExperimentViews:
-    """Experiments, responses and ratings of one project (caches for one request)."""
+    """Experiments, responses and ratings of one project (caches for one request).
+
+    ``store`` (the database object) keys the cache of structs shared across requests.
+    """
 
     def __init__(
-        self,
-        db: Database,
-        project_id: int,
-        views: SyncViews | None = None,
-        engine: TaskEngine | None = None,
+        self, conn: Connection, project_id: int, views: Views | None = None, store: Any = None
     ) -> None:
-        self.db = db
+        self.conn = conn
         self.project_id = project_id
-        self.views = views or SyncViews(db, project_id)
-        self.engine = engine  # to show the live log of a running experiment
+        self.views = views or Views(conn, project_id)
+        self.store = store
 
     # -- experiments ----------------------------------------------------------------------
 
-    def experiment_row_of(self, experiment_id: int) -> sqlite3.Row:
-        """The experiment row of this project, or 404."""
-        row = self.db.fetchone(
-            "SELECT * FROM experiments WHERE id = ? AND project_id = ?",
-            (experiment_id, self.project_id),
-        )
-        if row is None:
-            raise not_found("experiment", experiment_id)
-        return row
-
-    def experiment(
+    async def experiment(
         self,
         experiment_id: int,
         *,
@@ -139,15 +164,15 @@ class ExperimentViews:
         generation_task_id: str | None = None,
     ) -> Experiment:
         """One experiment (404 if not in this project)."""
-        return self.experiment_from_row(
-            self.experiment_row_of(experiment_id),
+        return await self.experiment_from_row(
+            await experiment_row(self.conn, self.project_id, experiment_id),
             categorical_filters=categorical_filters,
             generation_task_id=generation_task_id,
         )
 
-    def experiment_from_row(
+    async def experiment_from_row(
         self,
-        row: sqlite3.Row,
+        row: Any,
         *,
         categorical_filters: dict[str, list[Any]] | None = None,
         generation_task_id: str | None = None,
@@ -156,16 +181,18 @@ class ExperimentViews:
     ) -> Experiment:
         """Build an experiment; ``generation_task_id`` overrides the stored one (a task that
         was rejected at once is reported in the answer but never stored as running).
-        ``results`` are computed here unless given (see :meth:`experiments_from_rows`)."""
+        ``results`` are computed here unless given (see :meth:`experiments_from_rows`).
+        While it runs, ``logs`` is the running task's log so far."""
         v = self.views
         template_id = row["prompt_template_id"]
         llm_id = row["llm_config_id"]
         params = loads(row["generation_params"])
         logs = row["logs"]
         running = row["generation_task_id"]
-        if self.engine is not None and running is not None and self.engine.is_running(running):
-            live = self.engine.get(self.project_id, running)
-            logs = logs if live is None else live.logs
+        if running is not None:
+            logs, _ = await task_store.lines_after(self.conn, running, 0)
+        if with_results and results is _COMPUTE:
+            results = await compute_results(self.conn, row, categorical_filters=categorical_filters)
         return Experiment(
             id=row["id"],
             name=row["name"],
@@ -173,11 +200,13 @@ class ExperimentViews:
             prompt_template=(
                 None
                 if template_id is None
-                else v.prompt_template(template_id, include_deleted=True)
+                else await v.prompt_template(template_id, include_deleted=True)
             ),
-            collection=v.collection(row["collection_id"], include_deleted=True),
-            criterion_set=v.criterion_set(row["criterion_set_id"], include_deleted=True),
-            llm_config=None if llm_id is None else v.llm_config(llm_id, include_deleted=True),
+            collection=await v.collection(row["collection_id"], include_deleted=True),
+            criterion_set=await v.criterion_set(row["criterion_set_id"], include_deleted=True),
+            llm_config=(
+                None if llm_id is None else await v.llm_config(llm_id, include_deleted=True)
+            ),
             rating_version=row["rating_version"],
             rated_responses=[],
             created_at=ts(row["created_at"]),
@@ -189,13 +218,7 @@ class ExperimentViews:
             ),
             n_epochs=row["n_epochs"],
             response_column_id=row["response_column_id"],
-            results=(
-                None
-                if not with_results
-                else compute_results(self.db, row, categorical_filters=categorical_filters)
-                if results is _COMPUTE
-                else results
-            ),
+            results=None if not with_results else results,
             logs=logs,
             evaluation_mode=EvaluationMode(row["evaluation_mode"]),
             agent_config=loads(row["agent_config"]),
@@ -203,45 +226,50 @@ class ExperimentViews:
             dropped_trajectories=row["dropped_trajectories"],
         )
 
-    def experiments_from_rows(self, rows: Sequence[sqlite3.Row]) -> list[Experiment]:
+    async def experiments_from_rows(self, rows: Sequence[Any]) -> list[Experiment]:
         """Several experiments, their results computed together (a list page)."""
-        results = compute_results_many(self.db, rows)
-        return [self.experiment_from_row(r, results=results[r["id"]]) for r in rows]
+        results = await compute_results_many(self.conn, rows)
+        return [await self.experiment_from_row(r, results=results[r["id"]]) for r in rows]
 
     # -- responses ------------------------------------------------------------------------
 
-    def response(self, response_id: int) -> PromptResponse:
+    async def response(self, response_id: int) -> PromptResponse:
         """One response of this project (404 if missing)."""
-        rows = self.db.fetchall(
-            f"SELECT {RESPONSE_COLUMNS} {RESPONSE_FROM} WHERE r.id = ? AND r.project_id = ?",
-            (response_id, self.project_id),
+        rows = await self.conn.fetchall(
+            RESPONSE_OF_PROJECT, {"id": response_id, "pid": self.project_id}
         )
         if not rows:
-            raise not_found("response", response_id)
-        return self.responses(rows)[0]
+            raise NotFound("response", response_id)
+        return (await self.responses(rows))[0]
 
-    def responses(self, rows: Sequence[sqlite3.Row]) -> list[PromptResponse]:
+    async def responses_by_ids(self, ids: Sequence[int]) -> list[PromptResponse]:
+        """The responses with these ids (a page), in id order."""
+        if not ids:
+            return []
+        return await self.responses(await self.conn.fetchall(RESPONSES_BY_IDS, {"ids": list(ids)}))
+
+    async def responses(self, rows: Sequence[Any]) -> list[PromptResponse]:
         """Build responses from rows selected with :data:`RESPONSE_COLUMNS` (batch loads)."""
         if not rows:
             return []
         v, pid = self.views, self.project_id
-        shared = unchanged_structs(self.db)
+        shared = unchanged_structs(self.conn, self.store if self.store is not None else self)
 
-        def collection(collection_id: int) -> Any:
+        async def collection(collection_id: int) -> Any:
             key = ("collection", pid, collection_id)
             found = shared.get(key)
             if found is None:
-                found = shared[key] = v.collection(collection_id, include_deleted=True)
+                found = shared[key] = await v.collection(collection_id, include_deleted=True)
             return found
 
         # Each response usually has its own collection entry: build them here, passing the
         # stored JSON through (no decode / re-encode of input values), sharing the collection.
         entries: dict[int, TemplateVariables] = {}
-        for tv in fetch_by_ids(self.db, "template_variables", {r["p_tv_id"] for r in rows}):
+        for tv in await fetch_by_ids(self.conn, "template_variables", {r["p_tv_id"] for r in rows}):
             entries[tv["id"]] = TemplateVariables(
                 id=tv["id"],
                 input_values=raw(tv["input_values"]),
-                collection=collection(tv["collection_id"]),
+                collection=await collection(tv["collection_id"]),
                 created_at=ts(tv["created_at"]),
                 environment_config=raw(tv["environment_config"]),
             )
@@ -252,19 +280,19 @@ class ExperimentViews:
             if found is None:
                 missing.add(template_id)
             templates[template_id] = found
-        for t_row in fetch_by_ids(self.db, "prompt_templates", missing):
+        for t_row in await fetch_by_ids(self.conn, "prompt_templates", missing):
             built = v.prompt_template_row(t_row)
             templates[t_row["id"]] = shared[("template", pid, t_row["id"])] = built
-        ratings = self.ratings_of([r["id"] for r in rows])
+        ratings = await self.ratings_of([r["id"] for r in rows])
         out: list[PromptResponse] = []
         append = out.append
         for r in rows:
             tv_id = r["p_tv_id"]
-            entry = entries.get(tv_id) or v.template_variables(tv_id, include_deleted=True)
+            entry = entries.get(tv_id) or await v.template_variables(tv_id, include_deleted=True)
             template_id = r["p_template_id"]
             template = templates.get(template_id)
             if template is None and template_id is not None:
-                template = v.prompt_template(template_id, include_deleted=True)
+                template = await v.prompt_template(template_id, include_deleted=True)
             prompt = Prompt(
                 id=r["prompt_id"],
                 prompt_template=template,
@@ -294,23 +322,12 @@ class ExperimentViews:
 
     # -- ratings --------------------------------------------------------------------------
 
-    def ratings_of(self, response_ids: Sequence[int]) -> dict[int, list[Rating]]:
+    async def ratings_of(self, response_ids: Sequence[int]) -> dict[int, list[Rating]]:
         """Successful ratings of the given responses, by response id (rating id order)."""
-        rows: list[tuple[Any, ...]] = []
-        cursor = self.db.conn.cursor()
-        cursor.row_factory = None  # plain tuples: this runs for every rating of a page
+        rows: list[Any] = []
         for chunk in _chunks(list(response_ids)):
-            marks = ",".join("?" * len(chunk))
-            # ``response_id, id`` is the order of the ix_ratings_response index: no sort step.
-            rows.extend(
-                cursor.execute(
-                    f"SELECT {_RATING_COLUMNS} FROM ratings WHERE response_id IN ({marks}) "
-                    "AND rating IS NOT NULL ORDER BY response_id, id",
-                    chunk,
-                ).fetchall()
-            )
-        cursor.close()
-        criteria = self._criteria_of({r[2] for r in rows})
+            rows.extend(await self.conn.fetchall(RATINGS_OF, {"ids": list(chunk)}))
+        criteria = await self._criteria_of({r[2] for r in rows})
         out: dict[int, list[Rating]] = {}
         for rid, response_id, cid, verdict, reasoning, metadata, created_at in rows:
             rating = Rating(
@@ -328,9 +345,9 @@ class ExperimentViews:
                 found.append(rating)
         return out
 
-    def rating_structs(self, rows: Sequence[sqlite3.Row]) -> list[Rating]:
+    async def rating_structs(self, rows: Sequence[Any]) -> list[Rating]:
         """Rating structs for ``ratings`` rows with a verdict (criteria batch-loaded)."""
-        criteria = self._criteria_of({r["criterion_id"] for r in rows})
+        criteria = await self._criteria_of({r["criterion_id"] for r in rows})
         return [
             Rating(
                 id=r["id"],
@@ -343,17 +360,17 @@ class ExperimentViews:
             for r in rows
         ]
 
-    def _criteria_of(self, ids: Iterable[int]) -> dict[int, Any]:
+    async def _criteria_of(self, ids: Iterable[int]) -> dict[int, Any]:
         """Criterion structs by id (batch-loaded, shared while the database is unchanged)."""
         v, pid = self.views, self.project_id
-        shared = unchanged_structs(self.db)
+        shared = unchanged_structs(self.conn, self.store if self.store is not None else self)
         criteria = {cid: shared.get(("criterion", pid, cid)) for cid in ids}
         missing = {cid for cid, found in criteria.items() if found is None} - set(v._criteria)
-        for c_row in fetch_by_ids(self.db, "criteria", missing):
-            v.criterion_row(c_row)
+        for c_row in await fetch_by_ids(self.conn, "criteria", missing):
+            await v.criterion_row(c_row)
         for cid, found in criteria.items():
             if found is None:
-                criteria[cid] = shared[("criterion", pid, cid)] = v.criterion(
+                criteria[cid] = shared[("criterion", pid, cid)] = await v.criterion(
                     cid, include_deleted=True
                 )
         return criteria

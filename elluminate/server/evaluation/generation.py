@@ -1,0 +1,157 @@
+"""Generating responses: the provider of an LLM config, the rendered prompt, one call."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol, TypeVar
+
+from elluminate._templates import render_messages
+from elluminate.schemas import GenerationMetadata, LLMConfig
+
+from ..store.serializers import llm_config_from_row
+from . import prompts as llm_prompts
+from .providers import (
+    ChatParams,
+    Completion,
+    LLMProvider,
+    ProviderConfig,
+    ProviderError,
+    message_text,
+)
+from .registry import Providers
+
+T = TypeVar("T")
+
+
+class Limiter(Protocol):
+    """Anything that runs an LLM call under the LLM call limit (engine or task context)."""
+
+    async def llm(self, call: Callable[[], Awaitable[T]]) -> T: ...
+
+
+class Unavailable(Exception):
+    """The provider cannot be used (unsupported config, provider that cannot be built)."""
+
+
+@dataclass
+class Generator:
+    """A generation provider with the per-call settings of one LLM config."""
+
+    provider: LLMProvider
+    params: ChatParams | None = None
+    system_message: str | None = None
+    llm_config: LLMConfig | None = None
+    llm_config_id: int | None = None
+
+
+def generator_for(
+    providers: Providers, llm_row: Any, generation_params: dict[str, Any] | None = None
+) -> Generator:
+    """The provider for an LLM config row (``None``: the server default).
+
+    Raises :class:`Unavailable` when the config cannot be used (unsupported inference type,
+    provider that cannot be built).
+    """
+    gp = generation_params or {}
+    if llm_row is None:
+        try:
+            provider = providers.default()
+        except Exception as exc:  # ImportError, ValueError, RuntimeError from a provider
+            raise Unavailable(f"the server's default LLM provider is not available: {exc}") from exc
+        params = ChatParams(
+            temperature=gp.get("temperature"),
+            top_p=gp.get("top_p"),
+            max_tokens=gp.get("max_tokens"),
+        )
+        return Generator(provider=provider, params=params)
+    name = llm_row["name"]
+    if llm_row["inference_type"] != "openai":
+        raise Unavailable(
+            f"LLM config {name!r} uses inference_type {llm_row['inference_type']!r}, which this "
+            "server does not support; use an OpenAI-compatible endpoint (inference_type 'openai')"
+        )
+    config = ProviderConfig(
+        kind="openai",
+        base_url=llm_row["llm_base_url"],
+        model=llm_row["llm_model_name"],
+        api_key=llm_row["api_key"],
+        max_connections=max(1, int(llm_row["max_connections"] or 10)),
+        timeout=None if llm_row["timeout"] is None else float(llm_row["timeout"]),
+        max_retries=llm_row["max_retries"],
+    )
+    try:
+        provider = providers.get(config)
+    except Exception as exc:
+        raise Unavailable(f"cannot use LLM config {name!r}: {exc}") from exc
+
+    def pick(key: str) -> Any:
+        value = gp.get(key)
+        return llm_row[key] if value is None else value
+
+    params = ChatParams(
+        temperature=pick("temperature"),
+        top_p=pick("top_p"),
+        max_tokens=pick("max_tokens"),
+        timeout=config.timeout,
+        max_retries=config.max_retries,
+    )
+    return Generator(
+        provider=provider,
+        params=params,
+        system_message=llm_row["system_message"],
+        llm_config=llm_config_from_row(llm_row),
+        llm_config_id=llm_row["id"],
+    )
+
+
+def prompt_messages(
+    template_messages: list[dict[str, Any]] | None,
+    values: dict[str, Any],
+    input_columns: Sequence[tuple[str, str]] = (),
+) -> list[dict[str, Any]]:
+    """The rendered prompt of one row (ValueError naming missing placeholders).
+
+    Without a template, a ``raw_input`` column supplies the prompt (a string becomes one user
+    message, a list is taken as messages), or a ``conversation`` column's messages.
+    """
+    if template_messages is not None:
+        return render_messages(template_messages, values)
+    for name, column_type in input_columns:
+        value = values.get(name)
+        if column_type == "raw_input" and isinstance(value, str):
+            return [{"role": "user", "content": value}]
+        if isinstance(value, list) and all(isinstance(m, dict) for m in value):
+            return list(value)
+        if isinstance(value, dict) and isinstance(value.get("messages"), list):
+            return list(value["messages"])
+    raise ValueError("the row has no raw_input or conversation value to use as the prompt")
+
+
+def response_text(messages: Sequence[dict[str, Any]]) -> str:
+    """The text the judge rates: the last assistant message (else the last message)."""
+    for message in reversed(messages):
+        if message.get("role") == "assistant":
+            return message_text(message)
+    return message_text(messages[-1]) if messages else ""
+
+
+async def generate(
+    limiter: Limiter, gen: Generator, messages: list[dict[str, Any]]
+) -> tuple[list[dict[str, Any]], GenerationMetadata | None, str | None]:
+    """Generate one response: ``(messages, metadata, error)``; never raises a provider error."""
+    try:
+        completion: Completion = await limiter.llm(
+            lambda: llm_prompts.generate_response(
+                gen.provider, messages, gen.params, system_message=gen.system_message
+            )
+        )
+    except ProviderError as exc:
+        return [], None, str(exc) or type(exc).__name__
+    metadata = GenerationMetadata(
+        llm_model_config=gen.llm_config,
+        duration_seconds=completion.duration_seconds,
+        input_tokens=completion.input_tokens,
+        output_tokens=completion.output_tokens,
+    )
+    return [{"role": "assistant", "content": completion.text}], metadata, None

@@ -1,0 +1,116 @@
+"""Judging: rate one response against criteria with the judge of a rating version."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from elluminate._taskgroup import run_all
+from elluminate._templates import render_str
+from elluminate.schemas import GenerationMetadata
+
+from ..store.responses import Outcome
+from . import prompts as llm_prompts
+from .generation import Limiter, Unavailable
+from .providers import GenerationError, LLMProvider, ProviderError, echo_verdict
+from .registry import Providers
+
+DEFAULT_RATING_VERSION = "v1"
+RATING_VERSIONS = frozenset({"v1", "mock"})
+
+
+def resolve_rating_version(requested: str | None) -> str:
+    """The judge version actually used: ``mock``, or the default for anything else."""
+    if requested is not None and requested.strip() in RATING_VERSIONS:
+        return requested.strip()
+    return DEFAULT_RATING_VERSION
+
+
+@dataclass
+class Criterion:
+    id: int
+    text: str
+    row_id: int | None  # a row-specific criterion applies only to that row
+
+
+def applicable(criteria: Sequence[Criterion], row_id: int) -> list[Criterion]:
+    return [c for c in criteria if c.row_id is None or c.row_id == row_id]
+
+
+@dataclass
+class Judge:
+    """The rating provider (``None`` for the ``mock`` version: :func:`echo_verdict`)."""
+
+    provider: LLMProvider | None
+    detailed: bool = True
+
+
+def judge_for(providers: Providers, rating_version: str | None, rating_mode: str) -> Judge:
+    """The judge of a rating version (raises :class:`~.generation.Unavailable` when unavailable)."""
+    detailed = rating_mode != "fast"
+    if resolve_rating_version(rating_version) == "mock":
+        return Judge(provider=None, detailed=detailed)
+    try:
+        return Judge(provider=providers.default(), detailed=detailed)
+    except Exception as exc:
+        raise Unavailable(
+            f"the server's judge (default LLM provider) is not available: {exc}"
+        ) from exc
+
+
+def render_criterion(text: str, values: dict[str, Any]) -> str:
+    """A criterion with the row's placeholders filled (unchanged if some are missing)."""
+    try:
+        return render_str(text, values)
+    except ValueError:
+        return text
+
+
+async def judge_one(
+    limiter: Limiter,
+    judge: Judge,
+    criterion: Criterion,
+    values: dict[str, Any],
+    prompt: list[dict[str, Any]],
+    answer: str,
+) -> Outcome:
+    """Rate one response against one criterion; failures become failed outcomes."""
+    text = render_criterion(criterion.text, values)
+    provider = judge.provider
+    if provider is None:
+        rating, reasoning = echo_verdict(text, answer)
+        return Outcome(criterion.id, rating.upper(), reasoning if judge.detailed else None, None)
+    try:
+        verdict = await limiter.llm(
+            lambda: llm_prompts.judge_verdict(
+                provider, text, prompt, answer, detailed=judge.detailed
+            )
+        )
+    except GenerationError as exc:
+        return Outcome(criterion.id, error=str(exc), raw_text=exc.raw_text)
+    except ProviderError as exc:
+        return Outcome(criterion.id, error=str(exc) or type(exc).__name__)
+    metadata = GenerationMetadata(
+        duration_seconds=verdict.duration_seconds,
+        input_tokens=verdict.input_tokens,
+        output_tokens=verdict.output_tokens,
+    )
+    return Outcome(
+        criterion.id, verdict.rating, verdict.reasoning, metadata, None, verdict.raw_text
+    )
+
+
+async def judge_all(
+    limiter: Limiter,
+    judge: Judge,
+    criteria: Sequence[Criterion],
+    values: dict[str, Any],
+    prompt: list[dict[str, Any]],
+    answer: str,
+) -> list[Outcome]:
+    """Rate against several criteria concurrently (each call takes the semaphore); an
+    unexpected error cancels the other calls (structured: none outlives this call)."""
+    if len(criteria) == 1:
+        return [await judge_one(limiter, judge, criteria[0], values, prompt, answer)]
+    return await run_all(judge_one(limiter, judge, c, values, prompt, answer) for c in criteria)

@@ -130,7 +130,7 @@ async def create_template(
         "ts": utcnow(),
     }
     for _ in range(MAX_VERSION_ATTEMPTS):
-        await conn.fetchall(FAMILY, family)
+        await conn.fetchall(FAMILY, family)  # PostgreSQL: wait for creates of this name
         same = await conn.fetchone(SAME_CONTENT, {**family, "content_hash": content_hash})
         if same is not None:
             raise SameContent(same["id"], same["version"])
@@ -144,8 +144,9 @@ async def create_template(
             return template_id, version
         except UniqueViolation:
             # a concurrent create committed this version first: look again (its content too)
-            log.debug("version %d of template %r was taken meanwhile; counting again",
-                      version, name)
+            log.debug(
+                "version %d of template %r was taken meanwhile; counting again", version, name
+            )
     raise VersionContention(name)
 
 

@@ -150,3 +150,16 @@ async def test_delete(client: Any) -> None:
     again = await client.ok("POST", url, json=tpl("T"))
     assert again["version"] == 1 or again["version"] == 2
     assert (await client.ok("GET", f"{url}?name=T"))["count"] == 1
+
+
+async def test_a_create_that_keeps_losing_its_version_number_answers_503(
+    client: Any, snapshot: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # only concurrent creates of one name on PostgreSQL get here; zero attempts stand in
+    from elluminate.server.store import templates
+
+    monkeypatch.setattr(templates, "MAX_VERSION_ATTEMPTS", 0)
+    before = snapshot()
+    detail = await client.err("POST", f"{client.P}/prompt_templates", 503, json=tpl("T"))
+    assert "concurrently" in detail and "try again" in detail
+    assert snapshot() == before

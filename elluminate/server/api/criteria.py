@@ -3,38 +3,30 @@
 from __future__ import annotations
 
 import logging
-import sqlite3
 from typing import Any
 
 from aiohttp import web
 
 from elluminate.schemas import CreateCriteriaRequest, CriterionIn, UpdateCriterionRequest
 
-from ..store.database import Database, loads, now
-from ..store.views_sync import SyncViews
-from .criterion_sets import (
-    add_criteria,
-    check_criteria,
-    clear_set,
-    drop_criterion,
-    set_criterion_ids,
-    set_row,
-    template_set,
-)
+from ..store import criteria as store
+from ..store import templates
+from ..store.database import loads
+from ..store.errors import NameTaken
+from ..store.views import Views
+from .criterion_sets import check_criteria
 from .errors import HTTPError, bad_gateway, conflict, unprocessable
 from .http import (
     get_db,
     get_providers,
     json_response,
-    live_row,
     no_content,
-    paginate,
+    page_response,
     path_id,
     project_id,
     query_int,
     read_json,
 )
-from .prompt_templates import template_row
 
 log = logging.getLogger("elluminate.server.api.criteria")
 
@@ -45,17 +37,7 @@ ONE = BASE + r"/{criterion_id:\d+}"
 GENERATED_CRITERIA = 5
 
 
-def criterion_row(db: Database, pid: int, criterion_id: int) -> sqlite3.Row:
-    """The (non-deleted) criterion row of this project, or 404."""
-    return live_row(db, "criteria", "criterion", pid, criterion_id)
-
-
-def _template_criteria_count(db: Database, pid: int, template: sqlite3.Row) -> int:
-    set_id = template_set(db, pid, template, create=False)
-    return 0 if set_id is None else len(set_criterion_ids(db, set_id))
-
-
-async def _generate(request: web.Request, template: sqlite3.Row) -> list[CriterionIn]:
+async def _generate(request: web.Request, template: Any) -> list[CriterionIn]:
     try:
         from ..evaluation import prompts
         from ..evaluation.providers import ProviderError
@@ -75,7 +57,7 @@ async def _generate(request: web.Request, template: sqlite3.Row) -> list[Criteri
     return items
 
 
-def _conflict_existing(template: sqlite3.Row, count: int) -> HTTPError:
+def _conflict_existing(template: Any, count: int) -> HTTPError:
     return conflict(
         f"prompt template {template['name']!r} (id {template['id']}) already has {count} "
         "criteria; pass delete_existing=true to replace them, or list them with "
@@ -95,14 +77,19 @@ async def create_criteria(request: web.Request) -> web.Response:
         )
     items = None if body.criteria is None else check_criteria(body.criteria)
     db, pid = get_db(request), project_id(request)
-    if body.template_variables_id is not None:
-        SyncViews(db, pid).template_variables(body.template_variables_id)
     template = None
-    if body.prompt_template_id is not None:
-        template = template_row(db, pid, body.prompt_template_id)
-    else:
-        assert body.criterion_set_id is not None
-        set_row(db, pid, body.criterion_set_id)
+    async with db.connect() as conn:
+        if body.template_variables_id is not None:
+            await Views(conn, pid).template_variables(body.template_variables_id)
+        if body.prompt_template_id is not None:
+            template = await templates.live_template(conn, pid, body.prompt_template_id)
+        else:
+            assert body.criterion_set_id is not None
+            await store.live_set(conn, pid, body.criterion_set_id)
+        if items is None and template is not None:
+            count = await store.template_criteria_count(conn, template)
+            if count and not body.delete_existing:
+                raise _conflict_existing(template, count)
 
     if items is None:  # generation mode
         if template is None:
@@ -110,78 +97,73 @@ async def create_criteria(request: web.Request) -> web.Response:
                 "criteria: null asks the server to generate criteria, which needs "
                 "prompt_template_id; to add criteria to a set, send a list"
             )
-        count = _template_criteria_count(db, pid, template)
-        if count and not body.delete_existing:
-            raise _conflict_existing(template, count)
         items = await _generate(request, template)  # outside any transaction
 
-    with db.transaction():
-        if template is not None:
-            template = template_row(db, pid, template["id"])  # may have changed meanwhile
-            if body.criteria is None and not body.delete_existing:
-                count = _template_criteria_count(db, pid, template)
-                if count:
-                    raise _conflict_existing(template, count)
-            set_id = template_set(db, pid, template, create=bool(items))
-        else:
-            set_id = set_row(db, pid, body.criterion_set_id or 0)["id"]
-        if set_id is None:  # `[]` for a template without a set: nothing to do
-            return json_response([], status=201)
-        if body.delete_existing:
-            clear_set(db, set_id)
-        ids = add_criteria(
-            db,
-            pid,
-            set_id,
-            items,
-            prompt_template_id=None if template is None else template["id"],
-            template_variables_id=body.template_variables_id,
-        )
-    views = SyncViews(db, pid)
-    return json_response([views.criterion(i) for i in ids], status=201)
+    try:
+        async with db.begin() as conn:
+            if body.template_variables_id is not None:  # may be gone after the await
+                await store.hold_entry(conn, pid, body.template_variables_id)
+            if template is not None:
+                # may have changed meanwhile; locked: one default set per template
+                template = await templates.lock_template(conn, pid, template["id"])
+                if body.criteria is None and not body.delete_existing:
+                    count = await store.template_criteria_count(conn, template, lock=True)
+                    if count:
+                        raise _conflict_existing(template, count)
+                set_id = await store.template_set(conn, pid, template, create=bool(items))
+            else:
+                set_id = (await store.lock_set(conn, pid, body.criterion_set_id or 0))["id"]
+            if set_id is None:  # `[]` for a template without a set: nothing to do
+                return json_response([], status=201)
+            if body.delete_existing:
+                await store.clear_set(conn, set_id)
+            ids = await store.add_criteria(
+                conn,
+                pid,
+                set_id,
+                items,
+                prompt_template_id=None if template is None else template["id"],
+                template_variables_id=body.template_variables_id,
+            )
+            views = Views(conn, pid)
+            return json_response([await views.criterion(i) for i in ids], status=201)
+    except NameTaken as exc:  # the template's name and its numbered variants are all taken
+        raise conflict(
+            f"no free name for a criterion set of prompt template {body.prompt_template_id}: "
+            f"a set with its name (id {exc.existing_id}) and every numbered variant exist; "
+            "rename or delete some of them",
+            criterion_set_id=exc.existing_id,
+        ) from None
 
 
 @routes.get(BASE)
 async def list_criteria(request: web.Request) -> web.Response:
     """Paginated, in creation order; filters ``prompt_template_id``, ``criterion_set_id``."""
-    db, pid = get_db(request), project_id(request)
-    where = ["c.project_id = ?", "c.deleted_at IS NULL"]
-    params: list[Any] = [pid]
-    template_id = query_int(request, "prompt_template_id")
-    if template_id is not None:
-        template_row(db, pid, template_id)
-        where.append(
-            "c.id IN (SELECT l.criterion_id FROM criterion_set_criteria l "
-            "JOIN criterion_sets s ON s.id = l.criterion_set_id AND s.deleted_at IS NULL "
-            "WHERE l.criterion_set_id IN (SELECT criterion_set_id FROM "
-            "criterion_set_prompt_templates WHERE prompt_template_id = ?) "
-            "OR l.criterion_set_id = (SELECT criterion_set_id FROM prompt_templates "
-            "WHERE id = ?))"
-        )
-        params += [template_id, template_id]
-    set_id = query_int(request, "criterion_set_id")
-    if set_id is not None:
-        set_row(db, pid, set_id)
-        where.append(
-            "c.id IN (SELECT criterion_id FROM criterion_set_criteria WHERE criterion_set_id = ?)"
-        )
-        params.append(set_id)
-    views = SyncViews(db, pid)
-    return paginate(
-        db,
-        request,
-        select="SELECT c.* FROM criteria c",
-        where=" AND ".join(where),
-        params=params,
-        order_by="c.id",
-        build=lambda rows: [views.criterion_row(r) for r in rows],
-    )
+    pid = project_id(request)
+    params: dict[str, Any] = {"pid": pid}
+    async with get_db(request).connect() as conn:
+        template_id = query_int(request, "prompt_template_id")
+        if template_id is not None:
+            await templates.live_template(conn, pid, template_id)
+            params["template_id"] = template_id
+        set_id = query_int(request, "criterion_set_id")
+        if set_id is not None:
+            await store.live_set(conn, pid, set_id)
+            params["set_id"] = set_id
+        views = Views(conn, pid)
+
+        async def build(rows: list[Any]) -> list[Any]:
+            return [await views.criterion_row(r) for r in rows]
+
+        stmt = store.criteria_listing(template_id is not None, set_id is not None)
+        return await page_response(request, conn, stmt, params, build)
 
 
 @routes.get(ONE)
 async def get_criterion(request: web.Request) -> web.Response:
     criterion_id = path_id(request, "criterion_id", "criterion")
-    return json_response(SyncViews(get_db(request), project_id(request)).criterion(criterion_id))
+    async with get_db(request).connect() as conn:
+        return json_response(await Views(conn, project_id(request)).criterion(criterion_id))
 
 
 @routes.put(ONE)
@@ -192,9 +174,9 @@ async def update_criterion(request: web.Request) -> web.Response:
     """
     body, raw = await read_json(request, UpdateCriterionRequest)
     criterion_id = path_id(request, "criterion_id", "criterion")
-    db, pid = get_db(request), project_id(request)
-    with db.transaction():
-        old = criterion_row(db, pid, criterion_id)
+    pid = project_id(request)
+    async with get_db(request).begin() as conn:
+        old = await store.lock_criterion(conn, pid, criterion_id)
         text = old["criterion_str"] if body.criterion_str is None else body.criterion_str.strip()
         if not text:
             raise unprocessable("criterion_str must not be empty")
@@ -202,35 +184,14 @@ async def update_criterion(request: web.Request) -> web.Response:
         if text == old["criterion_str"] and label == old["label"]:
             new_id = criterion_id
         else:
-            new_id = db.insert(
-                "INSERT INTO criteria (project_id, criterion_str, label, prompt_template_id, "
-                "template_variables_id, previous_version_id, created_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (
-                    pid,
-                    text,
-                    label,
-                    old["prompt_template_id"],
-                    old["template_variables_id"],
-                    criterion_id,
-                    now(),
-                ),
-            )
-            db.execute(
-                "UPDATE criterion_set_criteria SET criterion_id = ? WHERE criterion_id = ?",
-                (new_id, criterion_id),
-            )
-            db.execute("UPDATE criteria SET deleted_at = ? WHERE id = ?", (now(), criterion_id))
-    return json_response(SyncViews(db, pid).criterion(new_id))
+            new_id = await store.replace_criterion(conn, pid, old, text, label)
+        return json_response(await Views(conn, pid).criterion(new_id))
 
 
 @routes.delete(ONE)
 async def delete_criterion(request: web.Request) -> web.Response:
     """Remove a criterion from every set (hidden instead of deleted if it was rated)."""
     criterion_id = path_id(request, "criterion_id", "criterion")
-    db, pid = get_db(request), project_id(request)
-    with db.transaction():
-        criterion_row(db, pid, criterion_id)
-        db.execute("DELETE FROM criterion_set_criteria WHERE criterion_id = ?", (criterion_id,))
-        drop_criterion(db, criterion_id)
+    async with get_db(request).begin() as conn:
+        await store.delete_criterion(conn, project_id(request), criterion_id)
     return no_content()

@@ -6,22 +6,22 @@
 from __future__ import annotations
 
 import logging
-import sqlite3
 from typing import Any
 
 from aiohttp import web
 
 from elluminate.schemas import CreateLLMConfigRequest
 
-from ..store.database import Database, dumps, now
-from ..store.views_sync import SyncViews
+from ..store import llm_configs as store
+from ..store.database import dumps
+from ..store.errors import NameTaken
+from ..store.views import Views
 from .errors import conflict, unprocessable
 from .http import (
     check_name,
     get_db,
     json_response,
-    list_named,
-    live_row,
+    named_page_response,
     no_content,
     path_id,
     project_id,
@@ -34,38 +34,6 @@ routes = web.RouteTableDef()
 
 BASE = r"/api/v0/projects/{project_id:\d+}/llm_configs"
 ONE = BASE + r"/{config_id:\d+}"
-
-_COLUMNS = (
-    "name",
-    "description",
-    "llm_model_name",
-    "llm_base_url",
-    "api_key",
-    "api_version",
-    "max_connections",
-    "inference_type",
-    "max_retries",
-    "timeout",
-    "system_message",
-    "max_tokens",
-    "top_p",
-    "temperature",
-    "best_of",
-    "top_k",
-    "logprobs",
-    "top_logprobs",
-    "reasoning_effort",
-    "verbosity",
-    "custom_api_config",
-    "custom_response_parser",
-    "input_price_per_mtok",
-    "output_price_per_mtok",
-)
-
-
-def llm_config_row(db: Database, pid: int, config_id: int) -> sqlite3.Row:
-    """The (non-deleted) LLM config row of this project (with the real key), or 404."""
-    return live_row(db, "llm_configs", "LLM config", pid, config_id)
 
 
 def _validate(body: CreateLLMConfigRequest) -> None:
@@ -110,14 +78,20 @@ def _column_value(body: CreateLLMConfigRequest, name: str) -> Any:
 @routes.get(BASE)
 async def list_llm_configs(request: web.Request) -> web.Response:
     """Paginated; ``name`` filters exactly."""
-    views = SyncViews(get_db(request), project_id(request))
-    return list_named(request, "llm_configs", lambda rows: [views.llm_config_row(r) for r in rows])
+    async with get_db(request).connect() as conn:
+        views = Views(conn, project_id(request))
+
+        async def build(rows: list[Any]) -> list[Any]:
+            return [views.llm_config_row(r) for r in rows]
+
+        return await named_page_response(request, conn, "llm_configs", build)
 
 
 @routes.get(ONE)
 async def get_llm_config(request: web.Request) -> web.Response:
     config_id = path_id(request, "config_id", "LLM config")
-    return json_response(SyncViews(get_db(request), project_id(request)).llm_config(config_id))
+    async with get_db(request).connect() as conn:
+        return json_response(await Views(conn, project_id(request)).llm_config(config_id))
 
 
 @routes.post(BASE)
@@ -128,33 +102,23 @@ async def create_llm_config(request: web.Request) -> web.Response:
     body.description = body.description or ""
     _validate(body)
     db, pid = get_db(request), project_id(request)
-    with db.transaction():
-        existing = db.fetchval(
-            "SELECT id FROM llm_configs WHERE project_id = ? AND name = ? AND deleted_at IS NULL",
-            (pid, body.name),
-        )
-        if existing is not None:
-            raise conflict(
-                f"an LLM config named {body.name!r} already exists (id {existing})",
-                llm_config_id=existing,
-            )
-        ts = now()
-        columns = ", ".join(_COLUMNS)
-        marks = ", ".join("?" for _ in range(len(_COLUMNS) + 3))
-        config_id = db.insert(
-            f"INSERT INTO llm_configs (project_id, {columns}, created_at, updated_at) "
-            f"VALUES ({marks})",
-            (pid, *(_column_value(body, c) for c in _COLUMNS), ts, ts),
-        )
+    values = {column: _column_value(body, column) for column in store.COLUMNS}
+    try:
+        async with db.begin() as conn:
+            config_id = await store.create_llm_config(conn, pid, values)
+            config = await Views(conn, pid).llm_config(config_id)
+    except NameTaken as exc:
+        raise conflict(
+            f"an LLM config named {body.name!r} already exists (id {exc.existing_id})",
+            llm_config_id=exc.existing_id,
+        ) from None
     log.info("created LLM config %r (id %d, model %s)", body.name, config_id, body.llm_model_name)
-    return json_response(SyncViews(db, pid).llm_config(config_id), status=201)
+    return json_response(config, status=201)
 
 
 @routes.delete(ONE)
 async def delete_llm_config(request: web.Request) -> web.Response:
     config_id = path_id(request, "config_id", "LLM config")
-    db, pid = get_db(request), project_id(request)
-    with db.transaction():
-        llm_config_row(db, pid, config_id)
-        db.delete_or_hide("llm_configs", config_id)
+    async with get_db(request).begin() as conn:
+        await store.delete_llm_config(conn, project_id(request), config_id)
     return no_content()

@@ -12,16 +12,19 @@ from aiohttp import web
 from elluminate._templates import TemplateSyntaxError, check_messages, message_placeholders
 from elluminate.schemas import CreatePromptTemplateRequest
 
-from ..store.database import Database, dumps, dumps_canonical, now
-from ..store.views_sync import SyncViews
-from .errors import conflict, unprocessable
+from ..store import templates as store
+from ..store.database import Database, dumps_canonical
+from ..store.views import Views
+from .errors import HTTPError, conflict, unprocessable
 from .http import (
+    PageBody,
     check_name,
+    get_config,
     get_db,
     json_response,
     live_row,
     no_content,
-    paginate,
+    page_param,
     path_id,
     project_id,
     query_int,
@@ -109,6 +112,7 @@ def validate_tools(tools: list[dict[str, Any]] | None, tool_choice: Any) -> None
             raise unprocessable(f"tool_choice names the function {name!r}, which is not in tools")
 
 
+# legacy: used by api/collections.py until it is ported (async: store.templates.live_template)
 def template_row(db: Database, pid: int, template_id: int) -> sqlite3.Row:
     """The (non-deleted) template row of this project, or 404."""
     return live_row(db, "prompt_templates", "prompt template", pid, template_id)
@@ -117,51 +121,35 @@ def template_row(db: Database, pid: int, template_id: int) -> sqlite3.Row:
 @routes.get(BASE)
 async def list_prompt_templates(request: web.Request) -> web.Response:
     """Paginated; ``name`` lists newest version first; ``version=None`` means latest."""
-    db, pid = get_db(request), project_id(request)
-    where = ["t.project_id = ?", "t.deleted_at IS NULL"]
-    params: list[Any] = [pid]
+    pid = project_id(request)
     name = query_str(request, "name")
-    order = "t.id"
-    if name is not None:
-        where.append("t.name = ?")
-        params.append(name.strip())
-        order = "t.version DESC"
     version = query_int(request, "version")
-    if version is not None:
-        where.append("t.version = ?")
-        params.append(version)
     set_id = query_int(request, "criterion_set_id")
-    if set_id is not None:
-        where.append(
-            "(t.criterion_set_id = ? OR t.id IN (SELECT prompt_template_id FROM "
-            "criterion_set_prompt_templates WHERE criterion_set_id = ?))"
-        )
-        params += [set_id, set_id]
     collection_id = query_int(request, "compatible_collection_id")
-    if collection_id is not None:
-        SyncViews(db, pid).collection(collection_id)  # 404 for a foreign/missing collection
-        where.append(
-            "NOT EXISTS (SELECT 1 FROM json_each(t.placeholders) p WHERE p.value NOT IN "
-            "(SELECT name FROM collection_columns WHERE collection_id = ?))"
+    async with get_db(request).connect() as conn:
+        columns = None
+        if collection_id is not None:  # 404 for a foreign/missing collection
+            columns = await store.collection_columns(conn, pid, collection_id)
+        rows, count = await store.list_templates(
+            conn,
+            pid,
+            name=None if name is None else name.strip(),
+            version=version,
+            criterion_set_id=set_id,
+            compatible_columns=columns,
+            page=page_param(request),
+            size=get_config(request).page_size,
         )
-        params.append(collection_id)
-    views = SyncViews(db, pid)
-    return paginate(
-        db,
-        request,
-        select="SELECT t.* FROM prompt_templates t",
-        where=" AND ".join(where),
-        params=params,
-        order_by=order,
-        build=lambda rows: [views.prompt_template_row(r) for r in rows],
-    )
+        views = Views(conn, pid)
+        return json_response(PageBody(items=[views.prompt_template_row(r) for r in rows],
+                                      count=count))
 
 
 @routes.get(BASE + r"/{template_id:\d+}")
 async def get_prompt_template(request: web.Request) -> web.Response:
     template_id = path_id(request, "template_id", "prompt template")
-    views = SyncViews(get_db(request), project_id(request))
-    return json_response(views.prompt_template(template_id))
+    async with get_db(request).connect() as conn:
+        return json_response(await Views(conn, project_id(request)).prompt_template(template_id))
 
 
 @routes.post(BASE)
@@ -175,59 +163,39 @@ async def create_prompt_template(request: web.Request) -> web.Response:
     placeholders = message_placeholders(body.messages)
     digest = content_hash(body.messages, body.response_format_json_schema, tools, body.tool_choice)
     db, pid = get_db(request), project_id(request)
-    with db.transaction():
-        if body.parent_prompt_template_id is not None:
-            template_row(db, pid, body.parent_prompt_template_id)
-        same = db.fetchone(
-            "SELECT id, version FROM prompt_templates WHERE project_id = ? AND name = ? "
-            "AND content_hash = ? AND deleted_at IS NULL ORDER BY version DESC LIMIT 1",
-            (pid, name, digest),
-        )
-        if same is not None:
-            raise conflict(
-                f"prompt template {name!r} version {same['version']} (id {same['id']}) already "
-                "has exactly this content; use it, or change the content to create a new version",
-                prompt_template_id=same["id"],
-            )
-        latest = db.fetchval(
-            "SELECT MAX(version) FROM prompt_templates WHERE project_id = ? AND name = ?",
-            (pid, name),
-        )
-        ts = now()
-        template_id = db.insert(
-            "INSERT INTO prompt_templates (project_id, name, version, messages, placeholders, "
-            "response_format_json_schema, tools, tool_choice, content_hash, "
-            "parent_prompt_template_id, created_at, updated_at) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
+    try:
+        async with db.begin() as conn:
+            template_id, version = await store.create_template(
+                conn,
                 pid,
                 name,
-                (latest or 0) + 1,
-                dumps(body.messages),
-                dumps(placeholders),
-                dumps(body.response_format_json_schema),
-                dumps(tools),
-                dumps(body.tool_choice),
-                digest,
-                body.parent_prompt_template_id,
-                ts,
-                ts,
-            ),
-        )
-    log.debug("created prompt template %r v%d (id %d)", name, (latest or 0) + 1, template_id)
-    return json_response(SyncViews(db, pid).prompt_template(template_id), status=201)
+                messages=body.messages,
+                placeholders=placeholders,
+                response_format=body.response_format_json_schema,
+                tools=tools,
+                tool_choice=body.tool_choice,
+                content_hash=digest,
+                parent_id=body.parent_prompt_template_id,
+            )
+            template = await Views(conn, pid).prompt_template(template_id)
+    except store.SameContent as exc:
+        raise conflict(
+            f"prompt template {name!r} version {exc.version} (id {exc.template_id}) already "
+            "has exactly this content; use it, or change the content to create a new version",
+            prompt_template_id=exc.template_id,
+        ) from None
+    except store.VersionContention:
+        raise HTTPError(
+            503, f"prompt template {name!r} is getting new versions concurrently; try again"
+        ) from None
+    log.debug("created prompt template %r v%d (id %d)", name, version, template_id)
+    return json_response(template, status=201)
 
 
 @routes.delete(BASE + r"/{template_id:\d+}")
 async def delete_prompt_template(request: web.Request) -> web.Response:
     """Delete (or hide, when experiments still use it) a template version."""
     template_id = path_id(request, "template_id", "prompt template")
-    db, pid = get_db(request), project_id(request)
-    with db.transaction():
-        template_row(db, pid, template_id)
-        db.execute(
-            "DELETE FROM criterion_set_prompt_templates WHERE prompt_template_id = ?",
-            (template_id,),
-        )
-        db.delete_or_hide("prompt_templates", template_id)
+    async with get_db(request).begin() as conn:
+        await store.delete_template(conn, project_id(request), template_id)
     return no_content()

@@ -14,4 +14,12 @@ class NotFound(LookupError):
         self.ident = ident
 
 
-__all__ = ["ForeignKeyViolation", "IntegrityError", "NotFound", "UniqueViolation"]
+class NameTaken(Exception):
+    """A live object of the project already has this name (the API answers 409 with its id)."""
+
+    def __init__(self, existing_id: int) -> None:
+        super().__init__(f"the name is taken by id {existing_id}")
+        self.existing_id = existing_id
+
+
+__all__ = ["ForeignKeyViolation", "IntegrityError", "NameTaken", "NotFound", "UniqueViolation"]

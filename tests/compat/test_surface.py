@@ -48,7 +48,6 @@ surface = _load_compare_module()
 OPEN_FEATURES = {
     "agent results and ATIF trajectories (CONTRACT.md 4.12, 7.17)",
     "scenario sets (CONTRACT.md 4.11, 7.16)",
-    "conversation envelope (CONTRACT.md 7.18)",
 }
 
 # What this SDK has beyond the official surface: regex on "<path>: <what>" -> reason.
@@ -155,6 +154,8 @@ EXTRAS: dict[str, str] = {
     r"^elluminate\.streaming\.(parse_status|progress_from_payload): name$": (
         "turn status payloads into events"
     ),
+    r"^elluminate\.schemas\.atif\.(MAX_MODEL_NAME_LENGTH|MAX_STEPS|MAX_SUBAGENT_TRAJECTORIES)"
+    r": name$": "the other ATIF limits the models check, named like the official ones",
     r"\.model_(dump|dump_json|copy|validate|validate_json): (function|classmethod) ": (
         "the part of pydantic's model API the official objects inherit that user code "
         "commonly calls (the official members come from pydantic, so the dump skips them)"

@@ -3,10 +3,10 @@
 How ``official-advanced.json`` was made: ``OFFICIAL_PYTHON tests/golden/capture_advanced.py
 tests/golden/official-advanced.json`` under the virtualenv of the official package (1.5.2).
 It runs the official package (black box) against a scripted stub server and records, per
-call: the requests (method, path, query, body, the headers that matter), what the call
-returned or raised, and what it logged. Covered: scenario sets (CONTRACT.md 4.11, 8.5),
-agent results (4.12), the agentic wait and stream (5.7), multi-turn experiments and the
-conversation envelope (7.18).
+call: the requests (method, path, query, body, the headers that matter) with the stub's
+answer to each, what the call returned or raised, and what it logged. Covered: scenario
+sets (CONTRACT.md 4.11, 8.5), agent results (4.12), the agentic wait and stream (5.7),
+multi-turn experiments and the conversation envelope (7.18).
 
 Not run by the tests; the tests read only the JSON it wrote.
 """
@@ -23,6 +23,15 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+import elluminate  # the official package
+from elluminate import AsyncClient, Client
+from elluminate.schemas import (
+    AgentTrialResult,
+    AgentTrialTaskRef,
+    CriterionRatingIn,
+    ScenarioIn,
+    UCEPayloadV1,
+)
 from elluminate.schemas.atif import (
     ATIFAgent,
     ATIFFinalMetrics,
@@ -32,16 +41,6 @@ from elluminate.schemas.atif import (
     ATIFStepMetrics,
     ATIFToolCall,
     ATIFTrajectory,
-)
-
-import elluminate  # the official package
-from elluminate import AsyncClient, Client
-from elluminate.schemas import (
-    AgentTrialResult,
-    AgentTrialTaskRef,
-    CriterionRatingIn,
-    ScenarioIn,
-    UCEPayloadV1,
 )
 
 P = "/api/v0/projects/7"
@@ -206,6 +205,10 @@ def handler(stub: Stub) -> type[BaseHTTPRequestHandler]:
             raw = self.rfile.read(length) if length else b""
             url = urlsplit(self.path)
             body: Any = json.loads(raw) if raw else None
+            status, content_type, data = stub.take(self.command, url.path)
+            answer: Any = data.decode()
+            if content_type == "application/json":
+                answer = json.loads(data)
             with stub.lock:
                 stub.requests.append(
                     {
@@ -214,9 +217,13 @@ def handler(stub: Stub) -> type[BaseHTTPRequestHandler]:
                         "query": parse_qs(url.query, keep_blank_values=True),
                         "body": body,
                         "headers": {k: self.headers[k] for k in HEADERS if k in self.headers},
+                        "answer": {
+                            "status": status,
+                            "content_type": content_type,
+                            "body": answer,
+                        },
                     }
                 )
-            status, content_type, data = stub.take(self.command, url.path)
             self.send_response(status)
             self.send_header("Content-Type", content_type)
             self.send_header("Content-Length", str(len(data)))

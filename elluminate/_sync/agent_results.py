@@ -81,7 +81,7 @@ def _trial(result: Any, index: int, type_: type[schemas.AgentTrialTaskRef]) -> A
         except msgspec.ValidationError as exc:
             raise ValueError(f"results[{index}]: {exc}") from None
     raise ValueError(
-        f"results[{index}] must be a {type_.__name__} or a dict, not {type(result).__name__}"
+        f"results[{index}] must be an {type_.__name__} or a dict, not {type(result).__name__}"
     )
 
 
@@ -152,21 +152,29 @@ class _EvaluationWatch:
     experiment_id: int
     task_id: str
     confirmed: bool  # the task is (or was) the experiment's own evaluation task
-    progress: ExperimentProgress | None = None
+    progress: ExperimentProgress | None = None  # the current task's latest counters
     delivered: int = 0  # characters of the current task's log already passed on
 
     def observe(self, payload: dict[str, Any]) -> tuple[AgentEvent, bool]:
-        """The event for ``payload`` and whether it ends the wait. Switches ``task_id`` on a
-        hand-off; ValueError if an unconfirmed task turns out not to be the experiment's."""
+        """The event for ``payload`` and whether it ends the wait (a final event without
+        counters carries the task's latest ones). Switches ``task_id`` on a hand-off;
+        ValueError if an unconfirmed task turns out not to be the experiment's."""
+        event, final = self._observe(payload)
+        if final and event.progress is None and self.progress is not None:
+            event = replace(event, progress=self.progress)
+        return event, final
+
+    def _observe(self, payload: dict[str, Any]) -> tuple[AgentEvent, bool]:
         status = _evaluation_status(payload.get("status"))
-        self.progress = progress_from_payload(payload) or self.progress
+        progress = progress_from_payload(payload)
+        self.progress = progress or self.progress
         logs = payload.get("logs_delta")
         logs = logs if isinstance(logs, str) and logs else None
         self.delivered += len(logs or "")
         error = payload.get("error_msg")
         event: AgentEvent = ExperimentStatusEvent(
             status=status,
-            progress=self.progress,
+            progress=progress,
             logs_delta=logs,
             error_msg=error if isinstance(error, str) else None,
         )

@@ -210,11 +210,11 @@ class ValidationError(ElluminateError):
     """Data the server would not accept."""
 
 
-class TaskMatchError(APIError, ValidationError):
-    """Agent results matched no task of the experiment.
+class TaskMatchError(BadRequestError, ValidationError):
+    """Agent results matched no task of the experiment (a 400 answer).
 
-    ``accepted_tasks`` (up to 10 ``{task_id, task_name}``), ``accepted_tasks_total`` and the
-    per-result ``reasons`` come from the server's answer.
+    ``accepted_tasks`` (up to 10 tasks with ``task_id`` and ``task_name``),
+    ``accepted_tasks_total`` and the per-result ``reasons`` come from the server's answer.
     """
 
     def __init__(
@@ -222,7 +222,7 @@ class TaskMatchError(APIError, ValidationError):
         message: Any,
         status_code: int | None = None,
         response: Any = None,
-        accepted_tasks: list[dict[str, Any]] | None = None,
+        accepted_tasks: list[Any] | None = None,
         accepted_tasks_total: int = 0,
         reasons: list[Any] | None = None,
         *,

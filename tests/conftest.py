@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import json
 import threading
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -43,9 +45,30 @@ class Recorder:
     base_url: str = ""
     requests: list[Recorded] = field(default_factory=list)
     answers: dict[tuple[str, str], Any] = field(default_factory=dict)
+    scripts: dict[tuple[str, str], list[tuple[int, str, Any]]] = field(default_factory=dict)
 
     def answer(self, method: str, path: str, body: Any) -> None:
         self.answers[method.upper(), path] = body
+
+    def script(self, method: str, path: str, *answers: tuple[int, str, Any]) -> None:
+        """Answer one path with ``(status, content_type, body)`` in turn, the last one for
+        every later request; a JSON body is encoded, a text body (SSE) is sent as it is."""
+        self.scripts[method.upper(), path] = list(answers)
+
+    def replay(self, recorded: list[dict[str, Any]]) -> None:
+        """Script the answers of captured requests (``{"method", "path", "answer"}``), in
+        their order per path."""
+        grouped: dict[tuple[str, str], list[tuple[int, str, Any]]] = {}
+        for request in recorded:
+            answer = request["answer"]
+            grouped.setdefault((request["method"], request["path"]), []).append(
+                (answer["status"], answer["content_type"], answer["body"])
+            )
+        for (method, path), answers in grouped.items():
+            self.script(method, path, *answers)
+
+    def since(self, start: int) -> list[Recorded]:
+        return self.requests[start:]
 
     def sent(self, method: str, path: str) -> list[Recorded]:
         return [r for r in self.requests if r.method == method and r.path == path]
@@ -75,17 +98,22 @@ def _handler(recorder: Recorder) -> type[BaseHTTPRequestHandler]:
                 )
             )
             key = (self.command, url.path)
-            status, answer = (
-                (200, recorder.answers[key])
-                if key in recorder.answers
-                else (
-                    404,
-                    {"detail": f"stub has no answer for {self.command} {url.path}"},
-                )
+            content_type = "application/json"
+            scripted = recorder.scripts.get(key)
+            if scripted:
+                status, content_type, answer = scripted.pop(0) if len(scripted) > 1 else scripted[0]
+            elif key in recorder.answers:
+                status, answer = 200, recorder.answers[key]
+            else:
+                status = 404
+                answer = {"detail": f"stub has no answer for {self.command} {url.path}"}
+            data = (
+                json.dumps(answer).encode()
+                if content_type == "application/json"
+                else str(answer).encode()
             )
-            data = json.dumps(answer).encode()
             self.send_response(status)
-            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Type", content_type)
             self.send_header("Content-Length", str(len(data)))
             self.end_headers()
             self.wfile.write(data)
@@ -180,3 +208,62 @@ def postgres_url() -> Iterator[str]:
         yield f"{base}/{name}"
     finally:
         run(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+# ---- the official package's Advanced calls (tests/golden/official-advanced.json) -------------
+
+GOLDEN_ADVANCED = Path(__file__).parent / "golden" / "official-advanced.json"
+_INIT_PATHS = ("/api/v0/version/compatible", "/api/v0/projects")
+_COMPARED_HEADERS = ("X-API-Key", "SDK-Version", "Content-Type")
+
+
+def _comparable(method: str, path: str, query: dict[str, list[str]], body: Any) -> dict[str, Any]:
+    """A request with its per-wait ``connection_uuid`` replaced by a marker."""
+    if "connection_uuid" in query:
+        query = {**query, "connection_uuid": ["<uuid>"]}
+    return {"method": method, "path": path, "query": query, "body": body}
+
+
+@dataclass
+class OfficialCalls:
+    """What the official package sent, returned, raised and logged per Advanced call."""
+
+    data: dict[str, Any]
+
+    @property
+    def objects(self) -> dict[str, Any]:
+        return self.data["objects"]  # type: ignore[no-any-return]
+
+    def call(self, name: str) -> dict[str, Any]:
+        return self.data["calls"][name]  # type: ignore[no-any-return]
+
+    def requests(self, name: str) -> list[dict[str, Any]]:
+        """The call's requests, without the client start-up ones."""
+        return [r for r in self.call(name)["requests"] if r["path"] not in _INIT_PATHS]
+
+    def replay(self, recorder: Recorder, name: str) -> None:
+        """Let ``recorder`` answer as the stub answered the official package in this call."""
+        recorder.replay(self.requests(name))
+
+    def assert_sent(self, recorder: Recorder, start: int, name: str) -> None:
+        """The requests since ``start`` are the official package's for this call: same
+        methods, paths, queries, bodies and headers; one ``connection_uuid`` per wait."""
+        sent = [r for r in recorder.since(start) if r.path not in _INIT_PATHS]
+        expected = self.requests(name)
+        assert [_comparable(r.method, r.path, r.query, r.body) for r in sent] == [
+            _comparable(r["method"], r["path"], r["query"], r["body"]) for r in expected
+        ]
+        for mine, theirs in zip(sent, expected, strict=True):
+            for key in _COMPARED_HEADERS:
+                if key in theirs["headers"]:
+                    assert mine.headers[key].split(";")[0] == theirs["headers"][key], key
+        consumers = {r.query["connection_uuid"][0] for r in sent if "connection_uuid" in r.query}
+        assert len(consumers) <= 1, consumers
+        for consumer in consumers:
+            uuid.UUID(consumer)
+
+
+@pytest.fixture(scope="session")
+def official() -> OfficialCalls:
+    """The official package's Advanced calls, captured by tests/golden/capture_advanced.py."""
+    return OfficialCalls(json.loads(GOLDEN_ADVANCED.read_text(encoding="utf-8")))

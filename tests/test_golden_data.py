@@ -18,6 +18,7 @@ USERS = [
     "tests/server/test_server_replay.py",
     "tests/server/test_experiments.py::test_replay_official_requests",
     "tests/server/test_experiments.py::test_answers_have_every_key_of_the_examples",
+    "tests/test_advanced_schemas.py::test_responses_parse_like_the_official_examples",
 ]
 
 
@@ -28,6 +29,13 @@ def test_golden_files_are_complete() -> None:
     assert all({"method", "path", "query", "headers", "body"} <= r.keys() for r in requests)
     examples = json.loads((GOLDEN / "response-examples.json").read_text())
     assert {"EXP", "RESULTS", "RESP", "PROMPT", "RATING"} <= examples.keys()
+    advanced = json.loads((GOLDEN / "official-advanced.json").read_text())
+    assert advanced["package"] == "1.5.2" and len(advanced["calls"]) >= 70
+    for call in advanced["calls"].values():
+        assert ("returned" in call) != ("raised" in call), call["call"]
+        assert all(
+            {"method", "path", "query", "body", "answer"} <= r.keys() for r in call["requests"]
+        )
 
 
 def test_golden_tests_run_from_a_copy_of_the_tests(tmp_path: Path) -> None:
@@ -43,4 +51,4 @@ def test_golden_tests_run_from_a_copy_of_the_tests(tmp_path: Path) -> None:
     )
     report = result.stdout + result.stderr
     assert result.returncode == 0, report
-    assert "skipped" not in report and "4 passed" in report, report
+    assert "skipped" not in report and "5 passed" in report, report

@@ -18,6 +18,7 @@ from .._version import API_VERSION
 from ..exceptions import ConfigurationError, ConflictError, NotFoundError
 from ..schemas import CollectionType, CriterionIn, InferenceType
 from ._http import HTTP, decoder_for
+from .agent_results import AgentResultsMixin
 from .experiments import ExperimentsMixin
 from .models import (
     CriterionSet,
@@ -28,6 +29,7 @@ from .models import (
     bind,
 )
 from .projects import ProjectsResource
+from .scenarios import ScenarioSetsMixin
 from .views import ViewsMixin
 
 logger = logging.getLogger("elluminate")
@@ -138,7 +140,7 @@ def _one_of(name: str | None, id: int | None) -> None:
         raise ValueError("pass exactly one of name= or id=")
 
 
-class Client(ExperimentsMixin, ViewsMixin):
+class Client(ExperimentsMixin, ViewsMixin, ScenarioSetsMixin, AgentResultsMixin):
     """Client of the elluminate API for asyncio code.
 
     Credentials come from the arguments or, if neither ``api_key`` nor ``token`` is given,

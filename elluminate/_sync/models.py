@@ -8,7 +8,7 @@ encoded and never shown in ``repr``.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -17,7 +17,8 @@ from .._export import experiment_records, to_dataframe, write_csv, write_jsonl
 from .._templates import render_messages
 from .._unset import UNSET, _Unset
 from ..exceptions import ModelNotBoundError
-from ..schemas import GenerationParams, RatingMode
+from ..schemas import DEFAULT_EVALUATION_POLLING_INTERVAL, GenerationParams, RatingMode
+from ..streaming import ExperimentStatusEvent
 
 if TYPE_CHECKING:
     from .client import Client
@@ -242,6 +243,95 @@ class Experiment(schemas.Experiment, kw_only=True, gc=True, dict=True):
         return bound_client(self)._rate_experiment_responses(
             self, prompt_responses, rating_mode, timeout
         )
+
+    def get_agent_results_definition(self) -> schemas.AgentResultsDefinition:
+        """The frozen tasks of this AGENTIC experiment with the criteria of each."""
+        return bound_client(self).get_agent_results_definition(self)
+
+    def preview_agent_results_matching(
+        self, results: Sequence[schemas.AgentTrialTaskRef]
+    ) -> schemas.AgentResultsMatchPreview:
+        """Which of ``results`` would match a task of this experiment (nothing is stored)."""
+        return bound_client(self).preview_agent_results_matching(self, results)
+
+    def upload_agent_results(
+        self,
+        results: list[schemas.AgentTrialResult],
+        epoch: int = 1,
+        evaluate: bool = True,
+        raise_on_partial: bool = False,
+    ) -> schemas.AgentResultsUploadResponse:
+        """Store agent trials as responses of this experiment (see the client's method)."""
+        return bound_client(self).upload_agent_results(
+            self, results, epoch, evaluate, raise_on_partial
+        )
+
+    def wait_for_evaluation(
+        self,
+        task_id: str | None = None,
+        timeout: float | None = None,
+        polling_interval: float = DEFAULT_EVALUATION_POLLING_INTERVAL,
+    ) -> ExperimentStatusEvent[None]:
+        """Wait until the judge finished rating this experiment's agent results."""
+        return bound_client(self).wait_for_agent_evaluation(
+            self, task_id, timeout, polling_interval
+        )
+
+
+class ScenarioSet(schemas.ScenarioSet, kw_only=True, gc=True, dict=True):
+    """Scenarios for multi-turn experiments; ``fields`` and ``scenarios_count`` follow the
+    changes made through this object."""
+
+    def add_field(self, name: str, default_value: str = "") -> schemas.ScenarioField:
+        """Declare a field (a name usable as ``{{placeholder}}``) with its default value."""
+        return bound_client(self)._add_scenario_field(self, name, default_value)
+
+    def rename_field(
+        self, field: schemas.ScenarioField | int, name: str
+    ) -> schemas.ScenarioField:
+        """Rename a declared field."""
+        return bound_client(self)._rename_scenario_field(self, field, name)
+
+    def delete_field(self, field: schemas.ScenarioField | int) -> None:
+        """Delete a declared field (and its values in every scenario)."""
+        bound_client(self)._delete_scenario_field(self, field)
+
+    def get_scenario(self, scenario_id: int) -> schemas.Scenario:
+        """One scenario of this set by id."""
+        return bound_client(self)._get_scenario(self, scenario_id)
+
+    def list_scenarios(self) -> list[schemas.Scenario]:
+        """All scenarios of this set."""
+        return bound_client(self)._list_scenarios(self)
+
+    def add_scenario(
+        self,
+        goal: str,
+        expected_conversation_outcome: str,
+        field_values: dict[str, Any] | None = None,
+    ) -> schemas.Scenario:
+        """Add one scenario."""
+        return bound_client(self)._add_scenario(
+            self, goal, expected_conversation_outcome, field_values
+        )
+
+    def add_scenarios(
+        self,
+        scenarios: Sequence[schemas.ScenarioIn | dict[str, Any]],
+        skip_existing: bool = False,
+    ) -> list[schemas.Scenario]:
+        """Add scenarios in one request; ``skip_existing`` leaves out those already there.
+        Returns the scenarios that were created."""
+        return bound_client(self)._add_scenarios(self, scenarios, skip_existing)
+
+    def update_scenario(self, scenario: schemas.Scenario) -> schemas.Scenario:
+        """Replace a scenario with ``scenario``'s goal, outcome and field values (fields it
+        leaves out go back to their defaults)."""
+        return bound_client(self)._update_scenario(self, scenario)
+
+    def delete_scenario(self, scenario: schemas.Scenario | int) -> None:
+        """Delete a scenario."""
+        bound_client(self)._delete_scenario(self, scenario)
 
 
 def results_summary(experiment: schemas.Experiment) -> str:

@@ -3,7 +3,7 @@
 Every difference is classified by tier:
 
 - ``core``: CONTRACT.md section 12 Core; must be zero.
-- ``advanced``: the Advanced features not built yet (listed by feature, closed by later issues).
+- ``advanced``: CONTRACT.md section 12 Advanced (listed by feature); must be zero too.
 - ``internal``: helpers of the official package's own implementation that are public by name
   only; each is listed in ``INTERNAL`` with the reason it is not reproduced.
 

@@ -228,7 +228,7 @@ def fields(cls: type) -> dict[str, Any] | None:
             default = "<required>" if required else norm_default(info.default)
             if info.default_factory is not msgspec.NODEFAULT:
                 default = norm_default(info.default_factory())
-            out[info.encode_name] = {"required": required, "default": default}
+            out[info.name] = {"required": required, "default": default}
         return out
     if dataclasses.is_dataclass(cls):
         out = {}

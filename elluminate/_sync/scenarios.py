@@ -1,0 +1,276 @@
+# DO NOT EDIT: generated from elluminate/_async/scenarios.py by scripts/unasync.py; edit the _async original.
+"""Scenario sets, their fields and their scenarios (mixed into ``AsyncClient``; CONTRACT.md
+4.11, 8.5).
+
+Names and goals are checked here before anything is sent: a field name must be usable as a
+``{{placeholder}}`` and may not be one of the implicit fields, a goal and an expected
+outcome are stripped and must not be empty. The server checks the rest (names shared with
+collections, unknown field values) and answers 400 with what to fix.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import msgspec
+
+from .. import schemas
+from ..exceptions import NotFoundError
+from ..schemas._checks import check_field_name, check_field_names
+from .models import ScenarioSet, bind
+
+if TYPE_CHECKING:
+    from ._http import HTTP
+
+
+def _ident(obj: Any, kind: str) -> int:
+    if isinstance(obj, int) and not isinstance(obj, bool):
+        return obj
+    ident = getattr(obj, "id", None)
+    if not isinstance(ident, int):
+        raise ValueError(f"expected a {kind} or its integer id, got {type(obj).__name__}")
+    return ident
+
+
+def _name_arg(name: Any, what: str) -> str | None:
+    if name is None:
+        return None
+    if not isinstance(name, str) or not name.strip():
+        raise ValueError(f"{what} must be a non-empty string (or None)")
+    return name
+
+
+def _scenario_in(scenario: Any, index: int | None = None) -> schemas.ScenarioIn:
+    """A ScenarioIn from a ScenarioIn, a Scenario or a dict; ValueError says which one is bad."""
+    where = "" if index is None else f"scenario {index}: "
+    if isinstance(scenario, schemas.ScenarioIn):
+        return scenario
+    if isinstance(scenario, schemas.Scenario):
+        scenario = {
+            "goal": scenario.goal,
+            "expected_conversation_outcome": scenario.expected_conversation_outcome,
+            "field_values": scenario.field_values,
+        }
+    if not isinstance(scenario, dict):
+        raise ValueError(
+            f"{where}a scenario is a ScenarioIn or a dict with 'goal' and "
+            f"'expected_conversation_outcome', not {type(scenario).__name__}"
+        )
+    missing = [k for k in ("goal", "expected_conversation_outcome") if k not in scenario]
+    if missing:
+        raise ValueError(f"{where}missing {', '.join(repr(k) for k in missing)}")
+    try:
+        return msgspec.convert(scenario, schemas.ScenarioIn)
+    except msgspec.ValidationError as exc:
+        raise ValueError(f"{where}{exc}") from None
+
+
+class ScenarioSetsMixin:
+    """Scenario-set methods of the client and the operations behind ``ScenarioSet``."""
+
+    _http: HTTP
+
+    if TYPE_CHECKING:  # provided by the client class
+
+        def _prefix(self) -> str: ...
+
+    def create_scenario_set(
+        self, name: str | None = None, description: str = "", fields: list[str] | None = None
+    ) -> ScenarioSet:
+        """Create a scenario set with declared ``fields`` (besides the implicit ``goal`` and
+        ``expected_conversation_outcome``); without a name the server picks one.
+
+        A name used by another scenario set or by a collection is refused (400).
+        """
+        if not isinstance(description, str):
+            raise ValueError("description must be a string")
+        body = schemas.CreateScenarioSetRequest(
+            name=_name_arg(name, "name"),
+            description=description,
+            fields=check_field_names(fields),
+        )
+        prefix = self._prefix()
+        created = self._http.send_json("POST", f"{prefix}/scenario-sets", ScenarioSet, body)
+        return bind(created, self)  # type: ignore[no-any-return]
+
+    def get_scenario_set(
+        self, *, name: str | None = None, id: int | None = None
+    ) -> ScenarioSet:
+        """A scenario set by id, or by its exact name."""
+        if (name is None) == (id is None):
+            raise ValueError("pass exactly one of name= or id=")
+        prefix = self._prefix()
+        if id is not None:
+            found = self._http.get(f"{prefix}/scenario-sets/{id}", ScenarioSet)
+            return bind(found, self)  # type: ignore[no-any-return]
+        # The API searches by substring only: the exact match is picked here.
+        candidates = self._http.paginate(
+            f"{prefix}/scenario-sets", ScenarioSet, {"name_search": name}
+        )
+        for candidate in candidates:
+            if candidate.name == name:
+                return bind(candidate, self)  # type: ignore[no-any-return]
+        raise NotFoundError(f"no scenario set named {name!r}")
+
+    def list_scenario_sets(self, name_search: str | None = None) -> list[ScenarioSet]:
+        """All scenario sets, or those whose name contains ``name_search``."""
+        prefix = self._prefix()
+        found = self._http.paginate(
+            f"{prefix}/scenario-sets", ScenarioSet, {"name_search": name_search}
+        )
+        return bind(found, self)  # type: ignore[no-any-return]
+
+    def update_scenario_set(
+        self,
+        scenario_set: schemas.ScenarioSet | int,
+        name: str | None = None,
+        description: str | None = None,
+    ) -> ScenarioSet:
+        """Rename a scenario set or change its description; a given ScenarioSet is updated
+        too. Returns the set as the server has it."""
+        if name is None and description is None:
+            raise ValueError("pass name= or description= (or both) to change")
+        if description is not None and not isinstance(description, str):
+            raise ValueError("description must be a string")
+        body = schemas.UpdateScenarioSetRequest(
+            name=_name_arg(name, "name"), description=description
+        )
+        prefix = self._prefix()
+        ident = _ident(scenario_set, "scenario set")
+        updated: ScenarioSet = self._http.send_json(
+            "PUT", f"{prefix}/scenario-sets/{ident}", ScenarioSet, body
+        )
+        if isinstance(scenario_set, schemas.ScenarioSet):
+            for field in msgspec.structs.fields(schemas.ScenarioSet):
+                setattr(scenario_set, field.name, getattr(updated, field.name))
+        return bind(updated, self)  # type: ignore[no-any-return]
+
+    def delete_scenario_set(self, scenario_set: schemas.ScenarioSet | int) -> None:
+        """Delete a scenario set with its fields and scenarios."""
+        prefix = self._prefix()
+        ident = _ident(scenario_set, "scenario set")
+        self._http.request("DELETE", f"{prefix}/scenario-sets/{ident}")
+
+    # ---- used by the ScenarioSet rich model -----------------------------------------------
+
+    def _scenario_set_path(self, scenario_set: schemas.ScenarioSet) -> str:
+        prefix = self._prefix()
+        return f"{prefix}/scenario-sets/{scenario_set.id}"
+
+    def _add_scenario_field(
+        self, scenario_set: schemas.ScenarioSet, name: str, default_value: str
+    ) -> schemas.ScenarioField:
+        check_field_name(name)
+        if not isinstance(default_value, str):
+            raise ValueError(f"default_value must be a string, not {type(default_value).__name__}")
+        path = self._scenario_set_path(scenario_set)
+        field: schemas.ScenarioField = self._http.send_json(
+            "POST",
+            f"{path}/fields",
+            schemas.ScenarioField,
+            schemas.ScenarioFieldRequest(name=name, default_value=default_value),
+        )
+        scenario_set.fields = [*scenario_set.fields, field]
+        return field
+
+    def _rename_scenario_field(
+        self, scenario_set: schemas.ScenarioSet, field: schemas.ScenarioField | int, name: str
+    ) -> schemas.ScenarioField:
+        check_field_name(name)
+        field_id = _ident(field, "scenario field")
+        path = self._scenario_set_path(scenario_set)
+        renamed: schemas.ScenarioField = self._http.send_json(
+            "PUT",
+            f"{path}/fields/{field_id}",
+            schemas.ScenarioField,
+            schemas.ScenarioFieldRequest(name=name),
+        )
+        scenario_set.fields = [renamed if f.id == field_id else f for f in scenario_set.fields]
+        return renamed
+
+    def _delete_scenario_field(
+        self, scenario_set: schemas.ScenarioSet, field: schemas.ScenarioField | int
+    ) -> None:
+        field_id = _ident(field, "scenario field")
+        path = self._scenario_set_path(scenario_set)
+        self._http.request("DELETE", f"{path}/fields/{field_id}")
+        scenario_set.fields = [f for f in scenario_set.fields if f.id != field_id]
+
+    def _list_scenarios(self, scenario_set: schemas.ScenarioSet) -> list[schemas.Scenario]:
+        path = self._scenario_set_path(scenario_set)
+        scenarios = self._http.paginate(f"{path}/scenarios", schemas.Scenario)
+        scenario_set.scenarios_count = len(scenarios)
+        return scenarios
+
+    def _get_scenario(
+        self, scenario_set: schemas.ScenarioSet, scenario_id: int
+    ) -> schemas.Scenario:
+        path = self._scenario_set_path(scenario_set)
+        ident = _ident(scenario_id, "scenario")
+        return self._http.get(f"{path}/scenarios/{ident}", schemas.Scenario)
+
+    def _add_scenario(
+        self,
+        scenario_set: schemas.ScenarioSet,
+        goal: str,
+        expected_conversation_outcome: str,
+        field_values: dict[str, Any] | None,
+    ) -> schemas.Scenario:
+        body = _scenario_in(
+            {
+                "goal": goal,
+                "expected_conversation_outcome": expected_conversation_outcome,
+                "field_values": {} if field_values is None else field_values,
+            }
+        )
+        path = self._scenario_set_path(scenario_set)
+        created: schemas.Scenario = self._http.send_json(
+            "POST", f"{path}/scenarios", schemas.Scenario, body
+        )
+        scenario_set.scenarios_count += 1
+        return created
+
+    def _add_scenarios(
+        self,
+        scenario_set: schemas.ScenarioSet,
+        scenarios: Sequence[schemas.ScenarioIn | dict[str, Any]],
+        skip_existing: bool,
+    ) -> list[schemas.Scenario]:
+        if isinstance(scenarios, (dict, schemas.ScenarioIn)) or not isinstance(scenarios, Sequence):
+            raise ValueError("scenarios must be a list (use a one-element list for one scenario)")
+        items = [_scenario_in(s, i) for i, s in enumerate(scenarios)]
+        if not items:
+            return []
+        path = self._scenario_set_path(scenario_set)
+        created: list[schemas.Scenario] = self._http.send_json(
+            "POST",
+            f"{path}/scenarios/batch",
+            list[schemas.Scenario],
+            schemas.ScenarioBatchRequest(scenarios=items, skip_existing=bool(skip_existing)),
+        )
+        scenario_set.scenarios_count += len(created)
+        return created
+
+    def _update_scenario(
+        self, scenario_set: schemas.ScenarioSet, scenario: schemas.Scenario
+    ) -> schemas.Scenario:
+        if not isinstance(scenario, schemas.Scenario):
+            raise ValueError(
+                "update_scenario takes a Scenario (from get_scenario or list_scenarios) with "
+                "its fields changed"
+            )
+        body = _scenario_in(scenario)
+        path = self._scenario_set_path(scenario_set)
+        updated: schemas.Scenario = self._http.send_json(
+            "PUT", f"{path}/scenarios/{scenario.id}", schemas.Scenario, body
+        )
+        return updated
+
+    def _delete_scenario(
+        self, scenario_set: schemas.ScenarioSet, scenario: schemas.Scenario | int
+    ) -> None:
+        ident = _ident(scenario, "scenario")
+        path = self._scenario_set_path(scenario_set)
+        self._http.request("DELETE", f"{path}/scenarios/{ident}")
+        scenario_set.scenarios_count = max(0, scenario_set.scenarios_count - 1)

@@ -5,8 +5,8 @@
     python benchmarks/judge.py --llm openai --llm-base-url http://127.0.0.1:11434/v1 \\
         --llm-model qwen2.5:7b-instruct               # any OpenAI-compatible endpoint
     python benchmarks/judge.py --llm local --llm-model path/to/other-model.gguf
-    python benchmarks/judge.py --quick                # 2 items per kind and split, echo: a smoke run
-    python benchmarks/judge.py --calibrate            # fit the local judge's P(yes) threshold on dev
+    python benchmarks/judge.py --quick                # 2 items per kind and split, echo only
+    python benchmarks/judge.py --calibrate            # fit the local P(yes) threshold on dev
 
 The labelled set is ``benchmarks/judge/items.jsonl`` (see ``benchmarks/judge/README.md``):
 (prompt, response, criterion, gold yes/no) items of several kinds, each in the ``dev`` or the
@@ -79,7 +79,9 @@ def load_items(path: Path = ITEMS) -> list[Item]:
                 split=raw["split"],
                 prompt=render_str(raw["prompt"], variables) if variables else raw["prompt"],
                 response=raw["response"],
-                criterion=render_str(raw["criterion"], variables) if variables else raw["criterion"],
+                criterion=render_str(raw["criterion"], variables)
+                if variables
+                else raw["criterion"],
                 gold=gold,
             )
         )
@@ -197,7 +199,9 @@ async def _rate(client: AsyncClient, items: Sequence[Item], tag: str) -> tuple[d
     ]
     collection = await client.create_collection(name=f"judge set {tag}", variables=rows)
     response_column = next(c for c in collection.columns or [] if c.name == "response")
-    template = await client.create_prompt_template(name=f"judge prompt {tag}", template="{{prompt}}")
+    template = await client.create_prompt_template(
+        name=f"judge prompt {tag}", template="{{prompt}}"
+    )
     criterion_set = await client.create_criterion_set(
         name=f"judge criterion {tag}", criteria=["{{criterion}}"]
     )
@@ -217,7 +221,9 @@ async def _rate(client: AsyncClient, items: Sequence[Item], tag: str) -> tuple[d
     for response in experiment.rated_responses:
         item_id = response.prompt.template_variables.input_values["item_id"]
         for rating in response.ratings:
-            verdicts[item_id] = str(rating.rating.value if hasattr(rating.rating, "value") else rating.rating).lower()
+            verdicts[item_id] = str(
+                rating.rating.value if hasattr(rating.rating, "value") else rating.rating
+            ).lower()
             reasonings[item_id] = rating.reasoning
             ratings += 1
     return verdicts, reasonings, max(ratings, len(items))
@@ -278,7 +284,7 @@ async def calibrate(items: Sequence[Item], llm_model: str | None) -> dict[str, A
 
     # candidate thresholds: midpoints between neighbouring dev scores (and 0.5)
     values = sorted({scores[it.id] for it in dev})
-    candidates = [0.5] + [(a + b) / 2 for a, b in zip(values, values[1:])]
+    candidates = [0.5] + [(a + b) / 2 for a, b in zip(values, values[1:], strict=False)]
     best = max(candidates, key=lambda t: (accuracy(dev, t), -abs(t - 0.5)))
     return {
         "model": provider.model,
@@ -329,7 +335,8 @@ def report(run: Run, items: Sequence[Item], splits: Sequence[str]) -> None:
             f"{table.failed:6d}"
         )
     print("   per kind (all splits given): gold yes -> judged yes/no, gold no -> judged yes/no")
-    print(f"   {'kind':10s} {'n':>4s} {'y->y':>5s} {'y->n':>5s} {'n->y':>5s} {'n->n':>5s} {'bal.acc':>7s}")
+    cols = ("y->y", "y->n", "n->y", "n->n")
+    print(f"   {'kind':10s} {'n':>4s} " + " ".join(f"{c:>5s}" for c in cols) + f" {'bal.acc':>7s}")
     chosen = [it for it in items if split_matches(it, splits)]
     for kind in sorted({it.kind for it in chosen}):
         table = confusion([it for it in chosen if it.kind == kind], run.verdicts)
@@ -357,18 +364,34 @@ def default_providers(args: argparse.Namespace) -> list[str]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--llm", nargs="+", choices=["local", "echo", "openai"], default=None,
-                        help="providers to measure (default: local if installed, echo, and openai "
-                        "when --llm-base-url is given)")
-    parser.add_argument("--llm-model", default=None, help="model name (openai) or .gguf path (local)")
+    parser.add_argument(
+        "--llm",
+        nargs="+",
+        choices=["local", "echo", "openai"],
+        default=None,
+        help="providers to measure (default: local if installed, echo, and openai "
+        "when --llm-base-url is given)",
+    )
+    parser.add_argument(
+        "--llm-model", default=None, help="model name (openai) or .gguf path (local)"
+    )
     parser.add_argument("--llm-base-url", default=None, help="OpenAI-compatible endpoint (.../v1)")
     parser.add_argument("--llm-api-key", default=None)
-    parser.add_argument("--split", choices=["dev", "heldout", "all"], default=None,
-                        help="which split to rate (default: both, reported separately)")
-    parser.add_argument("--items", type=Path, default=ITEMS, help="a JSON Lines set of the same form")
+    parser.add_argument(
+        "--split",
+        choices=["dev", "heldout", "all"],
+        default=None,
+        help="which split to rate (default: both, reported separately)",
+    )
+    parser.add_argument(
+        "--items", type=Path, default=ITEMS, help="a JSON Lines set of the same form"
+    )
     parser.add_argument("--quick", action="store_true", help="2 items per kind and split")
-    parser.add_argument("--calibrate", action="store_true",
-                        help="fit the local judge's P(yes) threshold on dev (in-process)")
+    parser.add_argument(
+        "--calibrate",
+        action="store_true",
+        help="fit the local judge's P(yes) threshold on dev (in-process)",
+    )
     parser.add_argument("--json", type=Path, default=None, help="also write the figures here")
     args = parser.parse_args(argv)
 
@@ -378,9 +401,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.split in SPLITS:
         items = [it for it in items if it.split == args.split]
     splits = [args.split] if args.split else [*SPLITS, "all"]
-    print(f"{len(items)} labelled items from {args.items.name}: " + ", ".join(
-        f"{s} {sum(it.split == s for it in items)}" for s in SPLITS
-    ))
+    print(
+        f"{len(items)} labelled items from {args.items.name}: "
+        + ", ".join(f"{s} {sum(it.split == s for it in items)}" for s in SPLITS)
+    )
 
     if args.calibrate:
         result = asyncio.run(calibrate(items, args.llm_model))

@@ -29,6 +29,7 @@ import math
 import os
 import threading
 import time
+import weakref
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -55,8 +56,11 @@ N_CTX = 2048
 _load_lock = threading.Lock()
 _call_lock = threading.Lock()
 _models: dict[str, Any] = {}
-_formatters: dict[int, Any] = {}
-_yes_no_ids: dict[int, tuple[list[int], list[int]]] = {}
+# per loaded model (weak keys: an id() could be reused by another object after a model is freed)
+_formatters: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
+_yes_no_ids: weakref.WeakKeyDictionary[Any, tuple[list[int], list[int]]] = (
+    weakref.WeakKeyDictionary()
+)
 _load_seconds: dict[str, float] = {}
 _executor: ThreadPoolExecutor | None = None
 _executor_lock = threading.Lock()
@@ -156,7 +160,7 @@ def _get_executor() -> ThreadPoolExecutor:
 
 def _formatter(llama: Any) -> Any:
     """The GGUF's own chat template as a llama-cpp formatter (cached), or ``None``."""
-    key = id(llama)
+    key = llama
     if key not in _formatters:
         template = (getattr(llama, "metadata", None) or {}).get("tokenizer.chat_template")
         if not template:
@@ -251,7 +255,7 @@ def yes_no_token_ids(llama: Any) -> tuple[list[int], list[int]]:
     A spelling the tokenizer splits into several tokens is left out, since its first piece
     (``Y``) says little. Raises :class:`ProviderError` if the model has none for either.
     """
-    key = id(llama)
+    key = llama
     if key not in _yes_no_ids:
 
         def single(words: tuple[str, ...]) -> list[int]:

@@ -45,6 +45,8 @@ from elluminate.schemas import RatingMode
 from elluminate.server import LocalServer
 
 ITEMS = Path(__file__).resolve().parent / "judge" / "items.jsonl"
+#: Held-out figures per judge model, written by ``--save``, read by ``examples/ab_test.py``.
+RESULTS = Path(__file__).resolve().parent / "judge" / "results.json"
 SPLITS = ("dev", "heldout")
 
 
@@ -249,6 +251,37 @@ async def run_provider(kind: str, items: Sequence[Item], args: argparse.Namespac
     return Run(kind, model, verdicts, reasonings, ratings, seconds, load_seconds)
 
 
+def results_key(kind: str, llm_model: str | None) -> str:
+    """The judge model's key in ``results.json`` (what ``examples/ab_test.py`` looks up)."""
+    if kind == "echo":
+        return "echo"
+    if kind == "local":
+        return Path(llm_model).stem if llm_model else "SmolLM2-135M-Instruct"
+    return llm_model or "?"
+
+
+def save_results(runs: Sequence[Run], items: Sequence[Item], args: argparse.Namespace) -> None:
+    """Store each run's held-out figures in ``results.json`` (other models' entries stay)."""
+    try:
+        results = json.loads(RESULTS.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        results = {}
+    for run in runs:
+        held = run.per_split.get("heldout")
+        if held is None:
+            continue
+        results[results_key(run.provider, args.llm_model)] = {
+            "balanced_accuracy": round(held["balanced_accuracy"], 4),
+            "agreement": round(held["agreement"], 4),
+            "items": held["n"],
+            "split": "heldout",
+            "seconds_per_rating": round(run.seconds_per_rating, 3),
+            "measured": time.strftime("%Y-%m-%d"),
+        }
+    RESULTS.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    print(f"\nsaved held-out figures to {RESULTS}")
+
+
 def judge_model_name(kind: str, llm_model: str | None) -> str:
     if kind == "echo":
         return "echo (always yes unless the response is empty)"
@@ -393,6 +426,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="fit the local judge's P(yes) threshold on dev (in-process)",
     )
     parser.add_argument("--json", type=Path, default=None, help="also write the figures here")
+    parser.add_argument(
+        "--save",
+        action="store_true",
+        help="store the held-out figures in benchmarks/judge/results.json (shown by ab_test.py)",
+    )
     args = parser.parse_args(argv)
 
     items = load_items(args.items)
@@ -421,6 +459,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         run = asyncio.run(run_provider(kind, items, args))
         report(run, items, splits)
         runs.append(run)
+    if args.save:
+        if args.quick or args.items != ITEMS:
+            parser.error("--save stores figures of the full labelled set only (no --quick/--items)")
+        save_results(runs, items, args)
     if args.json:
         out = [
             {k: v for k, v in asdict(run).items() if k not in ("verdicts", "reasonings")}

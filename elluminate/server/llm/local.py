@@ -299,7 +299,7 @@ def _next_token_logits(llama: Any, tokens: list[int]) -> Any:
     if len(tokens) > llama.n_ctx():
         raise ProviderError(
             f"local provider: the prompt has {len(tokens)} tokens, more than the model's "
-            f"context window of {llama.n_ctx()}",
+            f"context window of {llama.n_ctx()}; shorten the prompt or the response",
             retryable=False,
         )
     llama.reset()
@@ -439,9 +439,9 @@ class LocalProvider:
         """P(yes) vs P(no) for the first token of the answer to ``messages`` (no generation).
 
         The probabilities of the model's single-token spellings of yes and of no are summed
-        and renormalised over the two. Deterministic; runs in the worker thread like
-        :meth:`chat`. One forward pass over the prompt (its cached prefix is reused), so
-        ``params`` (sampling, timeout) do not apply.
+        and renormalised over the two. Deterministic (the prompt is always evaluated from an
+        empty cache); runs in the worker thread like :meth:`chat`. One forward pass over the
+        prompt and no sampling, so ``params`` do not apply.
         """
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(_get_executor(), self._score, _chat_messages(messages))

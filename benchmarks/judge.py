@@ -295,8 +295,48 @@ def judge_model_name(kind: str, llm_model: str | None) -> str:
 # --------------------------------------------------------------------------- calibration
 
 
+def best_threshold(scores: dict[str, float], subset: Sequence[Item]) -> float:
+    """The P(yes) threshold with the best balanced accuracy on ``subset`` (ties: nearest 0.5).
+
+    Candidates are 0.5 and the midpoints between neighbouring scores.
+    """
+    values = sorted({scores[it.id] for it in subset})
+    candidates = [0.5] + [(a + b) / 2 for a, b in zip(values, values[1:], strict=False)]
+    golds = [it.gold for it in subset]
+
+    def accuracy(threshold: float) -> float:
+        return balanced_accuracy(
+            golds, ["yes" if scores[it.id] >= threshold else "no" for it in subset]
+        )
+
+    return max(candidates, key=lambda t: (accuracy(t), -abs(t - 0.5)))
+
+
+def cross_validated(scores: dict[str, float], dev: Sequence[Item], folds: int = 5) -> float:
+    """Balanced accuracy on dev of thresholds fitted on the other folds (folds by group, so the
+    items that share a prompt stay together): what calibration is worth on unseen items."""
+    groups = sorted({it.id[:-1] for it in dev})
+    fold_of = {group: i % folds for i, group in enumerate(groups)}
+    golds, verdicts = [], []
+    for fold in range(folds):
+        test = [it for it in dev if fold_of[it.id[:-1]] == fold]
+        train = [it for it in dev if fold_of[it.id[:-1]] != fold]
+        if not test or not train:
+            continue
+        threshold = best_threshold(scores, train)
+        golds += [it.gold for it in test]
+        verdicts += ["yes" if scores[it.id] >= threshold else "no" for it in test]
+    return balanced_accuracy(golds, verdicts)
+
+
 async def calibrate(items: Sequence[Item], llm_model: str | None) -> dict[str, Any]:
-    """The P(yes) threshold that maximises balanced accuracy on the dev split (in-process)."""
+    """Fit the local judge's P(yes) threshold on the dev split (in-process, same scoring
+    function as the server's judge) and say whether it is worth using.
+
+    The threshold is recommended only if a 5-fold cross-validation within dev shows that a
+    fitted threshold beats 0.5 on items it was not fitted on; held-out items are scored only
+    to report what the choice gives there.
+    """
     from elluminate.server.llm import ProviderConfig, make_provider
     from elluminate.server.llm.prompts import judge_score
 
@@ -315,18 +355,21 @@ async def calibrate(items: Sequence[Item], llm_model: str | None) -> dict[str, A
         verdicts = ["yes" if scores[it.id] >= threshold else "no" for it in subset]
         return balanced_accuracy([it.gold for it in subset], verdicts)
 
-    # candidate thresholds: midpoints between neighbouring dev scores (and 0.5)
-    values = sorted({scores[it.id] for it in dev})
-    candidates = [0.5] + [(a + b) / 2 for a, b in zip(values, values[1:], strict=False)]
-    best = max(candidates, key=lambda t: (accuracy(dev, t), -abs(t - 0.5)))
+    fitted = best_threshold(scores, dev)
+    dev_cv = cross_validated(scores, dev)
+    recommended = fitted if dev_cv > accuracy(dev, 0.5) else 0.5
     return {
         "model": provider.model,
-        "threshold": round(best, 4),
+        "fitted_threshold": round(fitted, 4),
         "dev_at_0.5": accuracy(dev, 0.5),
+        "dev_at_fitted": accuracy(dev, fitted),
+        "dev_cross_validated": dev_cv,
+        "recommended_threshold": round(recommended, 4),
         "heldout_at_0.5": accuracy(held, 0.5) if held else float("nan"),
-        "dev_calibrated": accuracy(dev, best),
-        "heldout_calibrated": accuracy(held, best) if held else float("nan"),
+        "heldout_at_fitted": accuracy(held, fitted) if held else float("nan"),
+        "heldout_at_recommended": accuracy(held, recommended) if held else float("nan"),
         "seconds_per_rating": seconds,
+        "p_yes": {it.id: round(scores[it.id], 4) for it in items},
     }
 
 
@@ -446,7 +489,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     if args.calibrate:
         result = asyncio.run(calibrate(items, args.llm_model))
-        print(json.dumps(result, indent=2))
+        print(json.dumps({k: v for k, v in result.items() if k != "p_yes"}, indent=2))
         if args.json:
             args.json.write_text(json.dumps(result, indent=2) + "\n")
         return 0

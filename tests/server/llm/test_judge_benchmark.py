@@ -96,3 +96,25 @@ def test_quick_run_with_echo_prints_the_table(tmp_path: Path) -> None:
     assert run["per_split"]["all"]["balanced_accuracy"] == 0.5
     assert run["per_split"]["all"]["yes_rate"] == 1.0
     assert run["per_split"]["all"]["failed"] == 0
+
+
+def test_threshold_fit_and_its_cross_validation(bench: ModuleType) -> None:
+    def item(i: int, gold: str) -> object:
+        return bench.Item(f"k-{i:02d}a", "k", "dev", "p", "r", "c", gold)
+
+    # a score that separates the answers at 0.3: fitting finds it, and it holds out of fold
+    separable = [item(i, "yes" if i % 2 else "no") for i in range(20)]
+    scores = {
+        it.id: (0.35 if it.gold == "yes" else 0.25) + i / 1000 for i, it in enumerate(separable)
+    }
+    threshold = bench.best_threshold(scores, separable)
+    assert 0.27 < threshold < 0.35
+    assert bench.cross_validated(scores, separable) == 1.0
+    # a score unrelated to the answers: fitting looks good in-sample, not out of fold
+    noise = {it.id: ((i * 7919) % 20) / 20 for i, it in enumerate(separable)}
+    fitted = bench.best_threshold(noise, separable)
+    in_sample = bench.balanced_accuracy(
+        [it.gold for it in separable],
+        ["yes" if noise[it.id] >= fitted else "no" for it in separable],
+    )
+    assert in_sample > bench.cross_validated(noise, separable)

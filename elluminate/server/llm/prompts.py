@@ -460,7 +460,9 @@ _SCORE_USER = (
 #: Calibrated P(yes) thresholds per judge model (the model name a provider reports), fitted on
 #: the development split of ``benchmarks/judge`` (``python benchmarks/judge.py --calibrate``).
 #: Models not listed answer yes when P(yes) >= 0.5, i.e. when yes is more likely than no.
-JUDGE_YES_THRESHOLDS: dict[str, float] = {}
+#: SmolLM2-135M puts P(yes) near 0.35 whatever the answer (0.5 would make it say yes to about
+#: 12 % of items); its fitted threshold at least balances its yes-rate. See BENCHMARKS.md.
+JUDGE_YES_THRESHOLDS: dict[str, float] = {"SmolLM2-135M-Instruct": 0.3571}
 
 
 def yes_threshold(model: str) -> float:

@@ -494,9 +494,18 @@ async def judge_score(
 
 
 def _score_reasoning(rating: str, score: YesNoScore, threshold: float) -> str:
+    """States the probability and the threshold with enough digits to tell them apart, so the
+    sentence cannot read as the opposite of the verdict."""
+    digits = 2
+    while digits < 6 and score.p_yes != threshold:
+        if f"{score.p_yes:.{digits}f}" != f"{threshold:.{digits}f}":
+            break
+        digits += 1
+    relation = "at or above" if rating == "YES" else "below"
     return (
-        f"Rated {rating.lower()} from the judge model's token probabilities: it gives yes "
-        f"{score.p_yes:.2f} against no {1 - score.p_yes:.2f} (yes from {threshold:.2f})."
+        f"Rated {rating.lower()} from the judge model's token probabilities: yes "
+        f"{score.p_yes:.{digits}f} against no {1 - score.p_yes:.{digits}f}, {relation} the "
+        f"threshold {threshold:.{digits}f} for yes."
     )
 
 

@@ -215,6 +215,8 @@ async def test_reasoning_never_contradicts_the_verdict(p_yes: float) -> None:
     assert verdict.reasoning.startswith(f"Rated {verdict.rating.lower()} ")
     assert f"Rated {other}" not in verdict.reasoning
     assert f"yes {p_yes:.2f}" in verdict.reasoning
+    relation = "at or above" if verdict.rating == "YES" else "below"
+    assert f"{relation} the threshold 0.50 for yes." in verdict.reasoning
     fast = await judge_verdict(Scoring(p_yes), "Is it polite?", PROMPT, "Hi", detailed=False)
     assert fast.rating == verdict.rating and fast.reasoning is None
 
@@ -243,3 +245,19 @@ async def test_providers_without_scoring_keep_the_json_verdict() -> None:
     verdict = await judge_verdict(provider, "Greets?", PROMPT, "Hi")
     assert (verdict.rating, verdict.reasoning) == ("YES", "It greets.")
     assert provider.requests[0]["schema"] == verdict_schema()
+
+
+@pytest.mark.parametrize(
+    ("p_yes", "shown"), [(0.3569, "0.3569"), (0.3574, "0.3574"), (0.2, "0.20")]
+)
+async def test_reasoning_tells_a_close_probability_from_the_threshold(
+    p_yes: float, shown: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(prompts.JUDGE_YES_THRESHOLDS, "tiny", 0.3571)
+    verdict = await judge_verdict(Scoring(p_yes, model="tiny"), "c?", PROMPT, "r")
+    assert verdict.reasoning is not None
+    assert f"yes {shown} against" in verdict.reasoning
+    if verdict.rating == "NO":
+        assert f"below the threshold {0.3571:.{len(shown) - 2}f}" in verdict.reasoning
+    else:
+        assert f"at or above the threshold {0.3571:.{len(shown) - 2}f}" in verdict.reasoning

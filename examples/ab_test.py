@@ -88,9 +88,7 @@ def describe_models(args: argparse.Namespace) -> None:
     else:
         print("judge accuracy: not measured (run: python benchmarks/judge.py --save ...)")
     if key == BUNDLED_MODEL and not os.environ.get("ELLUMINATE_BASE_URL"):
-        print(
-            f"note: the tiny bundled judge's verdicts are a demo, not a verdict; {REAL_JUDGE_HINT}"
-        )
+        print(f"note: the bundled 135M model's verdicts are a demo; {REAL_JUDGE_HINT}")
     print()
 
 

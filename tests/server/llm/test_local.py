@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib
+import json
 import time
 from typing import Any
 
@@ -150,3 +151,117 @@ async def test_missing_llama_cpp_names_the_extra(monkeypatch: pytest.MonkeyPatch
     assert "llama-cpp-python" in str(info.value)
     assert "pip install 'elluminate[local]'" in str(info.value)
     assert info.value.retryable is False
+
+
+# ---- yes/no scoring and chat templates ------------------------------------------------------
+
+
+async def test_yes_no_score_is_a_deterministic_probability(provider: LocalProvider) -> None:
+    messages = [
+        {"role": "system", "content": "Answer yes or no."},
+        {"role": "user", "content": "Is the sky blue on a clear day?"},
+    ]
+    first = await provider.yes_no_score(messages)
+    # a generation in between leaves other state in the model's cache
+    await provider.chat(PROMPT, params=ChatParams(max_tokens=8))
+    other = await provider.yes_no_score([{"role": "user", "content": "Is fire cold?"}])
+    again = await provider.yes_no_score(messages)
+    assert 0.0 <= first.p_yes <= 1.0 and 0.0 < first.mass <= 1.0
+    assert again.p_yes == first.p_yes and again.mass == first.mass
+    assert other.p_yes != first.p_yes
+    assert first.input_tokens > 10 and first.model == "SmolLM2-135M-Instruct"
+
+
+async def test_local_judge_reasoning_matches_its_verdict(provider: LocalProvider) -> None:
+    for response in ("Hallo, wie geht es dir?", "Hello, how are you?"):
+        verdict = await judge_verdict(
+            provider, "Is the response written in German?", PROMPT, response
+        )
+        raw = json.loads(verdict.raw_text)
+        assert raw["rating"] == verdict.rating.lower()
+        assert (raw["p_yes"] >= raw["threshold"]) == (verdict.rating == "YES")
+        assert verdict.reasoning is not None
+        assert verdict.reasoning.startswith(f"Rated {verdict.rating.lower()} ")
+
+
+def test_yes_no_tokens_of_the_bundled_model(model_available: None) -> None:
+    llama, _ = local_mod.load_model()
+    yes, no = local_mod.yes_no_token_ids(llama)
+    spell = lambda ids: {llama.detokenize([i]).decode().strip() for i in ids}  # noqa: E731
+    assert spell(yes) <= {"yes", "Yes", "YES"} and "Yes" in spell(yes)
+    assert spell(no) <= {"no", "No", "NO"} and "No" in spell(no)
+
+
+def test_bundled_model_is_prompted_with_its_own_chat_template(model_available: None) -> None:
+    llama, _ = local_mod.load_model()
+    template = llama.metadata["tokenizer.chat_template"]
+    assert local_mod._formatter(llama).template == template
+    tokens = local_mod._prompt_tokens(llama, [{"role": "user", "content": "Hi"}])
+    text = llama.detokenize(tokens, special=True).decode()
+    assert text.endswith("<|im_start|>assistant\n") and "<|im_start|>user\nHi<|im_end|>" in text
+
+
+class FakeLlama:
+    """Just enough of ``llama_cpp.Llama`` to build a chat formatter from GGUF metadata."""
+
+    def __init__(self, template: str | None) -> None:
+        self.metadata = {"tokenizer.chat_template": template} if template else {}
+
+    def token_eos(self) -> int:
+        return 1
+
+    def token_bos(self) -> int:
+        return 2
+
+    def detokenize(self, ids: list[int], special: bool = False) -> bytes:
+        return {1: b"<eos>", 2: b"<bos>"}[ids[0]]
+
+
+GEMMA_LIKE = (
+    "{{ bos_token }}{% for m in messages %}"
+    "{% if m['role'] == 'system' %}{{ raise_exception('System role not supported') }}{% endif %}"
+    "<start_of_turn>{{ 'model' if m['role'] == 'assistant' else m['role'] }}\n"
+    "{{ m['content'] }}<end_of_turn>\n{% endfor %}"
+    "{% if add_generation_prompt %}<start_of_turn>model\n{% endif %}"
+)
+CHATML = (
+    "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n"
+    "{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
+JUDGE_LIKE = [
+    {"role": "system", "content": "Answer yes or no."},
+    {"role": "user", "content": "Is it blue?"},
+]
+
+
+def test_template_without_system_role_gets_the_system_text_in_the_user_turn() -> None:
+    pytest.importorskip("llama_cpp", exc_type=ImportError)
+    formatter = local_mod._formatter(FakeLlama(GEMMA_LIKE))
+    prompt = local_mod._apply_template(formatter, JUDGE_LIKE).prompt
+    assert prompt == (
+        "<bos><start_of_turn>user\nAnswer yes or no.\n\nIs it blue?<end_of_turn>\n"
+        "<start_of_turn>model\n"
+    )
+
+
+def test_template_with_system_role_keeps_it() -> None:
+    pytest.importorskip("llama_cpp", exc_type=ImportError)
+    formatter = local_mod._formatter(FakeLlama(CHATML))
+    prompt = local_mod._apply_template(formatter, JUDGE_LIKE).prompt
+    assert prompt.startswith("<|im_start|>system\nAnswer yes or no.<|im_end|>\n")
+    assert prompt.endswith("<|im_start|>assistant\n")
+
+
+def test_a_template_error_unrelated_to_roles_is_raised() -> None:
+    pytest.importorskip("llama_cpp", exc_type=ImportError)
+    broken = "{{ raise_exception('always broken') }}"
+    formatter = local_mod._formatter(FakeLlama(broken))
+    with pytest.raises(ValueError, match="always broken"):
+        local_mod._apply_template(formatter, JUDGE_LIKE)
+
+
+def test_model_without_template_gets_a_plain_transcript() -> None:
+    assert local_mod._formatter(FakeLlama(None)) is None
+    assert local_mod._plain_transcript(local_mod._chat_messages(JUDGE_LIKE)) == (
+        "System: Answer yes or no.\n\nUser: Is it blue?\n\nAssistant:"
+    )

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
 
+from elluminate.server.evaluation import prompts
 from elluminate.server.evaluation.prompts import (
     MAX_ATTEMPTS,
     criteria_schema,
@@ -13,11 +15,14 @@ from elluminate.server.evaluation.prompts import (
     generate_criteria,
     generate_test_case,
     judge,
+    judge_score_messages,
+    judge_verdict,
     parse_criteria,
     parse_test_case,
     parse_verdict,
     row_schema,
     verdict_schema,
+    yes_threshold,
 )
 from elluminate.server.evaluation.providers import (
     ChatParams,
@@ -25,6 +30,7 @@ from elluminate.server.evaluation.providers import (
     GenerationError,
     ProviderError,
 )
+from elluminate.server.evaluation.providers.base import YesNoScore
 
 
 class Scripted:
@@ -163,3 +169,101 @@ async def test_params_are_passed_through() -> None:
     assert provider.requests[0]["params"] is params
     with pytest.raises(ValueError):
         await generate_criteria(provider, template, n=0)
+
+
+# ---- the probability judge (providers with yes_no_score) ---------------------------------------
+
+
+class Scoring(Scripted):
+    """A provider that scores yes/no with fixed probabilities; generating is an error."""
+
+    def __init__(self, *p_yes: float, model: str = "score-1") -> None:
+        super().__init__()
+        self.model = model
+        self.p_yes = list(p_yes)
+        self.scored: list[list[dict[str, Any]]] = []
+
+    async def chat(self, *args: Any, **kwargs: Any) -> Completion:
+        raise AssertionError("the probability judge must not generate")
+
+    async def yes_no_score(
+        self, messages: list[dict[str, Any]], *, params: ChatParams | None = None
+    ) -> YesNoScore:
+        self.scored.append(messages)
+        return YesNoScore(
+            p_yes=self.p_yes.pop(0), mass=0.9, input_tokens=42, duration_seconds=0.01,
+            model=self.model,
+        )
+
+
+PROMPT = [{"role": "user", "content": "Say hi to Ana."}]
+
+
+@pytest.mark.parametrize(
+    ("p_yes", "rating"), [(0.9, "YES"), (0.5, "YES"), (0.49, "NO"), (0.0, "NO")]
+)
+async def test_verdict_comes_from_the_probability(p_yes: float, rating: str) -> None:
+    provider = Scoring(p_yes)
+    verdict = await judge_verdict(provider, "Does it greet Ana?", PROMPT, "Hi Ana!")
+    assert verdict.rating == rating
+    assert json.loads(verdict.raw_text) == {
+        "rating": rating.lower(), "p_yes": p_yes, "threshold": 0.5, "yes_no_mass": 0.9
+    }
+    assert (verdict.input_tokens, verdict.output_tokens, verdict.model) == (42, 1, "score-1")
+    assert provider.requests == []  # nothing was generated
+
+
+@pytest.mark.parametrize("p_yes", [0.0, 0.2, 0.49, 0.5, 0.51, 0.8, 1.0])
+async def test_reasoning_never_contradicts_the_verdict(p_yes: float) -> None:
+    verdict = await judge_verdict(Scoring(p_yes), "Is it polite?", PROMPT, "Hi Ana!")
+    assert verdict.reasoning is not None
+    other = "no" if verdict.rating == "YES" else "yes"
+    assert verdict.reasoning.startswith(f"Rated {verdict.rating.lower()} ")
+    assert f"Rated {other}" not in verdict.reasoning
+    assert f"yes {p_yes:.2f}" in verdict.reasoning
+    relation = "at or above" if verdict.rating == "YES" else "below"
+    assert f"{relation} the threshold 0.50 for yes." in verdict.reasoning
+    fast = await judge_verdict(Scoring(p_yes), "Is it polite?", PROMPT, "Hi", detailed=False)
+    assert fast.rating == verdict.rating and fast.reasoning is None
+
+
+async def test_calibrated_threshold_applies_per_model(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(prompts.JUDGE_YES_THRESHOLDS, "tiny", 0.7)
+    assert yes_threshold("tiny") == 0.7 and yes_threshold("other") == 0.5
+    assert (await judge(Scoring(0.65, model="tiny"), "c?", PROMPT, "r"))[0] == "NO"
+    assert (await judge(Scoring(0.71, model="tiny"), "c?", PROMPT, "r"))[0] == "YES"
+    assert (await judge(Scoring(0.65, model="other"), "c?", PROMPT, "r"))[0] == "YES"
+
+
+async def test_score_prompt_carries_criterion_prompt_and_response() -> None:
+    provider = Scoring(0.3)
+    await judge_verdict(provider, "  Does it mention Ana?  ", PROMPT, "Hello there.")
+    (messages,) = provider.scored
+    assert [m["role"] for m in messages] == ["system", "user"]
+    text = messages[-1]["content"]
+    assert "Say hi to Ana." in text and "Hello there." in text
+    assert text.index("Hello there.") < text.index("Does it mention Ana?")  # criterion last
+    assert messages == judge_score_messages("Does it mention Ana?", PROMPT, "Hello there.")
+
+
+async def test_providers_without_scoring_keep_the_json_verdict() -> None:
+    provider = Scripted('{"reasoning": "It greets.", "rating": "yes"}')
+    verdict = await judge_verdict(provider, "Greets?", PROMPT, "Hi")
+    assert (verdict.rating, verdict.reasoning) == ("YES", "It greets.")
+    assert provider.requests[0]["schema"] == verdict_schema()
+
+
+@pytest.mark.parametrize(
+    ("p_yes", "shown"), [(0.3569, "0.3569"), (0.3574, "0.3574"), (0.2, "0.20")]
+)
+async def test_reasoning_tells_a_close_probability_from_the_threshold(
+    p_yes: float, shown: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(prompts.JUDGE_YES_THRESHOLDS, "tiny", 0.3571)
+    verdict = await judge_verdict(Scoring(p_yes, model="tiny"), "c?", PROMPT, "r")
+    assert verdict.reasoning is not None
+    assert f"yes {shown} against" in verdict.reasoning
+    if verdict.rating == "NO":
+        assert f"below the threshold {0.3571:.{len(shown) - 2}f}" in verdict.reasoning
+    else:
+        assert f"at or above the threshold {0.3571:.{len(shown) - 2}f}" in verdict.reasoning

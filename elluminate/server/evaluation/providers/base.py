@@ -19,6 +19,8 @@ __all__ = [
     "ProviderConfig",
     "ProviderError",
     "ProviderKind",
+    "SupportsYesNoScore",
+    "YesNoScore",
     "make_provider",
     "message_text",
 ]
@@ -91,6 +93,39 @@ class LLMProvider(Protocol):
 
     async def aclose(self) -> None:
         """Release sessions/threads held by the provider (idempotent)."""
+        ...
+
+
+@dataclass
+class YesNoScore:
+    """How likely a model finds "yes" vs "no" as the first token of its answer.
+
+    ``p_yes`` is the probability of the yes-tokens renormalised over yes and no (0.0 to 1.0);
+    ``mass`` is the probability the model put on yes and no tokens together, before that
+    renormalisation (near 0: the model wanted to say something else).
+    """
+
+    p_yes: float
+    mass: float
+    input_tokens: int
+    duration_seconds: float
+    model: str
+
+
+@runtime_checkable
+class SupportsYesNoScore(Protocol):
+    """A provider that can score a yes/no answer from its next-token probabilities.
+
+    The judge prefers this to parsing a generated verdict where a provider offers it.
+    """
+
+    name: str
+    model: str
+
+    async def yes_no_score(
+        self, messages: list[dict[str, Any]], *, params: ChatParams | None = None
+    ) -> YesNoScore:
+        """Score the first answer token after ``messages`` (the assistant's turn begins)."""
         ...
 
 

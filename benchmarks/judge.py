@@ -337,8 +337,8 @@ async def calibrate(items: Sequence[Item], llm_model: str | None) -> dict[str, A
     fitted threshold beats 0.5 on items it was not fitted on; held-out items are scored only
     to report what the choice gives there.
     """
-    from elluminate.server.evaluation.providers import ProviderConfig, make_provider
     from elluminate.server.evaluation.prompts import judge_score
+    from elluminate.server.evaluation.providers import ProviderConfig, make_provider
 
     provider = make_provider(ProviderConfig(kind="local", model=llm_model))
     scores: dict[str, float] = {}

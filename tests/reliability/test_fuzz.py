@@ -31,7 +31,6 @@ from hypothesis import strategies as st  # noqa: E402
 
 EXAMPLES = int(os.environ.get("ELLUMINATE_FUZZ_EXAMPLES", "30"))
 SEED = os.environ.get("ELLUMINATE_FUZZ_SEED")
-TIME_BUDGET = 60.0
 
 
 @pytest.fixture
@@ -145,5 +144,3 @@ def test_fuzz_every_operation_finds_no_server_error(
     assert set(sent) == {op.label for op in operations}, "some operation was never called"
     assert total >= len(operations) * 5  # operations without inputs run out of cases early
     assert sum(n for code, n in statuses.items() if code < 300) >= len(operations)
-    if "ELLUMINATE_FUZZ_EXAMPLES" not in os.environ:
-        assert elapsed < TIME_BUDGET

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import importlib
 import json
+import threading
 import time
 from typing import Any
 
@@ -101,6 +102,10 @@ async def test_event_loop_stays_responsive(provider: LocalProvider) -> None:
     assert ticks >= elapsed / 0.01 * 0.5  # the loop kept running while the model worked
 
 
+#: Set by the counting stopping criteria at every generated token.
+GENERATING = threading.Event()
+
+
 @pytest.fixture
 def token_steps(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """How many tokens each generation produced (one entry per stopping-criteria check)."""
@@ -112,6 +117,7 @@ def token_steps(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     class Counting(base):  # type: ignore[misc, valid-type]
         def __call__(self, input_ids: Any, logits: Any) -> bool:
             steps.append(1)
+            GENERATING.set()
             return bool(super().__call__(input_ids, logits))
 
     monkeypatch.setattr(llama_cpp, "StoppingCriteriaList", Counting)
@@ -130,8 +136,8 @@ async def test_cancellation_frees_the_model(
     provider: LocalProvider, token_steps: list[int]
 ) -> None:
     task = asyncio.create_task(provider.chat(PROMPT, params=ChatParams(max_tokens=500)))
-    while not token_steps:  # generating
-        await asyncio.sleep(0.01)
+    GENERATING.clear()
+    assert await asyncio.to_thread(GENERATING.wait, 60)  # the model is generating
     task.cancel()
     seen = len(token_steps)
     with pytest.raises(asyncio.CancelledError):

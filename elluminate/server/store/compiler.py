@@ -118,7 +118,10 @@ class StatementCache:
         }
         compiled = probe
         if sizes:
-            probes = {name: list(range(size)) for name, size in sizes.items()}
+            # the IN lists are rendered from these probes; the other parameters stay
+            # placeholders, but rendering needs a value for each of them
+            probes: dict[str, Any] = dict.fromkeys(required)
+            probes.update({name: list(range(size)) for name, size in sizes.items()})
             compiled = cast(
                 SQLCompiler,
                 stmt.params(probes).compile(

@@ -10,9 +10,11 @@ several writers on PostgreSQL.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Integer, Select, bindparam, delete, func, insert, select, update
+from sqlalchemy import Integer, Select, Text, bindparam, delete, func, insert, select, update
+from sqlalchemy.dialects.postgresql import ARRAY
 
 from . import schema as S
 from .columns import RowShape, ensure_columns, row_identity
@@ -43,12 +45,41 @@ _ROW_VALUES = {
     "created_at": bindparam("ts"),
     "updated_at": bindparam("ts"),
 }
+#: SQLite: one row (run by ``executemany``).
 ADD_ROW = insert(_TV).values(**_ROW_VALUES)
-ADD_ROW_WITH_ID = insert(_TV).values(id=bindparam("row_id"), **_ROW_VALUES)
-#: PostgreSQL: ``n`` new ids of ``template_variables`` in one round trip.
-NEW_ROW_IDS = select(
-    func.nextval(func.pg_get_serial_sequence(_TV.name, _TV.c.id.name))
-).select_from(func.generate_series(1, bindparam("n", type_=Integer)))
+_new = func.unnest(
+    bindparam("input_values", type_=ARRAY(Text)),
+    bindparam("environment_configs", type_=ARRAY(Text)),
+    bindparam("identity_hashes", type_=ARRAY(Text)),
+).table_valued(
+    "input_values", "environment_config", "identity_hash", with_ordinality="position"
+).render_derived()
+_TS_TYPE = _TV.c.created_at.type
+#: PostgreSQL: every row in one statement, from arrays. Its ids come from the sequence in
+#: the ORDER BY order (so sorted ids follow the arrays: the guarantee SQLAlchemy's own
+#: "insertmanyvalues" relies on), and RETURNING hands them back in one round trip.
+ADD_ROWS_FROM_ARRAYS = (
+    insert(_TV)
+    .from_select(
+        [
+            "collection_id",
+            "input_values",
+            "environment_config",
+            "identity_hash",
+            "created_at",
+            "updated_at",
+        ],
+        select(
+            bindparam("collection_id", type_=Integer),
+            _new.c.input_values,
+            _new.c.environment_config,
+            _new.c.identity_hash,
+            bindparam("ts", type_=_TS_TYPE),
+            bindparam("ts", type_=_TS_TYPE),
+        ).order_by(_new.c.position),
+    )
+    .returning(_TV.c.id)
+)
 #: SQLite: every id a new row gets is above this (ids are AUTOINCREMENT, one writer).
 LAST_ROW_ID = select(func.coalesce(func.max(_TV.c.id), 0))
 ROWS_AFTER = select(_TV.c.id).where(_TV.c.collection_id == _CID, _TV.c.id > bindparam("after"))
@@ -127,7 +158,8 @@ async def insert_entries(
 
     A key that is not a column yet adds a TEXT column (the caller has checked the keys as
     column names). ``skip_existing`` skips rows whose stored form exists already (or earlier
-    in ``rows``). In bulk: one ``executemany``, plus one query for the new ids.
+    in ``rows``). In bulk, whatever the number of rows: on PostgreSQL one INSERT from arrays
+    returning the ids, on SQLite one ``executemany`` and one query for the new ids.
     """
     collection_id = collection["id"]
     columns = await ensure_columns(conn, collection, (k for values, _ in rows for k in values))
@@ -138,7 +170,7 @@ async def insert_entries(
             r[0] for r in await conn.fetchall(LIVE_IDENTITIES, {"collection_id": collection_id})
         }
     moment = utcnow()
-    params: list[dict[str, Any]] = []
+    new_rows: list[tuple[str | None, str | None, str]] = []
     for values, env in rows:
         stored = shape.normalize(values)
         identity = row_identity(stored, env)
@@ -146,40 +178,53 @@ async def insert_entries(
             if identity in seen:
                 continue
             seen.add(identity)
-        params.append(
-            {
-                "collection_id": collection_id,
-                "input_values": dumps(stored),
-                "environment_config": dumps(env),
-                "identity_hash": identity,
-                "ts": moment,
-            }
-        )
-    if not params:
+        new_rows.append((dumps(stored), dumps(env), identity))
+    if not new_rows:
         return []
-    new_ids = await _insert_rows(conn, collection_id, params)
+    new_ids = await _insert_rows(conn, collection_id, new_rows, moment)
     await conn.execute(TOUCH_COLLECTION, {"collection_id": collection_id, "ts": moment})
     return new_ids
 
 
 async def _insert_rows(
-    conn: Connection, collection_id: int, params: list[dict[str, Any]]
+    conn: Connection,
+    collection_id: int,
+    new_rows: list[tuple[str | None, str | None, str]],
+    moment: datetime,
 ) -> list[int]:
+    """Insert ``(input_values, environment_config, identity_hash)`` rows; their ids."""
     if conn.dialect_name == "postgresql":
-        # ids from the table's sequence first, then one pipelined executemany
-        allocated = await conn.fetchall(NEW_ROW_IDS, {"n": len(params)})
-        new_ids = sorted(int(r[0]) for r in allocated)
-        for item, row_id in zip(params, new_ids, strict=True):
-            item["row_id"] = row_id
-        await conn.executemany(ADD_ROW_WITH_ID, params)
-        return new_ids
-    # SQLite: one writer at a time, and AUTOINCREMENT ids above every id ever used
-    after = await conn.fetchval(LAST_ROW_ID)
-    await conn.executemany(ADD_ROW, params)
-    rows = await conn.fetchall(ROWS_AFTER, {"collection_id": collection_id, "after": after})
-    new_ids = sorted(r[0] for r in rows)
-    if len(new_ids) != len(params):  # pragma: no cover - would mean a second writer
-        raise RuntimeError(f"inserted {len(params)} rows but found {len(new_ids)} new ids")
+        values, envs, hashes = (list(column) for column in zip(*new_rows, strict=True))
+        returned = await conn.fetchall(
+            ADD_ROWS_FROM_ARRAYS,
+            {
+                "collection_id": collection_id,
+                "input_values": values,
+                "environment_configs": envs,
+                "identity_hashes": hashes,
+                "ts": moment,
+            },
+        )
+        new_ids = sorted(int(r[0]) for r in returned)
+    else:  # SQLite: one writer at a time, and AUTOINCREMENT ids above every id ever used
+        after = await conn.fetchval(LAST_ROW_ID)
+        await conn.executemany(
+            ADD_ROW,
+            [
+                {
+                    "collection_id": collection_id,
+                    "input_values": value,
+                    "environment_config": env,
+                    "identity_hash": identity,
+                    "ts": moment,
+                }
+                for value, env, identity in new_rows
+            ],
+        )
+        found = await conn.fetchall(ROWS_AFTER, {"collection_id": collection_id, "after": after})
+        new_ids = sorted(r[0] for r in found)
+    if len(new_ids) != len(new_rows):  # pragma: no cover - would mean a second writer
+        raise RuntimeError(f"inserted {len(new_rows)} rows but found {len(new_ids)} new ids")
     return new_ids
 
 

@@ -136,6 +136,27 @@ async def test_a_bulk_insert_runs_the_same_few_statements_for_any_number_of_rows
     assert counts[0] == counts[1] and len(counts[1]) <= 7, counts[1]
 
 
+async def test_one_entry_updated_and_deleted(db: Any, pid: int) -> None:
+    collection_id = await new_collection(db, pid, "one", ["topic"])
+    rows = [{"topic": str(i)} for i in range(3)]
+    first, second, third = await add_rows(db, pid, collection_id, rows)
+    async with db.begin() as conn:
+        collection = await store.collection_row(conn, pid, collection_id, lock=True)
+        values = {"topic": 2.5, "extra": True}
+        await entries.update_entry(conn, collection, second, values, {"e": 1})
+    async with db.connect() as conn:
+        row = await entries.live_entry(conn, collection_id, second)
+        assert loads(row["input_values"]) == {"topic": "2.5", "extra": "true"}
+        assert loads(row["environment_config"]) == {"e": 1}
+        assert await entries.recent_input_values(conn, collection_id, 2) == [
+            {"topic": "2.5", "extra": "true"}, {"topic": "2", "extra": ""}]
+    async with db.begin() as conn:
+        await entries.delete_entry(conn, first)
+    async with db.connect() as conn:
+        assert await entries.live_entry(conn, collection_id, first) is None
+        assert await entries.live_row_ids(conn, collection_id) == [second, third]
+
+
 # ---- concurrent writers ---------------------------------------------------------------------
 
 

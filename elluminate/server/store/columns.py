@@ -134,11 +134,6 @@ class RowShape:
         return {name: _coerce(get(name), default, text) for name, default, text in self._plan}
 
 
-def normalize_values(values: Mapping[str, Any], columns: Sequence[Any]) -> dict[str, Any]:
-    """A complete row: every column, in column order, coerced; missing ones get defaults."""
-    return RowShape(columns).normalize(values)
-
-
 def row_identity(values: dict[str, Any], environment_config: Any) -> str:
     """Identity hash of a stored row (``skip_existing`` compares these)."""
     canonical = dumps_canonical({"v": values, "e": environment_config})
@@ -317,7 +312,6 @@ __all__ = [
     "default_type",
     "ensure_columns",
     "load_columns",
-    "normalize_values",
     "reshape_columns",
     "rewrite_rows",
     "row_identity",

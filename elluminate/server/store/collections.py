@@ -8,9 +8,9 @@ also when a concurrent writer took the name between the check and the write (Pos
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from functools import cache
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Select, bindparam, func, insert, select, update
 
@@ -21,6 +21,8 @@ from .connection import Connection, UniqueViolation
 from .database import dumps, utcnow
 from .entries import live_row_ids, retire_row_criteria
 from .errors import NotFound
+
+T = TypeVar("T")
 
 _C, _COL = S.collections, S.collection_columns
 _PID: Any = bindparam("pid")
@@ -153,9 +155,6 @@ async def create_collection(
     """A new collection with its columns (rows: :func:`.entries.insert_entries`); its id.
     :class:`NameTaken` when a live collection of the project has the name (nothing written
     then)."""
-    existing = await collection_named(conn, pid, name)
-    if existing is not None:
-        raise NameTaken(name, existing)
     params = {
         "pid": pid,
         "name": name,
@@ -165,11 +164,9 @@ async def create_collection(
         "environment_config": dumps(environment_config),
         "ts": utcnow(),
     }
-    try:
-        async with conn.savepoint():
-            collection_id: int = await conn.insert(ADD_COLLECTION, params)
-    except UniqueViolation:
-        raise await _taken(conn, pid, name, None) from None
+    collection_id: int = await _with_name(
+        conn, pid, name, None, lambda: conn.insert(ADD_COLLECTION, params)
+    )
     await add_columns(conn, collection_id, columns, collection_type)
     return collection_id
 
@@ -190,9 +187,6 @@ async def update_collection(
     given (see :func:`.columns.reshape_columns`). :class:`NameTaken` when another live
     collection has the name."""
     pid, collection_id = collection["project_id"], collection["id"]
-    other = await collection_named(conn, pid, name, exclude_id=collection_id)
-    if other is not None:
-        raise NameTaken(name, other)
     params = {
         "collection_id": collection_id,
         "name": name,
@@ -203,21 +197,34 @@ async def update_collection(
         ),
         "ts": utcnow(),
     }
-    try:
-        async with conn.savepoint():
-            await conn.execute(SET_COLLECTION, params)
-    except UniqueViolation:
-        raise await _taken(conn, pid, name, collection_id) from None
+    await _with_name(
+        conn, pid, name, collection_id, lambda: conn.execute(SET_COLLECTION, params)
+    )
     if columns is not None:
         await reshape_columns(conn, collection, columns)
 
 
-async def _taken(conn: Connection, pid: int, name: str, exclude_id: int | None) -> Exception:
-    """The error for a name the unique index refused: a concurrent writer has just taken it."""
-    holder = await collection_named(conn, pid, name, exclude_id=exclude_id)
-    if holder is None:  # pragma: no cover - taken and released again meanwhile
-        return RuntimeError(f"collection name {name!r} was taken concurrently; retry")
-    return NameTaken(name, holder)
+async def _with_name(
+    conn: Connection,
+    pid: int,
+    name: str,
+    exclude_id: int | None,
+    write: Callable[[], Awaitable[T]],
+) -> T:
+    """Run ``write``, a statement that gives a collection (not ``exclude_id``) the name
+    ``name``; :class:`NameTaken` when another live collection has it. The check comes first
+    (a friendly early answer); the unique index decides when a concurrent writer took the
+    name in between (PostgreSQL), and then the check runs again."""
+    for _ in range(3):
+        holder = await collection_named(conn, pid, name, exclude_id=exclude_id)
+        if holder is not None:
+            raise NameTaken(name, holder)
+        try:
+            async with conn.savepoint():
+                return await write()
+        except UniqueViolation:
+            continue  # taken meanwhile: find who holds it (or, if released again, retry)
+    raise RuntimeError(f"collection name {name!r} keeps being taken and released; retry")
 
 
 async def delete_collection(conn: Connection, collection_id: int) -> None:

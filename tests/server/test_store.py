@@ -148,6 +148,21 @@ async def test_statements_run_with_parameters_lists_and_timestamps(db: Any) -> N
         assert await conn.fetchone(ORG_NAMES, {"ids": [10**6]}) is None
 
 
+async def test_in_lists_mix_with_other_parameters(db: Any) -> None:
+    t = S.organizations
+    stmt = select(t.c.name).where(
+        t.c.name != bindparam("skip"),
+        t.c.id.in_(bindparam("ids", expanding=True)),
+        t.c.id <= bindparam("top"),
+    ).order_by(t.c.id)
+    async with db.begin() as conn:
+        ids = [await conn.insert(ADD_ORG, {"name": f"o{i}", "ts": utcnow()}) for i in range(5)]
+    async with db.connect() as conn:
+        for chosen, want in ((ids, ["o0", "o2", "o3"]), (ids[:2], ["o0"]), ([], [])):
+            rows = await conn.fetchall(stmt, {"skip": "o1", "ids": chosen, "top": ids[3]})
+            assert [r["name"] for r in rows] == want
+
+
 async def test_a_failing_block_rolls_back_and_constraint_errors_are_named(db: Any) -> None:
     with pytest.raises(ZeroDivisionError):
         async with db.begin() as conn:

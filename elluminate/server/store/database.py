@@ -378,8 +378,16 @@ class SQLiteConnection:
         if not params:
             return
         compiled = self._cache.compiled(stmt, params[0])
+        texts: dict[datetime, str] = {}  # a batch's rows share timestamps: convert each once
+
+        def text(value: datetime) -> str:
+            converted = texts.get(value)
+            if converted is None:
+                converted = texts[value] = to_text(value)
+            return converted
+
         rows = [
-            [to_text(v) if isinstance(v, datetime) else v for v in compiled.arguments(item)]
+            [text(v) if isinstance(v, datetime) else v for v in compiled.arguments(item)]
             for item in params
         ]
         try:

@@ -14,6 +14,7 @@ from typing import Any
 
 import msgspec
 from aiohttp import BodyPartReader, web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from elluminate.schemas import (
     ColumnTypeEnum,
@@ -395,7 +396,7 @@ async def _read_upload(request: web.Request) -> bytes:
         return await request.read()
     try:
         return await _read_file_part(request)
-    except (ValueError, AssertionError, LookupError, RuntimeError) as exc:
+    except (ValueError, AssertionError, LookupError, RuntimeError, HttpProcessingError) as exc:
         raise unprocessable(
             f"malformed multipart body ({exc}); send multipart/form-data with a part 'file'"
         ) from None

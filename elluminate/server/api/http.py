@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import sqlite3
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -294,65 +293,6 @@ class PageBody(msgspec.Struct):
     count: int
 
 
-def live_row(db: Database, table: str, kind: str, pid: int, ident: int) -> sqlite3.Row:
-    """The non-deleted row ``ident`` of ``table`` in project ``pid``, or 404 naming ``kind``."""
-    row = db.fetchone(
-        f"SELECT * FROM {table} WHERE id = ? AND project_id = ? AND deleted_at IS NULL",
-        (ident, pid),
-    )
-    if row is None:
-        raise not_found(kind, ident)
-    return row
-
-
-def list_named(
-    request: web.Request, table: str, build: Callable[[list[sqlite3.Row]], list[Any]]
-) -> web.Response:
-    """A page of the project's non-deleted rows of ``table``; ``name`` filters exactly."""
-    where = "project_id = ? AND deleted_at IS NULL"
-    params: list[Any] = [project_id(request)]
-    name = query_str(request, "name")
-    if name is not None:
-        where += " AND name = ?"
-        params.append(name.strip())
-    return paginate(
-        get_db(request),
-        request,
-        select=f"SELECT * FROM {table}",
-        where=where,
-        params=params,
-        order_by="id",
-        build=build,
-    )
-
-
-def paginate(
-    db: Database,
-    request: web.Request,
-    *,
-    select: str,
-    where: str,
-    params: Sequence[Any],
-    order_by: str,
-    build: Callable[[list[Any]], Sequence[Any]],
-    page: int | None = None,
-) -> web.Response:
-    """Run a paginated list query and answer ``{"items", "count"}``.
-
-    ``select`` is ``"SELECT ... FROM t"``, ``where`` the condition (without WHERE), ``build``
-    turns the page's rows into wire objects. ``count`` is the total over all pages.
-    """
-    page = page if page is not None else page_param(request)
-    size = get_config(request).page_size
-    from_part = select[select.upper().index(" FROM ") :]
-    count = db.fetchval(f"SELECT COUNT(*) {from_part} WHERE {where}", params)
-    rows = db.fetchall(
-        f"{select} WHERE {where} ORDER BY {order_by} LIMIT ? OFFSET ?",
-        (*params, size, (page - 1) * size),
-    )
-    return json_response(PageBody(items=build(rows), count=int(count or 0)))
-
-
 async def page_response(
     request: web.Request,
     conn: Connection,
@@ -385,14 +325,6 @@ async def named_page_response(
     )
 
 
-def page_of(items: Sequence[Any], request: web.Request) -> web.Response:
-    """Paginate an in-memory list (for filters computed in Python)."""
-    page = page_param(request)
-    size = get_config(request).page_size
-    chunk = items[(page - 1) * size : page * size]
-    return json_response(PageBody(items=chunk, count=len(items)))
-
-
 def check_name(value: Any, *, what: str = "name", max_length: int = 255) -> str:
     """A stripped, non-empty name of at most ``max_length`` characters (else 422)."""
     if not isinstance(value, str):
@@ -421,9 +353,7 @@ __all__ = [
     "json_response",
     "json_type_name",
     "no_content",
-    "page_of",
     "page_param",
-    "paginate",
     "path_id",
     "principal",
     "project_id",

@@ -3,6 +3,7 @@ recording stub server for checking the exact requests a client sends."""
 
 from __future__ import annotations
 
+import inspect
 import json
 import threading
 import uuid
@@ -17,11 +18,38 @@ import pytest
 
 from elluminate.server import LocalServer
 
+#: The databases the server and client suites run on: every test that uses a server (the
+#: ``backend`` fixture, through ``db_target``) runs once per backend; a test that inspects the
+#: SQLite file itself (it asks for ``db_path``, or is marked ``sqlite_only``) runs on SQLite.
+BACKENDS = ("sqlite", "postgres")
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "backend" not in metafunc.fixturenames:
+        return
+    direct = set(inspect.signature(metafunc.function).parameters)
+    sqlite_only = "db_path" in direct or metafunc.definition.get_closest_marker("sqlite_only")
+    metafunc.parametrize("backend", ["sqlite"] if sqlite_only else list(BACKENDS), indirect=True)
+
 
 @pytest.fixture
-def server(tmp_path) -> Iterator[LocalServer]:  # type: ignore[no-untyped-def]
-    """A running local server with the deterministic echo provider."""
-    with LocalServer(db_path=tmp_path / "elluminate.db", llm="echo") as srv:
+def backend(request: pytest.FixtureRequest) -> str:
+    """The database of this test's server: ``sqlite`` or ``postgres``."""
+    return str(getattr(request, "param", "sqlite"))
+
+
+@pytest.fixture
+def db_target(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> Path | str:
+    """The ``--db`` of this test's server: a new SQLite file, or a new PostgreSQL database."""
+    if backend == "postgres":
+        return str(request.getfixturevalue("postgres_url"))
+    return tmp_path / "elluminate.db"
+
+
+@pytest.fixture
+def server(db_target: Path | str) -> Iterator[LocalServer]:
+    """A running local server with the deterministic echo provider (on each backend)."""
+    with LocalServer(db_path=db_target, llm="echo") as srv:
         yield srv
 
 

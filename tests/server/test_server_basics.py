@@ -128,6 +128,7 @@ async def test_body_too_large(aiohttp_client: Any, db_path: Path) -> None:
     assert "too large" in detail
 
 
+@pytest.mark.sqlite_only  # writes through the SQLite connection itself
 async def test_unexpected_errors_are_500_without_leak(
     client: Any, caplog: pytest.LogCaptureFixture
 ) -> None:

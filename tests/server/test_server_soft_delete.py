@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from elluminate.server.api.http import DB_KEY
 from elluminate.server.store.database import Database, now
 from elluminate.server.store.views import Views
 
 
+@pytest.mark.sqlite_only  # writes through the SQLite connection itself
 async def test_referenced_objects_are_hidden_not_deleted(client: Any) -> None:
     p = client.P
     pt = await client.ok("POST", f"{p}/prompt_templates", json={

@@ -13,8 +13,7 @@ from sqlalchemy import Select
 from ..config import ServerConfig
 from ..engine.engine import TaskEngine
 from ..store.common import named_list
-from ..store.connection import Connection
-from ..store.database import Database
+from ..store.connection import Connection, Store
 from ..store.pages import fetch_page
 from ..store.projects import Principal
 from .auth import PRINCIPAL_KEY
@@ -25,7 +24,7 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 
-DB_KEY: web.AppKey[Database] = web.AppKey("elluminate_db", Database)
+DB_KEY: web.AppKey[Store] = web.AppKey("elluminate_db")
 CONFIG_KEY: web.AppKey[ServerConfig] = web.AppKey("elluminate_config", ServerConfig)
 PROVIDERS_KEY: web.AppKey[Providers] = web.AppKey("elluminate_providers")
 ENGINE_KEY: web.AppKey[TaskEngine] = web.AppKey("elluminate_task_engine", TaskEngine)
@@ -42,7 +41,7 @@ _MSGSPEC_PATH = re.compile(r" - at `\$(.*)`$")
 # ---- request context --------------------------------------------------------------------
 
 
-def get_db(request: web.Request) -> Database:
+def get_db(request: web.Request) -> Store:
     """The server's database."""
     return request.app[DB_KEY]
 
@@ -127,8 +126,12 @@ def query_bool(request: web.Request, name: str, default: bool = False) -> bool:
 
 
 def query_str(request: web.Request, name: str) -> str | None:
-    """An optional string query parameter (absent gives None)."""
-    return request.query.get(name)
+    """An optional string query parameter (absent gives None); 422 for a NUL character,
+    which no database text can hold."""
+    value = request.query.get(name)
+    if value is not None and "\x00" in value:
+        raise unprocessable(f"query parameter {name!r} must not contain NUL (\\0) characters")
+    return value
 
 
 def page_param(request: web.Request) -> int:
@@ -332,6 +335,8 @@ def check_name(value: Any, *, what: str = "name", max_length: int = 255) -> str:
     name = value.strip()
     if not name:
         raise unprocessable(f"{what} must not be empty")
+    if "\x00" in name:
+        raise unprocessable(f"{what} must not contain NUL (\\0) characters")
     if len(name) > max_length:
         raise unprocessable(f"{what} is {len(name)} characters long; the maximum is {max_length}")
     return name

@@ -110,6 +110,15 @@ def ts_or_none(value: str | datetime | None) -> datetime | None:
 DURABILITY_PRAGMAS = {"full": "FULL", "normal": "NORMAL"}
 
 
+def sqlite_path(value: str) -> str:
+    """The file of a SQLite ``--db``: ``PATH`` or ``sqlite:///PATH`` (``sqlite:////abs``)."""
+    if value.startswith("sqlite:///"):
+        return value[len("sqlite:///") :] or ":memory:"
+    if value.startswith("sqlite://"):
+        return value[len("sqlite://") :] or ":memory:"
+    return value
+
+
 class DatabaseInUseError(RuntimeError):
     """Another server holds the database file (one server per SQLite file)."""
 
@@ -124,7 +133,7 @@ class Database:
             raise ValueError(
                 f"durability must be one of {', '.join(DURABILITY_PRAGMAS)}, not {durability!r}"
             )
-        self.path = str(path)
+        self.path = sqlite_path(str(path))
         self.durability = durability
         self.dialect_name = "sqlite"
         self.statements = StatementCache(sqlite_dialect.dialect())
@@ -164,6 +173,14 @@ class Database:
         except BaseException:
             self.close()
             raise
+
+    async def start(self) -> None:
+        """:meth:`open` (the store interface the app uses for both databases)."""
+        self.open()
+
+    async def stop(self) -> None:
+        """:meth:`close`."""
+        self.close()
 
     def close(self) -> None:
         """Close the connection (idempotent)."""

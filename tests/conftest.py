@@ -3,6 +3,7 @@ recording stub server for checking the exact requests a client sends."""
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import json
 import threading
@@ -179,8 +180,9 @@ def recorder() -> Iterator[Recorder]:
 #: cluster and sets it. ``ELLUMINATE_REQUIRE_POSTGRES=1`` (set by CI) makes its absence an error.
 POSTGRES_ENV = "ELLUMINATE_TEST_POSTGRES_URL"
 POSTGRES_HOWTO = (
-    f"PostgreSQL tests need {POSTGRES_ENV} (a server URL whose user may CREATE DATABASE); "
-    "start a throwaway cluster as .ci/run does (initdb + pg_ctl start) and set it"
+    f"PostgreSQL tests need {POSTGRES_ENV}, a server URL whose user may CREATE DATABASE "
+    "(e.g. postgresql://elluminate@127.0.0.1:5432/postgres): start a throwaway cluster as "
+    ".ci/run does (apt-get install postgresql; initdb; pg_ctl start) and set it"
 )
 
 
@@ -195,9 +197,9 @@ def _postgres_server() -> str:
     return url
 
 
-@pytest.fixture
-def postgres_url() -> Iterator[str]:
-    """The URL of a new, empty PostgreSQL database (dropped after the test)."""
+@contextlib.contextmanager
+def new_postgres_database() -> Iterator[str]:
+    """Create a new, empty PostgreSQL database; yield its URL; drop it afterwards."""
     import asyncio
     import uuid
 
@@ -236,6 +238,19 @@ def postgres_url() -> Iterator[str]:
         yield f"{base}/{name}"
     finally:
         run(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """The URL of a new, empty PostgreSQL database (dropped after the test)."""
+    with new_postgres_database() as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def postgres_database() -> Any:
+    """``with postgres_database() as url``: a new database for a longer-lived fixture."""
+    return new_postgres_database
 
 
 # ---- the official package's Advanced calls (tests/golden/official-advanced.json) -------------

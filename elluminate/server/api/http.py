@@ -178,7 +178,38 @@ async def read_raw_json(request: web.Request, *, allow_empty: bool = False) -> A
     except RecursionError:
         raise unprocessable(TOO_DEEP) from None
     check_int_range(data)
+    if b"\\u0000" in body:
+        check_no_nul(data)
     return data
+
+
+def _first_nul(data: Any) -> str | None:
+    """Path of the first string (key or value) holding a NUL character, else None."""
+    stack: list[tuple[Any, str]] = [(data, "")]
+    while stack:
+        value, where = stack.pop()
+        if isinstance(value, str):
+            if "\x00" in value:
+                return where.lstrip(".") or "body"
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                if "\x00" in key:
+                    return f"{where}.{key!r}".lstrip(".")
+                stack.append((item, f"{where}.{key}"))
+        elif isinstance(value, list):
+            stack.extend((item, f"{where}[{i}]") for i, item in enumerate(value))
+    return None
+
+
+def check_no_nul(data: Any, *, what: str = "") -> None:
+    """422 naming the first text holding a NUL (\\u0000): no backend stores it alike
+    (PostgreSQL cannot store it at all), so it is refused everywhere."""
+    where = _first_nul(data)
+    if where is not None:
+        raise unprocessable(
+            f"{what}the text at `{where}` contains a NUL (\\u0000) character; remove it "
+            "(text values must not contain NUL characters)"
+        )
 
 
 def _first_out_of_range(data: Any) -> str | None:

@@ -263,6 +263,23 @@ async def test_bad_input_is_refused_with_what_to_fix(
     assert empty["total_responses"] == 0
 
 
+async def test_view_routes_leave_the_response_routes_alone(
+    client: Any, views: dict[str, Any]
+) -> None:
+    from elluminate.server.api.openapi import iter_routes
+
+    handlers = {(r.method, r.path): r.handler.__module__ for r in iter_routes(client.app)}
+    base = "/api/v0/projects/{project_id}"
+    for path in ("/responses/samples", "/responses/comparison/samples", "/responses/stats",
+                 "/experiments/{experiment_id}/map"):
+        assert handlers["GET", base + path] == "elluminate.server.api.views", path
+    first = views["a"][0]
+    assert (await client.ok("GET", f"{P}/responses/{first}"))["id"] == first
+    listed = await client.ok("GET", f"{P}/responses", params={"experiment_id": views["B"]})
+    assert listed["count"] == 3
+    await client.err("GET", f"{P}/responses/samples/1", 404)
+
+
 def golden_requests(*numbers: int) -> list[dict[str, Any]]:
     lines = GOLDEN.read_text().splitlines()
     return [json.loads(lines[n - 1]) for n in numbers]

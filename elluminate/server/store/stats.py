@@ -28,7 +28,7 @@ from elluminate.schemas import DailyUsageStats, ResponsesStats
 
 from . import schema as S
 from .connection import Connection
-from .database import utcnow
+from .database import ts, utcnow
 
 _R, _G = S.responses, S.ratings
 MAX_DAYS = 90
@@ -100,9 +100,9 @@ def window_start(days: int, now: datetime) -> datetime:
 def utc_day(value: str | datetime) -> date:
     """The UTC date of a stored timestamp (ISO text ending in ``Z`` on SQLite, a datetime on
     PostgreSQL)."""
-    if isinstance(value, datetime):
-        return value.astimezone(timezone.utc).date()
-    return date.fromisoformat(value[:10])
+    if isinstance(value, str) and value.endswith("Z"):
+        return date.fromisoformat(value[:10])  # the store's form: no parse needed
+    return ts(value).astimezone(timezone.utc).date()
 
 
 def _float(value: Any) -> float | None:

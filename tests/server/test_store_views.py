@@ -26,7 +26,7 @@ import pytest
 from sqlalchemy import insert
 
 from elluminate.schemas import ResponsesSampleSortBy
-from elluminate.server.store import projects, samples, stats
+from elluminate.server.store import experiment_map, projects, samples, stats
 from elluminate.server.store import schema as S
 from elluminate.server.store.database import Database, dumps, utcnow
 from elluminate.server.store.experiments import get as experiment_row
@@ -299,7 +299,7 @@ async def test_experiment_map(db: Any, data: dict[str, Any]) -> None:
     async def run(name: str, page: int, limit: int) -> Any:
         async with db.connect() as conn:
             experiment = await experiment_row(conn, d["pid"], d[name])
-            return await samples.experiment_map(conn, experiment, page=page, limit=limit)
+            return await experiment_map.experiment_map(conn, experiment, page=page, limit=limit)
 
     first = await run("B", 1, 2)
     assert (first.experiment_id, first.name, first.num_samples, first.num_responses) == (

@@ -1,11 +1,12 @@
 """The read-only "Advanced" views (CONTRACT.md 4.8, 4.9, 7.15): response samples, comparison
 samples between two experiments, response statistics and the experiment map.
 
-The queries are in :mod:`elluminate.server.store.samples` and :mod:`~.store.stats` (which
-also define the figures); this module parses and checks the query parameters as the official
-package sends them: lists as repeated keys, ``categorical_filters`` as a JSON string, and
-``criteria_filter_by`` as JSON or as the Python repr of a dict that the official package's
-HTTP library makes of it (``{3: <RatingValue.NO: 'NO'>}``).
+The queries are in :mod:`elluminate.server.store.samples`, :mod:`~.store.experiment_map` and
+:mod:`~.store.stats` (which also define the figures); this module parses and checks the query
+parameters as the official package sends them: lists as repeated keys,
+``categorical_filters`` as a JSON string, and ``criteria_filter_by`` as JSON or as the Python
+repr of a dict that the official package's HTTP library makes of it
+(``{3: <RatingValue.NO: 'NO'>}``).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from aiohttp import web
 from elluminate import schemas as s
 from elluminate.schemas import ResponsesSampleSortBy
 
+from ..store import experiment_map as map_store
 from ..store import experiments as experiment_store
 from ..store import samples as store
 from ..store import stats as stats_store
@@ -371,5 +373,5 @@ async def experiment_map(request: web.Request) -> web.Response:
     db, pid = get_db(request), project_id(request)
     async with db.connect() as conn:
         experiment = await experiment_store.get(conn, pid, experiment_id)
-        mapped = await store.experiment_map(conn, experiment, page=page, limit=limit)
+        mapped = await map_store.experiment_map(conn, experiment, page=page, limit=limit)
     return json_response(mapped)

@@ -88,8 +88,8 @@ def test_a_schema_1_file_migrates_to_the_same_schema_as_a_new_one(tmp_path: Path
     db = Database(old)
     db.open()
     try:
-        assert db.fetchval("PRAGMA integrity_check") == "ok"
-        assert db.fetchval("PRAGMA foreign_key_check") is None
+        assert db.conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        assert db.conn.execute("PRAGMA foreign_key_check").fetchone() is None
     finally:
         db.close()
     want, got = sqlite_shape(fresh), sqlite_shape(old)
@@ -146,6 +146,21 @@ async def test_statements_run_with_parameters_lists_and_timestamps(db: Any) -> N
         row = await conn.fetchone(select(S.organizations).where(S.organizations.c.id == ids[1]))
         assert ts(row["created_at"]) == moment
         assert await conn.fetchone(ORG_NAMES, {"ids": [10**6]}) is None
+
+
+async def test_in_lists_mix_with_other_parameters(db: Any) -> None:
+    t = S.organizations
+    stmt = select(t.c.name).where(
+        t.c.name != bindparam("skip"),
+        t.c.id.in_(bindparam("ids", expanding=True)),
+        t.c.id <= bindparam("top"),
+    ).order_by(t.c.id)
+    async with db.begin() as conn:
+        ids = [await conn.insert(ADD_ORG, {"name": f"o{i}", "ts": utcnow()}) for i in range(5)]
+    async with db.connect() as conn:
+        for chosen, want in ((ids, ["o0", "o2", "o3"]), (ids[:2], ["o0"]), ([], [])):
+            rows = await conn.fetchall(stmt, {"skip": "o1", "ids": chosen, "top": ids[3]})
+            assert [r["name"] for r in rows] == want
 
 
 async def test_a_failing_block_rolls_back_and_constraint_errors_are_named(db: Any) -> None:

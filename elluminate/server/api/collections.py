@@ -1,24 +1,22 @@
-"""Collections and their entries (CONTRACT.md 4.2, 4.3).
+"""Collections and their entries (CONTRACT.md 4.2, 4.3): the HTTP handlers.
 
-Rows are stored complete: every column present, values coerced to the column type (TEXT-like
-columns hold strings), so ``skip_existing`` compares the stored (typed) form. A row key that
-is not a column yet adds a TEXT column (existing rows get its default value).
+The repositories are :mod:`..store.collections`, :mod:`..store.columns` (columns and the
+stored form of rows: values coerced to the column type, a row key that is not a column yet
+adds a TEXT column) and :mod:`..store.entries`. Each request's writes run in one transaction
+that first locks the collection row, so writers of one collection take turns on PostgreSQL.
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
-import sqlite3
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import msgspec
 from aiohttp import BodyPartReader, web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from elluminate.schemas import (
-    CollectionType,
     ColumnTypeEnum,
     CreateCollectionRequest,
     CreateEntryRequest,
@@ -26,18 +24,22 @@ from elluminate.schemas import (
     UpdateEntryRequest,
 )
 
-from ..store.database import Database, dumps, dumps_canonical, loads, now
-from ..store.views_sync import SyncViews
+from ..store import collections as store
+from ..store import entries
+from ..store.columns import ColumnSpec, InvalidColumns
+from ..store.common import live_row
+from ..store.database import loads
+from ..store.views import Views
 from .errors import HTTPError, bad_gateway, bad_request, conflict, not_found, unprocessable
 from .http import (
     check_name,
+    check_no_nul,
     get_db,
     get_providers,
     json_response,
     json_type_name,
-    live_row,
     no_content,
-    paginate,
+    page_response,
     path_id,
     project_id,
     query_bool,
@@ -45,7 +47,6 @@ from .http import (
     query_str,
     read_json,
 )
-from .prompt_templates import template_row
 
 log = logging.getLogger("elluminate.server.api.collections")
 
@@ -56,29 +57,10 @@ ONE = BASE + r"/{collection_id:\d+}"
 ENTRIES = ONE + "/entries"
 ENTRY = ENTRIES + r"/{entry_id:\d+}"
 
-TEXT_LIKE = frozenset(
-    {
-        ColumnTypeEnum.TEXT,
-        ColumnTypeEnum.CATEGORY,
-        ColumnTypeEnum.RAW_INPUT,
-        ColumnTypeEnum.PERSONA_GOAL,
-    }
-)
 _line_decoder = msgspec.json.Decoder()
 
 
-# ---- columns ---------------------------------------------------------------------------
-
-
-@dataclass
-class ColumnSpec:
-    """A requested column (from a create/update body)."""
-
-    name: str
-    column_type: ColumnTypeEnum | None = None
-    default_value: str | None = None
-    categorical_values: list[str] | None = None
-    id: int | None = None
+# ---- request checks ----------------------------------------------------------------------
 
 
 def parse_columns(raw: list[Any] | None, *, what: str = "columns") -> list[ColumnSpec]:
@@ -121,197 +103,18 @@ def parse_columns(raw: list[Any] | None, *, what: str = "columns") -> list[Colum
     return specs
 
 
-def _default_type(name: str, collection_type: str) -> ColumnTypeEnum:
-    if collection_type == CollectionType.AGENTIC.value and name == "instruction":
-        return ColumnTypeEnum.RAW_INPUT
-    return ColumnTypeEnum.TEXT
-
-
-def load_columns(db: Database, collection_id: int) -> list[sqlite3.Row]:
-    """The columns of a collection in position order."""
-    return db.fetchall(
-        "SELECT * FROM collection_columns WHERE collection_id = ? ORDER BY column_position, id",
-        (collection_id,),
-    )
-
-
-def _insert_column(
-    db: Database, collection_id: int, spec: ColumnSpec, position: int, collection_type: str
-) -> None:
-    db.execute(
-        "INSERT INTO collection_columns (collection_id, name, column_type, default_value, "
-        "column_position, categorical_values) VALUES (?, ?, ?, ?, ?, ?)",
-        (
-            collection_id,
-            spec.name,
-            (spec.column_type or _default_type(spec.name, collection_type)).value,
-            spec.default_value or "",
-            position,
-            dumps(spec.categorical_values),
-        ),
-    )
-
-
-def coerce_value(value: Any, column: sqlite3.Row) -> Any:
-    """A row value in the stored form of ``column`` (TEXT-like columns hold strings)."""
-    if value is None:
-        return column["default_value"]
-    if ColumnTypeEnum(column["column_type"]) not in TEXT_LIKE:
-        return value
-    if isinstance(value, str):
-        return value
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (int, float)):
-        return str(value)
-    return dumps(value)
-
-
-def normalize_values(values: dict[str, Any], columns: list[sqlite3.Row]) -> dict[str, Any]:
-    """A complete row: every column, in column order, coerced; missing ones get defaults."""
-    return {c["name"]: coerce_value(values.get(c["name"]), c) for c in columns}
-
-
-def row_identity(values: dict[str, Any], environment_config: Any) -> str:
-    """Identity hash of a stored row (``skip_existing`` compares these)."""
-    canonical = dumps_canonical({"v": values, "e": environment_config})
-    return hashlib.sha256(canonical.encode()).hexdigest()
-
-
-def _rewrite_rows(
-    db: Database, collection_id: int, columns: list[sqlite3.Row], renames: dict[str, str]
-) -> None:
-    """Rewrite every row for a new column list (``renames``: new name -> old name)."""
-    rows = db.fetchall(
-        "SELECT id, input_values, environment_config FROM template_variables "
-        "WHERE collection_id = ?",
-        (collection_id,),
-    )
-    updates = []
-    for row in rows:
-        old = loads(row["input_values"])
-        values = {}
-        for column in columns:
-            source = renames.get(column["name"], column["name"])
-            values[column["name"]] = old[source] if source in old else coerce_value(None, column)
-        env = loads(row["environment_config"])
-        updates.append((dumps(values), row_identity(values, env), row["id"]))
-    db.executemany(
-        "UPDATE template_variables SET input_values = ?, identity_hash = ? WHERE id = ?", updates
-    )
-
-
-def ensure_columns(db: Database, collection: sqlite3.Row, keys: Iterable[str]) -> list[sqlite3.Row]:
-    """Add a TEXT column for every key that is not a column yet; return all columns."""
-    columns = load_columns(db, collection["id"])
-    known = {c["name"] for c in columns}
-    missing = [k for k in dict.fromkeys(keys) if k not in known]
-    if not missing:
-        return columns
-    position = max((c["column_position"] for c in columns), default=-1) + 1
-    for offset, name in enumerate(missing):
+def _check_keys(rows: Iterable[Mapping[str, Any]]) -> None:
+    """422 for the first row key that cannot be a column name (keys become columns)."""
+    for name in dict.fromkeys(k for values in rows for k in values):
         check_name(name, what=f"column name {name[:40]!r}")
-        _insert_column(
-            db, collection["id"], ColumnSpec(name), position + offset, collection["collection_type"]
-        )
-    columns = load_columns(db, collection["id"])
-    _rewrite_rows(db, collection["id"], columns, {})
-    return columns
 
 
-def insert_entries(
-    db: Database,
-    collection: sqlite3.Row,
-    rows: Sequence[tuple[dict[str, Any], dict[str, Any] | None]],
-    *,
-    skip_existing: bool = False,
-) -> list[int]:
-    """Insert rows ``(input_values, environment_config)``; returns the new ids.
-
-    ``skip_existing`` skips rows whose stored form exists already (or earlier in ``rows``).
-    Must run inside a transaction.
-    """
-    keys = (k for values, _ in rows for k in values)
-    columns = ensure_columns(db, collection, keys)
-    seen: set[str] = set()
-    if skip_existing:
-        seen = {
-            r[0]
-            for r in db.fetchall(
-                "SELECT identity_hash FROM template_variables WHERE collection_id = ? "
-                "AND deleted_at IS NULL",
-                (collection["id"],),
-            )
-        }
-    ts = now()
-    new_ids: list[int] = []
-    for values, env in rows:
-        stored = normalize_values(values, columns)
-        identity = row_identity(stored, env)
-        if skip_existing:
-            if identity in seen:
-                continue
-            seen.add(identity)
-        new_ids.append(
-            db.insert(
-                "INSERT INTO template_variables (collection_id, input_values, environment_config, "
-                "identity_hash, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)",
-                (collection["id"], dumps(stored), dumps(env), identity, ts, ts),
-            )
-        )
-    if new_ids:
-        db.execute("UPDATE collections SET updated_at = ? WHERE id = ?", (ts, collection["id"]))
-    return new_ids
-
-
-def retire_row_criteria(db: Database, row_ids: Sequence[int]) -> None:
-    """Delete (or hide, when ratings use them) the criteria specific to these rows.
-
-    A row-specific criterion rates only its row; ``NULL`` means "every row", so it must go
-    before its row does (the foreign key would otherwise turn it into a criterion for every
-    row). Inside the caller's transaction.
-    """
-    for start in range(0, len(row_ids), 500):
-        chunk = list(row_ids[start : start + 500])
-        marks = ",".join("?" * len(chunk))
-        for (criterion_id,) in db.fetchall(
-            f"SELECT id FROM criteria WHERE template_variables_id IN ({marks}) "
-            "AND deleted_at IS NULL",
-            chunk,
-        ):
-            db.delete_or_hide("criteria", criterion_id)
-
-
-def live_row_ids(db: Database, collection_id: int) -> list[int]:
-    """Ids of the collection's rows that are not deleted."""
-    return [
-        r[0]
-        for r in db.fetchall(
-            "SELECT id FROM template_variables WHERE collection_id = ? AND deleted_at IS NULL",
-            (collection_id,),
-        )
-    ]
-
-
-def collection_row(db: Database, pid: int, collection_id: int) -> sqlite3.Row:
-    """The (non-deleted) collection row of this project, or 404."""
-    return live_row(db, "collections", "collection", pid, collection_id)
-
-
-def _writable(collection: sqlite3.Row) -> None:
+def _writable(collection: Any) -> None:
     if collection["read_only"]:
         raise bad_request(
             f"collection {collection['name']!r} is read-only; set read_only=false with "
             f"PUT .../collections/{collection['id']} to change its entries"
         )
-
-
-def _name_taken(db: Database, pid: int, name: str, exclude_id: int | None = None) -> int | None:
-    return db.fetchval(  # type: ignore[no-any-return]
-        "SELECT id FROM collections WHERE project_id = ? AND name = ? AND deleted_at IS NULL "
-        "AND id IS NOT ?",
-        (pid, name, exclude_id),
-    )
 
 
 def _check_row(values: Any, what: str) -> dict[str, Any]:
@@ -320,45 +123,42 @@ def _check_row(values: Any, what: str) -> dict[str, Any]:
     return values
 
 
+def _name_conflict(exc: store.NameTaken) -> HTTPError:
+    return conflict(str(exc), collection_id=exc.existing_id)
+
+
 # ---- collections -----------------------------------------------------------------------
 
 
 @routes.get(BASE)
 async def list_collections(request: web.Request) -> web.Response:
     """Paginated; ``name`` (exact) and ``compatible_prompt_template_id`` filters."""
-    db, pid = get_db(request), project_id(request)
-    where = ["c.project_id = ?", "c.deleted_at IS NULL"]
-    params: list[Any] = [pid]
+    pid = project_id(request)
     name = query_str(request, "name")
-    if name is not None:
-        where.append("c.name = ?")
-        params.append(name.strip())
     template_id = query_int(request, "compatible_prompt_template_id")
-    if template_id is not None:
-        template = template_row(db, pid, template_id)
-        where.append(
-            "NOT EXISTS (SELECT 1 FROM json_each(?) p WHERE p.value NOT IN "
-            "(SELECT name FROM collection_columns WHERE collection_id = c.id))"
+    async with get_db(request).connect() as conn:
+        placeholders: list[str] | None = None
+        if template_id is not None:
+            template = await live_row(conn, "prompt_templates", "prompt template", pid, template_id)
+            placeholders = loads(template["placeholders"])
+        stmt, params = store.list_parameters(
+            pid, name=None if name is None else name.strip(), placeholders=placeholders
         )
-        params.append(template["placeholders"])
-    views = SyncViews(db, pid)
-    return paginate(
-        db,
-        request,
-        select="SELECT c.* FROM collections c",
-        where=" AND ".join(where),
-        params=params,
-        order_by="c.id",
-        build=lambda rows: [views.collection_row(r) for r in rows],
-    )
+        views = Views(conn, pid)
+
+        async def build(rows: list[Any]) -> list[Any]:
+            return [await views.collection_row(r) for r in rows]
+
+        return await page_response(request, conn, stmt, params, build)
 
 
 @routes.get(ONE)
 async def get_collection(request: web.Request) -> web.Response:
     """The collection with all its entries inline."""
     collection_id = path_id(request, "collection_id", "collection")
-    views = SyncViews(get_db(request), project_id(request))
-    return json_response(views.collection_with_entries(collection_id))
+    async with get_db(request).connect() as conn:
+        collection = await Views(conn, project_id(request)).collection_with_entries(collection_id)
+    return json_response(collection)
 
 
 def _prepare_collection_body(data: dict[str, Any]) -> None:
@@ -380,34 +180,28 @@ async def create_collection(request: web.Request) -> web.Response:
     specs = parse_columns(body.columns)
     rows = [(_check_row(v, f"variables[{i}]"), None) for i, v in enumerate(body.variables or [])]
     db, pid = get_db(request), project_id(request)
-    with db.transaction():
-        existing = _name_taken(db, pid, name)
-        if existing is not None:
-            raise conflict(
-                f"a collection named {name!r} already exists (id {existing})",
-                collection_id=existing,
-            )
-        ts = now()
-        collection_id = db.insert(
-            "INSERT INTO collections (project_id, name, description, read_only, collection_type, "
-            "environment_config, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            (
+    async with db.begin() as conn:
+        try:
+            collection_id = await store.create_collection(
+                conn,
                 pid,
-                name,
-                body.description or "",
-                int(body.read_only),
-                body.collection_type.value,
-                dumps(body.environment_config),
-                ts,
-                ts,
-            ),
-        )
-        for position, spec in enumerate(specs):
-            _insert_column(db, collection_id, spec, position, body.collection_type.value)
-        collection = collection_row(db, pid, collection_id)
-        insert_entries(db, collection, rows)
+                name=name,
+                description=body.description or "",
+                read_only=body.read_only,
+                collection_type=body.collection_type.value,
+                environment_config=body.environment_config,
+                columns=specs,
+            )
+        except store.NameTaken as exc:
+            raise _name_conflict(exc) from None
+        if rows:
+            _check_keys(values for values, _ in rows)
+            collection = await store.collection_row(conn, pid, collection_id)
+            await entries.insert_entries(conn, collection, rows)
     log.debug("created collection %r (id %d, %d rows)", name, collection_id, len(rows))
-    return json_response(SyncViews(db, pid).collection_with_entries(collection_id), status=201)
+    async with db.connect() as conn:
+        created = await Views(conn, pid).collection_with_entries(collection_id)
+    return json_response(created, status=201)
 
 
 @routes.put(ONE)
@@ -421,99 +215,39 @@ async def update_collection(request: web.Request) -> web.Response:
     collection_id = path_id(request, "collection_id", "collection")
     name = check_name(body.name)
     specs = None if body.columns is None else parse_columns(body.columns)
-    env_given = "environment_config" in raw
     env = raw.get("environment_config")
     if env is not None and not isinstance(env, dict):
         raise unprocessable("environment_config must be a JSON object or null")
     db, pid = get_db(request), project_id(request)
-    with db.transaction():
-        collection = collection_row(db, pid, collection_id)
-        other = _name_taken(db, pid, name, exclude_id=collection_id)
-        if other is not None:
-            raise conflict(
-                f"a collection named {name!r} already exists (id {other})", collection_id=other
+    async with db.begin() as conn:
+        collection = await store.collection_row(conn, pid, collection_id, lock=True)
+        try:
+            await store.update_collection(
+                conn,
+                collection,
+                name=name,
+                description=body.description,
+                read_only=body.read_only,
+                set_environment="environment_config" in raw,
+                environment_config=env,
+                columns=specs,
             )
-        ts = now()
-        db.execute(
-            "UPDATE collections SET name = ?, description = COALESCE(?, description), "
-            "read_only = COALESCE(?, read_only), updated_at = ? WHERE id = ?",
-            (
-                name,
-                body.description,
-                None if body.read_only is None else int(body.read_only),
-                ts,
-                collection_id,
-            ),
-        )
-        if env_given:
-            db.execute(
-                "UPDATE collections SET environment_config = ? WHERE id = ?",
-                (dumps(env), collection_id),
-            )
-        if specs is not None:
-            _reshape_columns(db, collection, specs)
-    return json_response(SyncViews(db, pid).collection(collection_id))
-
-
-def _reshape_columns(db: Database, collection: sqlite3.Row, specs: list[ColumnSpec]) -> None:
-    collection_id = collection["id"]
-    current = {c["id"]: c for c in load_columns(db, collection_id)}
-    by_name = {c["name"]: c for c in current.values()}
-    matched: list[tuple[ColumnSpec, sqlite3.Row | None]] = []
-    for index, spec in enumerate(specs):
-        if spec.id is not None:
-            if spec.id not in current:
-                raise unprocessable(
-                    f"columns[{index}].id {spec.id} is not a column of this collection"
-                )
-            matched.append((spec, current[spec.id]))
-        else:
-            matched.append((spec, by_name.get(spec.name)))
-    kept = {row["id"] for _, row in matched if row is not None}
-    if len(kept) != sum(1 for _, row in matched if row is not None):
-        raise unprocessable("columns: the same existing column appears twice")
-    for column_id in set(current) - kept:
-        db.execute("DELETE FROM collection_columns WHERE id = ?", (column_id,))
-    for _, row in matched:  # free the names first, so swaps and renames never collide
-        if row is not None:
-            db.execute(
-                "UPDATE collection_columns SET name = ? WHERE id = ?",
-                (f"\x00tmp{row['id']}", row["id"]),
-            )
-    renames: dict[str, str] = {}
-    for position, (spec, row) in enumerate(matched):
-        if row is None:
-            _insert_column(db, collection_id, spec, position, collection["collection_type"])
-            continue
-        renames[spec.name] = row["name"]
-        db.execute(
-            "UPDATE collection_columns SET name = ?, column_type = ?, default_value = ?, "
-            "column_position = ?, categorical_values = ? WHERE id = ?",
-            (
-                spec.name,
-                (spec.column_type.value if spec.column_type else row["column_type"]),
-                row["default_value"] if spec.default_value is None else spec.default_value,
-                position,
-                (
-                    row["categorical_values"]
-                    if spec.categorical_values is None
-                    else dumps(spec.categorical_values)
-                ),
-                row["id"],
-            ),
-        )
-    _rewrite_rows(db, collection_id, load_columns(db, collection_id), renames)
+        except store.NameTaken as exc:
+            raise _name_conflict(exc) from None
+        except InvalidColumns as exc:
+            raise unprocessable(str(exc)) from None
+    async with db.connect() as conn:
+        updated = await Views(conn, pid).collection(collection_id)
+    return json_response(updated)
 
 
 @routes.delete(ONE)
 async def delete_collection(request: web.Request) -> web.Response:
     """Delete a collection (hidden instead when experiments still use its rows)."""
     collection_id = path_id(request, "collection_id", "collection")
-    db, pid = get_db(request), project_id(request)
-    with db.transaction():
-        collection_row(db, pid, collection_id)
-        retire_row_criteria(db, live_row_ids(db, collection_id))
-        db.delete_or_hide("collections", collection_id)
+    async with get_db(request).begin() as conn:
+        await store.collection_row(conn, project_id(request), collection_id, lock=True)
+        await store.delete_collection(conn, collection_id)
     return no_content()
 
 
@@ -523,31 +257,32 @@ async def delete_collection(request: web.Request) -> web.Response:
 @routes.get(ENTRIES)
 async def list_entries(request: web.Request) -> web.Response:
     collection_id = path_id(request, "collection_id", "collection")
-    db, pid = get_db(request), project_id(request)
-    views = SyncViews(db, pid)
-    views.collection(collection_id)
-    return paginate(
-        db,
-        request,
-        select="SELECT * FROM template_variables",
-        where="collection_id = ? AND deleted_at IS NULL",
-        params=[collection_id],
-        order_by="id",
-        build=lambda rows: [views.template_variables_row(r) for r in rows],
-    )
+    pid = project_id(request)
+    async with get_db(request).connect() as conn:
+        views = Views(conn, pid)
+        await views.collection(collection_id)
+        stmt, params = entries.live_rows_query(collection_id)
+
+        async def build(rows: list[Any]) -> list[Any]:
+            return [await views.template_variables_row(r) for r in rows]
+
+        return await page_response(request, conn, stmt, params, build)
 
 
 @routes.get(ENTRY)
 async def get_entry(request: web.Request) -> web.Response:
     collection_id = path_id(request, "collection_id", "collection")
     entry_id = path_id(request, "entry_id", "collection entry")
-    views = SyncViews(get_db(request), project_id(request))
-    return json_response(views.template_variables(entry_id, collection_id=collection_id))
+    async with get_db(request).connect() as conn:
+        views = Views(conn, project_id(request))
+        entry = await views.template_variables(entry_id, collection_id=collection_id)
+    return json_response(entry)
 
 
 async def _generate_row(
-    request: web.Request, template: sqlite3.Row, collection_id: int
+    request: web.Request, template: Any, existing_rows: list[dict[str, Any]]
 ) -> dict[str, Any]:
+    """A new row for ``template``'s placeholders, unlike ``existing_rows`` (the newest)."""
     placeholders: list[str] = loads(template["placeholders"])
     if not placeholders:
         raise unprocessable(
@@ -561,14 +296,8 @@ async def _generate_row(
         provider = get_providers(request).default()
     except (ImportError, ValueError) as exc:
         raise HTTPError(503, f"the server's LLM provider is not available: {exc}") from None
-    recent = get_db(request).fetchall(
-        "SELECT input_values FROM template_variables WHERE collection_id = ? "
-        "AND deleted_at IS NULL ORDER BY id DESC LIMIT 5",
-        (collection_id,),
-    )
     existing = [
-        {k: str(v) for k, v in loads(r["input_values"]).items() if k in placeholders}
-        for r in reversed(recent)
+        {k: str(v) for k, v in values.items() if k in placeholders} for values in existing_rows
     ]
     try:
         values = await prompts.generate_test_case(
@@ -590,17 +319,29 @@ async def create_entry(request: web.Request) -> web.Response:
             "(generate a row for that template)"
         )
     db, pid = get_db(request), project_id(request)
-    _writable(collection_row(db, pid, collection_id))
     values = body.input_values
-    if body.prompt_template_id is not None:
-        template = template_row(db, pid, body.prompt_template_id)
-        values = await _generate_row(request, template, collection_id)  # no transaction open
+    template: Any = None
+    recent: list[dict[str, Any]] = []
+    async with db.connect() as conn:
+        _writable(await store.collection_row(conn, pid, collection_id))
+        if body.prompt_template_id is not None:
+            template = await live_row(
+                conn, "prompt_templates", "prompt template", pid, body.prompt_template_id
+            )
+            recent = await entries.recent_input_values(conn, collection_id)
+    if template is not None:
+        values = await _generate_row(request, template, recent)  # no transaction open
     assert values is not None
-    with db.transaction():
-        collection = collection_row(db, pid, collection_id)  # may be gone after the await
-        _writable(collection)
-        (entry_id,) = insert_entries(db, collection, [(values, body.environment_config)])
-    return json_response(SyncViews(db, pid).template_variables(entry_id), status=201)
+    async with db.begin() as conn:
+        collection = await store.collection_row(conn, pid, collection_id, lock=True)
+        _writable(collection)  # it may have changed during the generation
+        _check_keys([values])
+        (entry_id,) = await entries.insert_entries(
+            conn, collection, [(values, body.environment_config)]
+        )
+    async with db.connect() as conn:
+        entry = await Views(conn, pid).template_variables(entry_id)
+    return json_response(entry, status=201)
 
 
 @routes.put(ENTRY)
@@ -610,14 +351,10 @@ async def update_entry(request: web.Request) -> web.Response:
     collection_id = path_id(request, "collection_id", "collection")
     entry_id = path_id(request, "entry_id", "collection entry")
     db, pid = get_db(request), project_id(request)
-    with db.transaction():
-        collection = collection_row(db, pid, collection_id)
+    async with db.begin() as conn:
+        collection = await store.collection_row(conn, pid, collection_id, lock=True)
         _writable(collection)
-        row = db.fetchone(
-            "SELECT * FROM template_variables WHERE id = ? AND collection_id = ? "
-            "AND deleted_at IS NULL",
-            (entry_id, collection_id),
-        )
+        row = await entries.live_entry(conn, collection_id, entry_id)
         if row is None:
             raise not_found("collection entry", entry_id)
         env = (
@@ -625,32 +362,22 @@ async def update_entry(request: web.Request) -> web.Response:
             if "environment_config" in raw
             else loads(row["environment_config"])
         )
-        columns = ensure_columns(db, collection, body.input_values)
-        stored = normalize_values(body.input_values, columns)
-        db.execute(
-            "UPDATE template_variables SET input_values = ?, environment_config = ?, "
-            "identity_hash = ?, updated_at = ? WHERE id = ?",
-            (dumps(stored), dumps(env), row_identity(stored, env), now(), entry_id),
-        )
-    return json_response(SyncViews(db, pid).template_variables(entry_id))
+        _check_keys([body.input_values])
+        await entries.update_entry(conn, collection, entry_id, body.input_values, env)
+    async with db.connect() as conn:
+        entry = await Views(conn, pid).template_variables(entry_id)
+    return json_response(entry)
 
 
 @routes.delete(ENTRY)
 async def delete_entry(request: web.Request) -> web.Response:
     collection_id = path_id(request, "collection_id", "collection")
     entry_id = path_id(request, "entry_id", "collection entry")
-    db, pid = get_db(request), project_id(request)
-    with db.transaction():
-        _writable(collection_row(db, pid, collection_id))
-        exists = db.fetchval(
-            "SELECT 1 FROM template_variables WHERE id = ? AND collection_id = ? "
-            "AND deleted_at IS NULL",
-            (entry_id, collection_id),
-        )
-        if not exists:
+    async with get_db(request).begin() as conn:
+        _writable(await store.collection_row(conn, project_id(request), collection_id, lock=True))
+        if await entries.live_entry(conn, collection_id, entry_id) is None:
             raise not_found("collection entry", entry_id)
-        retire_row_criteria(db, [entry_id])
-        db.delete_or_hide("template_variables", entry_id)
+        await entries.delete_entry(conn, entry_id)
     return no_content()
 
 
@@ -658,24 +385,9 @@ async def delete_entry(request: web.Request) -> web.Response:
 async def delete_all_entries(request: web.Request) -> web.Response:
     """Remove every row of the collection (rows used by experiments are hidden, not lost)."""
     collection_id = path_id(request, "collection_id", "collection")
-    db, pid = get_db(request), project_id(request)
-    with db.transaction():
-        _writable(collection_row(db, pid, collection_id))
-        retire_row_criteria(db, live_row_ids(db, collection_id))
-        try:
-            with db.savepoint("clear_entries"):
-                db.execute(
-                    "DELETE FROM template_variables WHERE collection_id = ? AND deleted_at IS NULL",
-                    (collection_id,),
-                )
-        except sqlite3.IntegrityError:
-            ids = db.fetchall(
-                "SELECT id FROM template_variables WHERE collection_id = ? AND deleted_at IS NULL",
-                (collection_id,),
-            )
-            for (entry_id,) in ids:
-                db.delete_or_hide("template_variables", entry_id)
-        db.execute("UPDATE collections SET updated_at = ? WHERE id = ?", (now(), collection_id))
+    async with get_db(request).begin() as conn:
+        _writable(await store.collection_row(conn, project_id(request), collection_id, lock=True))
+        await entries.delete_all_entries(conn, collection_id)
     return no_content()
 
 
@@ -685,7 +397,7 @@ async def _read_upload(request: web.Request) -> bytes:
         return await request.read()
     try:
         return await _read_file_part(request)
-    except (ValueError, AssertionError, LookupError, RuntimeError) as exc:
+    except (ValueError, AssertionError, LookupError, RuntimeError, HttpProcessingError) as exc:
         raise unprocessable(
             f"malformed multipart body ({exc}); send multipart/form-data with a part 'file'"
         ) from None
@@ -725,6 +437,7 @@ def parse_jsonl(data: bytes) -> list[dict[str, Any]]:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise unprocessable(f"the upload is not UTF-8 text: {exc}") from None
+    maybe_nul = "\\u0000" in text
     stripped = text.strip()
     if stripped.startswith("["):
         try:
@@ -738,6 +451,8 @@ def parse_jsonl(data: bytes) -> list[dict[str, Any]]:
                 raise unprocessable(
                     f"item {index}: expected a JSON object, got {json_type_name(row)}"
                 )
+            if maybe_nul:
+                check_no_nul(row, what=f"item {index}: ")
         return list(rows)
     result: list[dict[str, Any]] = []
     for number, line in enumerate(text.split("\n"), start=1):
@@ -755,6 +470,8 @@ def parse_jsonl(data: bytes) -> list[dict[str, Any]]:
                 f"line {number}: expected a JSON object (one row per line), got "
                 f"{json_type_name(row)}; nothing was added"
             )
+        if maybe_nul:
+            check_no_nul(row, what=f"line {number}: ")
         result.append(row)
     return result
 
@@ -765,14 +482,21 @@ async def upload_entries(request: web.Request) -> web.Response:
     collection_id = path_id(request, "collection_id", "collection")
     skip_existing = query_bool(request, "skip_existing")
     db, pid = get_db(request), project_id(request)
-    _writable(collection_row(db, pid, collection_id))
+    async with db.connect() as conn:
+        _writable(await store.collection_row(conn, pid, collection_id))
     rows = parse_jsonl(await _read_upload(request))
-    with db.transaction():
-        collection = collection_row(db, pid, collection_id)
+    async with db.begin() as conn:
+        collection = await store.collection_row(conn, pid, collection_id, lock=True)
         _writable(collection)
-        new_ids = insert_entries(
-            db, collection, [(r, None) for r in rows], skip_existing=skip_existing
+        _check_keys(rows)
+        new_ids = await entries.insert_entries(
+            conn, collection, [(r, None) for r in rows], skip_existing=skip_existing
         )
-    views = SyncViews(db, pid)
+    async with db.connect() as conn:
+        views = Views(conn, pid)
+        added = [
+            await views.template_variables_row(r)
+            for r in await entries.entries_by_ids(conn, collection_id, new_ids)
+        ]
     log.debug("collection %d: %d of %d uploaded rows added", collection_id, len(new_ids), len(rows))
-    return json_response(views.template_variables_many(new_ids), status=201)
+    return json_response(added, status=201)

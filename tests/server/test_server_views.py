@@ -62,7 +62,11 @@ async def views(client: Any, tasks_helpers: Any) -> dict[str, Any]:
         await client.ok("POST", f"{P}/ratings", status=(201, 502), json={
             "prompt_response_id": added["id"], "rating_mode": "detailed"})
         b_ids.append(added["id"])
-    a_responses = await h.all_responses(client, a["id"])
+    # In row order: concurrent generation stores the responses in any order.
+    a_responses = sorted(
+        await h.all_responses(client, a["id"]),
+        key=lambda r: fx.row_ids.index(r["prompt"]["template_variables"]["id"]),
+    )
     assert [r["prompt"]["template_variables"]["id"] for r in a_responses] == fx.row_ids
     a1, a2, a3 = a_responses
     assert a1["messages"][0]["content"] == "Echo: Explain AI"

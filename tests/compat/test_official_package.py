@@ -62,3 +62,8 @@ def test_readme_flow_criteria_experiment_ratings(server, tmp_path):
 def test_projects_resource(server, tmp_path):
     line = run_flow(server, "projects", tmp_path)
     assert "created=" in line
+
+
+def test_views_samples_comparison_stats_map(server, tmp_path):
+    line = run_flow(server, "views", tmp_path)
+    assert "improved=2" in line and "requests=4" in line

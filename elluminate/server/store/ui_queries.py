@@ -1,0 +1,331 @@
+"""Read queries of the web viewer (``elluminate.server.ui``) that the API does not need.
+
+Each function is one small, project-scoped read on the current :class:`Database` API; the
+rows they answer are turned into wire structs by the read model
+(:class:`~elluminate.server.store.views.Views`,
+:class:`~elluminate.server.store.views_experiments.ExperimentViews`). The viewer reaches them
+only through its adapter ``elluminate.server.ui.data``.
+
+Verdicts are stored as ``ratings.rating``: ``'YES'``, ``'NO'``, or NULL for a failed rating
+(the judge's error in ``ratings.error``).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from .database import Database, dumps
+from .views_experiments import RESPONSE_COLUMNS, RESPONSE_FROM
+
+#: Response filters by verdict: a YES / NO rating, a failed rating (judge error), no rating.
+Verdict = Literal["yes", "no", "failed", "unrated"]
+VERDICTS: tuple[Verdict, ...] = ("yes", "no", "failed", "unrated")
+
+
+@dataclass(frozen=True)
+class Page:
+    """One page of rows and the number of rows over all pages."""
+
+    rows: list[sqlite3.Row]
+    total: int
+
+
+def _like(text: str) -> str:
+    """A ``LIKE ... ESCAPE '\\'`` pattern matching ``text`` anywhere."""
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def _page(
+    db: Database,
+    select: str,
+    where: str,
+    params: Sequence[Any],
+    order: str,
+    offset: int,
+    limit: int,
+) -> Page:
+    from_part = select[select.upper().index(" FROM ") :]
+    total = int(db.fetchval(f"SELECT COUNT(*) {from_part} WHERE {where}", params) or 0)
+    rows = db.fetchall(
+        f"{select} WHERE {where} ORDER BY {order} LIMIT ? OFFSET ?", (*params, limit, offset)
+    )
+    return Page(rows, total)
+
+
+# ---- experiments --------------------------------------------------------------------------
+
+
+def experiments_page(
+    db: Database,
+    project_id: int,
+    *,
+    name_search: str | None = None,
+    template_name: str | None = None,
+    collection_id: int | None = None,
+    offset: int = 0,
+    limit: int = 25,
+) -> Page:
+    """The project's experiments, newest first; ``name_search`` is a substring of the name,
+    ``template_name`` matches every version of a template, ``collection_id`` one collection."""
+    where = ["e.project_id = ?"]
+    params: list[Any] = [project_id]
+    if name_search:
+        where.append("e.name LIKE ? ESCAPE '\\'")
+        params.append(_like(name_search))
+    if template_name:
+        where.append(
+            "e.prompt_template_id IN (SELECT id FROM prompt_templates WHERE project_id = ? "
+            "AND name = ?)"
+        )
+        params += [project_id, template_name]
+    if collection_id is not None:
+        where.append("e.collection_id = ?")
+        params.append(collection_id)
+    return _page(
+        db,
+        "SELECT e.* FROM experiments e",
+        " AND ".join(where),
+        params,
+        "e.created_at DESC, e.id DESC",
+        offset,
+        limit,
+    )
+
+
+def experiment_filter_options(db: Database, project_id: int) -> tuple[list[str], list[sqlite3.Row]]:
+    """The template names and the collections (``id``, ``name``) the project's experiments
+    use, for the filters of the experiment list."""
+    names = [
+        r[0]
+        for r in db.fetchall(
+            "SELECT DISTINCT t.name FROM prompt_templates t JOIN experiments e "
+            "ON e.prompt_template_id = t.id WHERE e.project_id = ? ORDER BY t.name",
+            (project_id,),
+        )
+    ]
+    collections = db.fetchall(
+        "SELECT DISTINCT c.id, c.name FROM collections c JOIN experiments e "
+        "ON e.collection_id = c.id WHERE e.project_id = ? ORDER BY c.name, c.id",
+        (project_id,),
+    )
+    return names, collections
+
+
+def experiment_choices(db: Database, project_id: int) -> list[sqlite3.Row]:
+    """``id`` and ``name`` of every experiment of the project, newest first (for pickers)."""
+    return db.fetchall(
+        "SELECT id, name FROM experiments WHERE project_id = ? ORDER BY created_at DESC, id DESC",
+        (project_id,),
+    )
+
+
+def latest_tasks(db: Database, experiment_ids: Sequence[int]) -> dict[int, sqlite3.Row]:
+    """The most recent ``experiment`` task (``id``, ``status``, ``error_msg``) of each
+    experiment that has one, by experiment id."""
+    if not experiment_ids:
+        return {}
+    rows = db.fetchall(
+        "SELECT t.experiment_id, t.id, t.status, t.error_msg FROM tasks t "
+        "WHERE t.kind = 'experiment' AND t.experiment_id IN (SELECT value FROM json_each(?)) "
+        "ORDER BY t.created_at, t.rowid",
+        (dumps(list(experiment_ids)),),
+    )
+    return {r["experiment_id"]: r for r in rows}  # the last one of each wins
+
+
+# ---- responses ----------------------------------------------------------------------------
+
+
+def _verdict_condition(criterion_id: int | None, verdict: Verdict | None) -> tuple[str, list[Any]]:
+    criterion = "" if criterion_id is None else " AND g.criterion_id = ?"
+    cparams: list[Any] = [] if criterion_id is None else [criterion_id]
+    if verdict in ("yes", "no"):
+        return (
+            f"EXISTS (SELECT 1 FROM ratings g WHERE g.response_id = r.id{criterion} "
+            "AND g.rating = ?)",
+            [*cparams, verdict.upper()],
+        )
+    if verdict == "failed":
+        return (
+            f"EXISTS (SELECT 1 FROM ratings g WHERE g.response_id = r.id{criterion} "
+            "AND g.rating IS NULL)",
+            cparams,
+        )
+    if verdict == "unrated":
+        return (
+            f"NOT EXISTS (SELECT 1 FROM ratings g WHERE g.response_id = r.id{criterion})",
+            cparams,
+        )
+    if criterion_id is not None:
+        return (
+            "EXISTS (SELECT 1 FROM ratings g WHERE g.response_id = r.id AND g.criterion_id = ?)",
+            cparams,
+        )
+    return "", []
+
+
+def response_page(
+    db: Database,
+    project_id: int,
+    experiment_id: int,
+    *,
+    criterion_id: int | None = None,
+    verdict: Verdict | None = None,
+    failed_only: bool = False,
+    offset: int = 0,
+    limit: int = 50,
+) -> Page:
+    """One page of an experiment's responses in id order, selected with
+    :data:`~elluminate.server.store.views_experiments.RESPONSE_COLUMNS` (for
+    ``ExperimentViews.responses``).
+
+    ``verdict`` with ``criterion_id``: responses with that verdict on that criterion (``unrated``:
+    without a rating of it); without: with that verdict on any criterion (``unrated``: without
+    any rating). ``criterion_id`` alone: responses rated (or failed) on that criterion.
+    ``failed_only``: responses whose generation failed.
+    """
+    where = ["r.experiment_id = ?", "r.project_id = ?"]
+    params: list[Any] = [experiment_id, project_id]
+    condition, cparams = _verdict_condition(criterion_id, verdict)
+    if condition:
+        where.append(condition)
+        params += cparams
+    if failed_only:
+        where.append("r.error IS NOT NULL")
+    return _page(
+        db,
+        f"SELECT {RESPONSE_COLUMNS} {RESPONSE_FROM}",
+        " AND ".join(where),
+        params,
+        "r.id",
+        offset,
+        limit,
+    )
+
+
+def responses_by_ids(
+    db: Database, project_id: int, response_ids: Sequence[int]
+) -> list[sqlite3.Row]:
+    """Responses of the project by id (RESPONSE_COLUMNS), in id order."""
+    if not response_ids:
+        return []
+    return db.fetchall(
+        f"SELECT {RESPONSE_COLUMNS} {RESPONSE_FROM} WHERE r.project_id = ? "
+        "AND r.id IN (SELECT value FROM json_each(?)) ORDER BY r.id",
+        (project_id, dumps(list(response_ids))),
+    )
+
+
+def failed_ratings_of(db: Database, response_ids: Sequence[int]) -> list[sqlite3.Row]:
+    """The failed ratings (``response_id``, ``criterion_id``, ``error``, ``raw_text``) of the
+    given responses; the read model leaves them out of ``PromptResponse.ratings``."""
+    if not response_ids:
+        return []
+    return db.fetchall(
+        "SELECT response_id, criterion_id, error, raw_text FROM ratings "
+        "WHERE response_id IN (SELECT value FROM json_each(?)) AND rating IS NULL "
+        "ORDER BY response_id, id",
+        (dumps(list(response_ids)),),
+    )
+
+
+def verdict_rows(db: Database, project_id: int, experiment_id: int) -> list[sqlite3.Row]:
+    """Every response of an experiment with each of its ratings: ``response_id``, ``tv_id``
+    (the input row), ``epoch``, ``error`` (generation), ``criterion_str`` and ``rating``
+    (NULL for a failed rating; both NULL for a response without ratings), in response order.
+    Small columns only: the comparison of two experiments matches rows on these."""
+    return db.fetchall(
+        "SELECT r.id AS response_id, r.template_variables_id AS tv_id, r.epoch, r.error, "
+        "c.criterion_str, g.rating FROM responses r "
+        "LEFT JOIN ratings g ON g.response_id = r.id "
+        "LEFT JOIN criteria c ON c.id = g.criterion_id "
+        "WHERE r.experiment_id = ? AND r.project_id = ? ORDER BY r.id, g.id",
+        (experiment_id, project_id),
+    )
+
+
+# ---- templates, collections, criterion sets ------------------------------------------------
+
+
+def template_names(db: Database, project_id: int) -> list[sqlite3.Row]:
+    """One row per template name of the project: ``name``, ``versions`` (live versions),
+    ``latest_id``, ``latest_version``, ``updated_at`` (of the latest version)."""
+    return db.fetchall(
+        "SELECT t.name, COUNT(*) AS versions, MAX(t.version) AS latest_version, "
+        "(SELECT l.id FROM prompt_templates l WHERE l.project_id = t.project_id "
+        " AND l.name = t.name AND l.deleted_at IS NULL ORDER BY l.version DESC LIMIT 1) "
+        "AS latest_id, MAX(t.updated_at) AS updated_at "
+        "FROM prompt_templates t WHERE t.project_id = ? AND t.deleted_at IS NULL "
+        "GROUP BY t.name ORDER BY t.name",
+        (project_id,),
+    )
+
+
+def template_versions(db: Database, project_id: int, name: str) -> list[sqlite3.Row]:
+    """Every live version of the template ``name``, oldest first (full rows)."""
+    return db.fetchall(
+        "SELECT * FROM prompt_templates WHERE project_id = ? AND name = ? "
+        "AND deleted_at IS NULL ORDER BY version",
+        (project_id, name),
+    )
+
+
+def template_name_of(db: Database, project_id: int, template_id: int) -> str | None:
+    """The name of a template version of the project (deleted ones included), or None."""
+    name = db.fetchval(
+        "SELECT name FROM prompt_templates WHERE id = ? AND project_id = ?",
+        (template_id, project_id),
+    )
+    return None if name is None else str(name)
+
+
+def collections(db: Database, project_id: int) -> list[sqlite3.Row]:
+    """The project's live collections (full rows), by name."""
+    return db.fetchall(
+        "SELECT * FROM collections WHERE project_id = ? AND deleted_at IS NULL ORDER BY name, id",
+        (project_id,),
+    )
+
+
+def collection_entries_page(
+    db: Database, project_id: int, collection_id: int, *, offset: int = 0, limit: int = 50
+) -> Page:
+    """One page of a collection's live entries (full ``template_variables`` rows), id order."""
+    return _page(
+        db,
+        "SELECT tv.* FROM template_variables tv",
+        "tv.collection_id = ? AND tv.deleted_at IS NULL AND tv.collection_id IN "
+        "(SELECT id FROM collections WHERE project_id = ?)",
+        (collection_id, project_id),
+        "tv.id",
+        offset,
+        limit,
+    )
+
+
+def criterion_sets(db: Database, project_id: int) -> list[sqlite3.Row]:
+    """The project's live criterion sets (full rows), by name."""
+    return db.fetchall(
+        "SELECT * FROM criterion_sets WHERE project_id = ? AND deleted_at IS NULL "
+        "ORDER BY name, id",
+        (project_id,),
+    )
+
+
+def experiments_using(
+    db: Database,
+    project_id: int,
+    column: Literal["prompt_template_id", "collection_id", "criterion_set_id"],
+    ident: int,
+) -> list[sqlite3.Row]:
+    """``id`` and ``name`` of the experiments that use a template version, a collection or a
+    criterion set, newest first."""
+    return db.fetchall(
+        f"SELECT id, name FROM experiments WHERE project_id = ? AND {column} = ? "
+        "ORDER BY created_at DESC, id DESC",
+        (project_id, ident),
+    )

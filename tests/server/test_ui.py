@@ -572,25 +572,28 @@ def test_flashes_are_shown_once() -> None:
 
 
 def test_compare_rows_pairs_rows_and_finds_differences() -> None:
+    names = {1: "clear?", 2: "short?", 3: "other?"}
     a = compare.collect(
         [
-            (1, 10, 1, None, "clear?", "YES"),
-            (1, 10, 1, None, "short?", "YES"),
-            (2, 11, 1, None, "clear?", "YES"),
-            (3, 12, 1, "boom", None, None),
-            (4, 13, 1, None, "clear?", None),  # failed rating
-            (5, 14, 1, None, "clear?", "NO"),
-        ]
+            (1, 10, 1, 0, 1, "YES"),
+            (1, 10, 1, 0, 2, "YES"),
+            (2, 11, 1, 0, 1, "YES"),
+            (3, 12, 1, 1, None, None),  # generation failed, no rating
+            (4, 13, 1, 0, 1, None),  # failed rating
+            (5, 14, 1, 0, 1, "NO"),
+        ],
+        names.__getitem__,
     )
     b = compare.collect(
         [
-            (7, 10, 1, None, "clear?", "YES"),
-            (7, 10, 1, None, "other?", "NO"),
-            (8, 11, 1, None, "clear?", "NO"),
-            (9, 12, 1, None, "clear?", "YES"),
-            (10, 13, 1, None, "clear?", "YES"),
-            (11, 15, 1, None, "clear?", "NO"),
-        ]
+            (7, 10, 1, 0, 1, "YES"),
+            (7, 10, 1, 0, 3, "NO"),
+            (8, 11, 1, 0, 1, "NO"),
+            (9, 12, 1, 0, 1, "YES"),
+            (10, 13, 1, 0, 1, "YES"),
+            (11, 15, 1, 0, 1, "NO"),
+        ],
+        names.__getitem__,
     )
     result = compare.compare_rows(a, b, ["clear?"])
     assert (result.matched, result.only_a, result.only_b) == (4, 1, 1)

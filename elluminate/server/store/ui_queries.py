@@ -140,31 +140,32 @@ def latest_tasks(db: Database, experiment_ids: Sequence[int]) -> dict[int, sqlit
 # ---- responses ----------------------------------------------------------------------------
 
 
-def _verdict_condition(criterion_id: int | None, verdict: Verdict | None) -> tuple[str, list[Any]]:
-    criterion = "" if criterion_id is None else " AND g.criterion_id = ?"
-    cparams: list[Any] = [] if criterion_id is None else [criterion_id]
-    if verdict in ("yes", "no"):
-        return (
-            f"EXISTS (SELECT 1 FROM ratings g WHERE g.response_id = r.id{criterion} "
-            "AND g.rating = ?)",
-            [*cparams, verdict.upper()],
-        )
-    if verdict == "failed":
-        return (
-            f"EXISTS (SELECT 1 FROM ratings g WHERE g.response_id = r.id{criterion} "
-            "AND g.rating IS NULL)",
-            cparams,
-        )
-    if verdict == "unrated":
-        return (
-            f"NOT EXISTS (SELECT 1 FROM ratings g WHERE g.response_id = r.id{criterion})",
-            cparams,
-        )
+def _verdict_condition(
+    experiment_id: int, criterion_id: int | None, verdict: Verdict | None
+) -> tuple[str, list[Any]]:
+    """The response filter as ``r.id [NOT] IN (ratings of the experiment ...)``.
+
+    Not a correlated ``EXISTS``: with a criterion in it, SQLite without statistics (a
+    database before its first ``ANALYZE``) drives that through the criterion index for every
+    response, which is quadratic (a minute for 10,000 responses); this form reads the
+    experiment's ratings once, whatever the plan.
+    """
+    sub = (
+        "SELECT g.response_id FROM ratings g JOIN responses x ON x.id = g.response_id "
+        "WHERE x.experiment_id = ?"
+    )
+    params: list[Any] = [experiment_id]
     if criterion_id is not None:
-        return (
-            "EXISTS (SELECT 1 FROM ratings g WHERE g.response_id = r.id AND g.criterion_id = ?)",
-            cparams,
-        )
+        sub += " AND g.criterion_id = ?"
+        params.append(criterion_id)
+    if verdict in ("yes", "no"):
+        return f"r.id IN ({sub} AND g.rating = ?)", [*params, verdict.upper()]
+    if verdict == "failed":
+        return f"r.id IN ({sub} AND g.rating IS NULL)", params
+    if verdict == "unrated":
+        return f"r.id NOT IN ({sub})", params
+    if criterion_id is not None:
+        return f"r.id IN ({sub})", params
     return "", []
 
 
@@ -190,7 +191,7 @@ def response_page(
     """
     where = ["r.experiment_id = ?", "r.project_id = ?"]
     params: list[Any] = [experiment_id, project_id]
-    condition, cparams = _verdict_condition(criterion_id, verdict)
+    condition, cparams = _verdict_condition(experiment_id, criterion_id, verdict)
     if condition:
         where.append(condition)
         params += cparams
@@ -233,19 +234,26 @@ def failed_ratings_of(db: Database, response_ids: Sequence[int]) -> list[sqlite3
     )
 
 
-def verdict_rows(db: Database, project_id: int, experiment_id: int) -> list[sqlite3.Row]:
-    """Every response of an experiment with each of its ratings: ``response_id``, ``tv_id``
-    (the input row), ``epoch``, ``error`` (generation), ``criterion_str`` and ``rating``
-    (NULL for a failed rating; both NULL for a response without ratings), in response order.
-    Small columns only: the comparison of two experiments matches rows on these."""
-    return db.fetchall(
-        "SELECT r.id AS response_id, r.template_variables_id AS tv_id, r.epoch, r.error, "
-        "c.criterion_str, g.rating FROM responses r "
-        "LEFT JOIN ratings g ON g.response_id = r.id "
-        "LEFT JOIN criteria c ON c.id = g.criterion_id "
-        "WHERE r.experiment_id = ? AND r.project_id = ? ORDER BY r.id, g.id",
-        (experiment_id, project_id),
-    )
+def verdict_rows(
+    db: Database, project_id: int, experiment_id: int
+) -> list[tuple[int, int | None, int, int, int | None, str | None]]:
+    """Every response of an experiment with each of its ratings, as plain tuples
+    ``(response_id, entry_id, epoch, failed, criterion_id, rating)``: ``failed`` is 1 when
+    generation failed, ``rating`` NULL for a failed rating, and a response without ratings
+    comes once with ``criterion_id`` NULL. Response order. Small columns only: comparing two
+    experiments of 10,000 rows reads 2 x 30,000 of these."""
+    cursor = db.conn.cursor()
+    cursor.row_factory = None  # tuples: this runs for every rating of two experiments
+    try:
+        return cursor.execute(
+            "SELECT r.id, r.template_variables_id, r.epoch, r.error IS NOT NULL, "
+            "g.criterion_id, g.rating FROM responses r "
+            "LEFT JOIN ratings g ON g.response_id = r.id "
+            "WHERE r.experiment_id = ? AND r.project_id = ? ORDER BY r.id, g.id",
+            (experiment_id, project_id),
+        ).fetchall()
+    finally:
+        cursor.close()
 
 
 # ---- templates, collections, criterion sets ------------------------------------------------

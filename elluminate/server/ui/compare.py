@@ -9,7 +9,7 @@ the two responses failed to generate.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 #: (collection entry id, epoch): how two experiments' responses are paired.
@@ -28,21 +28,26 @@ class RowVerdicts:
 
 
 def collect(
-    rows: Iterable[tuple[int, int | None, int, str | None, str | None, str | None]],
+    rows: Iterable[tuple[int, int | None, int, int, int | None, str | None]],
+    criterion_text: Callable[[int], str],
 ) -> dict[RowKey, RowVerdicts]:
-    """Group ``(response_id, entry_id, epoch, error, criterion_str, rating)`` tuples (one
-    per rating, a response without ratings once with ``None`` criterion) by row key; a
-    ``None`` rating with a criterion is a failed rating."""
+    """Group ``(response_id, entry_id, epoch, failed, criterion_id, rating)`` tuples (one per
+    rating; a response without ratings once, with ``None`` criterion) by row key, verdicts
+    keyed by ``criterion_text(criterion_id)``; a ``None`` rating is a failed rating."""
     out: dict[RowKey, RowVerdicts] = {}
-    for response_id, entry_id, epoch, error, criterion, rating in rows:
+    texts: dict[int, str] = {}
+    for response_id, entry_id, epoch, failed, criterion_id, rating in rows:
         if entry_id is None:
             continue
         key = (entry_id, epoch)
         found = out.get(key)
         if found is None:
-            found = out[key] = RowVerdicts(response_id, error is not None)
-        if criterion is not None:
-            found.verdicts[criterion] = rating if rating is not None else FAILED
+            found = out[key] = RowVerdicts(response_id, bool(failed))
+        if criterion_id is not None:
+            text = texts.get(criterion_id)
+            if text is None:
+                text = texts[criterion_id] = criterion_text(criterion_id)
+            found.verdicts[text] = rating if rating is not None else FAILED
     return out
 
 

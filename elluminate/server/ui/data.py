@@ -38,7 +38,7 @@ from ..store.ui_queries import Verdict
 from ..store.views import Views
 from ..store.views_experiments import ExperimentViews
 from . import present
-from .compare import collect, compare_rows
+from .compare import RowKey, RowVerdicts, collect, compare_rows
 
 T = TypeVar("T")
 
@@ -501,18 +501,22 @@ async def compare(source: Source, a_id: int, b_id: int, page: int, size: int) ->
     criteria = [CriterionComparison(t, a_rates.get(t), b_rates.get(t)) for t in texts]
     common = [t for t in texts if t in a_rates and t in b_rates]
 
-    def verdicts(
-        experiment_id: int,
-    ) -> list[tuple[int, int | None, int, str | None, str | None, str | None]]:
-        return [
-            (r["response_id"], r["tv_id"], r["epoch"], r["error"], r["criterion_str"], r["rating"])
-            for r in q.verdict_rows(source.db, source.project_id, experiment_id)
-        ]
+    views = source.views()
+    text_by_id = {c.id: c.text for c in [*a.criteria, *b.criteria]}
 
-    rows = compare_rows(collect(verdicts(a_id)), collect(verdicts(b_id)), common)
+    def text_of(criterion_id: int) -> str:
+        known = text_by_id.get(criterion_id)
+        if known is None:  # only failed ratings of it: not among the results' criteria
+            known = views.views.criterion(criterion_id, include_deleted=True).criterion_str
+        return known
+
+    def verdicts(experiment_id: int) -> dict[RowKey, RowVerdicts]:
+        rows = q.verdict_rows(source.db, source.project_id, experiment_id)
+        return collect(rows, text_of)
+
+    rows = compare_rows(verdicts(a_id), verdicts(b_id), common)
     offset = _offset(page, size)
     chunk = rows.differing[offset : offset + size]
-    views = source.views()
     ids = [d.a_response_id for d in chunk] + [d.b_response_id for d in chunk]
     built = {
         row.id: row

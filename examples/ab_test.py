@@ -2,8 +2,11 @@
 
     python examples/ab_test.py              # embedded server + bundled SmolLM2 model (CPU)
     python examples/ab_test.py --llm echo   # deterministic dry run, no model needed
+    python examples/ab_test.py --serve      # then keep the server: look at it in the browser
 
 With ELLUMINATE_BASE_URL and ELLUMINATE_API_KEY set, it runs against that server instead.
+It ends with the addresses of both experiments and of their comparison in the server's web
+viewer (``/ui/``), which a server that keeps running serves.
 """
 
 from __future__ import annotations
@@ -11,8 +14,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import secrets
 import sys
 import time
+from typing import Any
 
 from elluminate import TaskStatus, alocal_client
 from elluminate.schemas import Experiment
@@ -59,9 +64,22 @@ async def show_progress(progress: dict[str, float]) -> None:
         await asyncio.sleep(2.0)
 
 
-async def main(llm: str | None) -> None:
+def print_viewer_links(base_url: str, experiments: list[Experiment]) -> None:
+    """The experiments' pages in the server's web viewer."""
+    viewer = f"{base_url}/ui"
+    print("open the results in the web viewer (sign in with the project's API key):")
+    for label, experiment in zip(VARIANTS, experiments, strict=True):
+        print(f"  {label:14s} {viewer}/experiments/{experiment.id}")
+    a, b = experiments
+    print(f"  {'side by side':14s} {viewer}/compare?a={a.id}&b={b.id}")
+
+
+async def main(llm: str | None, serve: bool) -> None:
     started = time.perf_counter()
-    async with alocal_client(llm=llm) as client:
+    embedded = not os.environ.get("ELLUMINATE_BASE_URL")
+    serve_key = "ell_demo_" + secrets.token_urlsafe(16) if serve and embedded else None
+    options = {"api_key": serve_key} if serve_key else {}
+    async with alocal_client(llm=llm, **options) as client:
         suffix = time.strftime("%Y%m%d-%H%M%S")
         criterion_set = await client.create_criterion_set(name=f"Quality {suffix}")
         await criterion_set.aadd_criteria(CRITERIA)
@@ -84,7 +102,20 @@ async def main(llm: str | None) -> None:
             )
         finally:
             ticker.cancel()
+        report(criterion_set, results, started)
+        print()
+        if embedded and not serve:
+            print("(the embedded server stops with this script: run it with --serve to keep it")
+            print(" and look at the experiments in the web viewer)")
+            return
+        print_viewer_links(client.base_url, results)
+        if serve_key:
+            print(f"API key of this server: {serve_key}")
+            print("serving until Ctrl-C")
+            await asyncio.Event().wait()
 
+
+def report(criterion_set: Any, results: list[Experiment], started: float) -> None:
     print()
     for label, experiment in zip(VARIANTS, results, strict=True):
         assert experiment.results is not None
@@ -114,7 +145,17 @@ if __name__ == "__main__":
         choices=["local", "echo"],
         help="the embedded server's provider (default: local); not for ELLUMINATE_BASE_URL",
     )
-    chosen = parser.parse_args().llm
+    parser.add_argument(
+        "--serve",
+        action="store_true",
+        help="keep the embedded server running after the run (Ctrl-C stops it) and print "
+        "where to see the results in the web viewer",
+    )
+    args = parser.parse_args()
+    chosen = args.llm
     if chosen is None and not os.environ.get("ELLUMINATE_BASE_URL"):
         chosen = "local"
-    asyncio.run(main(chosen))
+    try:
+        asyncio.run(main(chosen, args.serve))
+    except KeyboardInterrupt:
+        print("stopped")

@@ -19,7 +19,7 @@ CLEAN_ENV = {k: v for k, v in os.environ.items() if not k.startswith("ELLUMINATE
 
 SCRIPTS = {
     "async_basics.py": ["pass rate 100.0%"],
-    "ab_test.py": ["pass rate", "criterion"],
+    "ab_test.py": ["pass rate", "criterion", "run it with --serve"],
     "batch_collections.py": ["Experiment 3: 3 responses"],
     "semaphore_limit.py": ["20 experiments"],
     "error_handling.py": ["conflict:", "not found:", "rejected (4"],
@@ -39,6 +39,52 @@ def test_example_script_runs(script, tmp_path):
     assert proc.returncode == 0, proc.stdout + proc.stderr
     for expected in SCRIPTS[script]:
         assert expected in proc.stdout, proc.stdout
+
+
+def test_ab_test_serve_ends_with_the_viewer_pages_of_its_experiments(tmp_path):
+    """``ab_test.py --serve`` keeps its server and prints where its experiments are in the
+    web viewer; those pages open (signed in with the printed key) and show them."""
+    import re
+    import signal
+
+    proc = subprocess.Popen(
+        [sys.executable, str(EXAMPLES / "ab_test.py"), "--llm", "echo", "--serve"],
+        cwd=tmp_path,
+        env=CLEAN_ENV,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        lines = []
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            lines.append(line)
+            if "serving until Ctrl-C" in line:
+                break
+        out = "".join(lines)
+        pages = re.findall(r"(http://127\.0\.0\.1:\d+/ui/\S+)", out)
+        key = re.search(r"API key of this server: (\S+)", out)
+        assert len(pages) == 3 and key, out
+        session = requests.Session()
+        login = session.get(pages[0])  # redirected to the sign-in form
+        token = re.search(r'name="csrf_token" value="([^"]+)"', login.text)
+        assert token, login.text
+        signed = session.post(
+            login.url,
+            data={"csrf_token": token.group(1), "api_key": key.group(1), "next": "/ui/"},
+        )
+        assert signed.status_code == 200 and "Style A (brief)" in signed.text
+        for page in pages:
+            shown = session.get(page)
+            assert shown.status_code == 200, (page, shown.text[:500])
+            assert "A/B " in shown.text
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=30)
+        if proc.stdout is not None:
+            proc.stdout.close()
+    assert proc.returncode == 0
 
 
 def test_notebook_runs_in_a_real_kernel(tmp_path):

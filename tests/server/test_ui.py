@@ -336,6 +336,14 @@ async def test_experiment_page_shows_the_results_of_the_api(
     assert "<svg" in html and 'class="bar s0"' in html
     assert "generation failed" in html and html.count("data-response-id=") == 4
     assert 'id="retry-failed"' in html and 'id="cancel"' not in html
+    # the list computes its numbers with aggregate queries: the same as ``results``
+    _, html = await signed_in.get("/ui/")
+    row = re.search(rf'<tr data-experiment-id="{exp["id"]}">.*?</tr>', html, re.S)
+    assert row is not None
+    rate = present.percent(results["mean_all_ratings"]["yes"])
+    assert f'data-field="pass-rate">{rate}<' in row.group(0)
+    assert 'data-field="responses">4<' in row.group(0)
+    assert 'data-field="failed">1<' in row.group(0) and "SUCCESS" in row.group(0)
 
 
 async def test_response_filters_and_pages_load_one_page_only(

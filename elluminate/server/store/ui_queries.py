@@ -137,6 +137,48 @@ def latest_tasks(db: Database, experiment_ids: Sequence[int]) -> dict[int, sqlit
     return {r["experiment_id"]: r for r in rows}  # the last one of each wins
 
 
+@dataclass(frozen=True)
+class ExperimentCounts:
+    """The list's numbers of one experiment, by the definitions of ``ExperimentResults``
+    (:mod:`elluminate.server.store.results`): every response, those whose generation failed,
+    and the successful ratings' YES and NO (the pass rate is ``yes / (yes + no)``, which is
+    ``mean_all_ratings.yes``)."""
+
+    responses: int = 0
+    failed: int = 0
+    yes: int = 0
+    no: int = 0
+
+
+def experiment_counts(db: Database, experiment_ids: Sequence[int]) -> dict[int, ExperimentCounts]:
+    """:class:`ExperimentCounts` of several experiments in two aggregate queries (a list
+    page of large experiments stays cheap: no response row is read into Python)."""
+    if not experiment_ids:
+        return {}
+    ids = dumps(list(experiment_ids))
+    counts = {
+        r[0]: (int(r[1]), int(r[2] or 0))
+        for r in db.fetchall(
+            "SELECT experiment_id, COUNT(*), SUM(error IS NOT NULL) FROM responses "
+            "WHERE experiment_id IN (SELECT value FROM json_each(?)) GROUP BY experiment_id",
+            (ids,),
+        )
+    }
+    verdicts = {
+        r[0]: (int(r[1] or 0), int(r[2] or 0))
+        for r in db.fetchall(
+            "SELECT r.experiment_id, SUM(g.rating = 'YES'), SUM(g.rating = 'NO') FROM ratings g "
+            "JOIN responses r ON r.id = g.response_id "
+            "WHERE r.experiment_id IN (SELECT value FROM json_each(?)) GROUP BY r.experiment_id",
+            (ids,),
+        )
+    }
+    return {
+        eid: ExperimentCounts(*counts.get(eid, (0, 0)), *verdicts.get(eid, (0, 0)))
+        for eid in experiment_ids
+    }
+
+
 # ---- responses ----------------------------------------------------------------------------
 
 

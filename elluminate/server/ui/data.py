@@ -218,19 +218,24 @@ async def experiment_list(
         offset=_offset(page, size),
         limit=size,
     )
-    experiments = source.views().experiments_from_rows(found.rows)
-    latest = q.latest_tasks(source.db, [e.id for e in experiments])
+    views = source.views()
+    # no ``results`` here: they read every response of every listed experiment; the list's
+    # numbers come from two aggregate queries with the same definitions
+    experiments = [views.experiment_from_row(r, with_results=False) for r in found.rows]
+    ids = [e.id for e in experiments]
+    latest = q.latest_tasks(source.db, ids)
+    counts = q.experiment_counts(source.db, ids)
     items = []
     for experiment in experiments:
-        responses, failed, rate = _counts(experiment)
+        c = counts[experiment.id]
         live = _live_state(source, experiment)
         items.append(
             ExperimentSummary(
                 experiment=experiment,
                 status=_status(source, experiment, latest.get(experiment.id)),
-                responses=responses,
-                failed=failed,
-                pass_rate=rate,
+                responses=c.responses,
+                failed=c.failed,
+                pass_rate=c.yes / (c.yes + c.no) if c.yes + c.no else None,
                 progress=None if live is None else _progress(live),
             )
         )

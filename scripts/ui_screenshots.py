@@ -2,7 +2,7 @@
 """Screenshots of the web viewer's pages for ``docs/ui/``.
 
     python scripts/ui_screenshots.py                 # local model if installed, else echo
-    python scripts/ui_screenshots.py --llm echo --out /tmp/shots
+    python scripts/ui_screenshots.py --llm echo --out shots/
 
 Starts an embedded server, creates a small A/B evaluation through the SDK (two versions of a
 template, one collection, one criterion set, two finished experiments and one that is still

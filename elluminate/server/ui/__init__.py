@@ -24,6 +24,7 @@ from aiohttp import web
 from ..api.auth import PRINCIPAL_KEY, VIEWER_PREFIX
 from ..api.errors import HTTPError
 from ..api.http import CONFIG_KEY, DB_KEY, ENGINE_KEY
+from ..store.errors import NotFound
 from . import data
 from .handlers import SESSION_KEY, STATE_KEY, UiState, error_page, not_found, routes
 from .render import make_environment
@@ -58,6 +59,8 @@ async def viewer_middleware(request: web.Request, handler: Any) -> web.StreamRes
         response: web.StreamResponse = await handler(request)
     except HTTPError as exc:
         response = await error_page(request, exc.status, exc.detail)
+    except NotFound as exc:  # the read model's 404 (another project's object, a stale link)
+        response = await error_page(request, 404, str(exc))
     except web.HTTPException as exc:
         if exc.status < 400:
             raise

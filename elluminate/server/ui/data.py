@@ -1,21 +1,29 @@
 """The web viewer's only way to the data: one adapter over the store, the task engine and
 the API's write paths.
 
-Every function is ``async def``: the storage layer is moving to an async API, and only this
-module will have to change with it. The viewer's handlers never see SQL, rows or the
-database; they get the dataclasses below, built from the read model's wire structs
-(:mod:`elluminate.server.store.views`, :mod:`~elluminate.server.store.views_experiments`,
-:mod:`~elluminate.server.store.results`) and from the viewer's own queries
-(:mod:`elluminate.server.store.ui_queries`). A :class:`Source` is scoped to one project: no
-function reaches another project's objects (they answer 404, as in the API).
+Each function opens what it needs on the async store (``store.connect()`` for a page's reads,
+one connection per page part; writes go through the API's own functions, which open their
+transactions) and closes it before it returns. The viewer's handlers never see SQL, rows,
+connections or the database; they get the dataclasses below, built from the read model's
+wire structs (:mod:`elluminate.server.store.views`,
+:mod:`~elluminate.server.store.views_experiments`, :mod:`~elluminate.server.store.results`)
+and from the viewer's own queries (:mod:`elluminate.server.store.ui_queries`). Live progress
+comes from the task engine, whose state is in the database (any replica's runs). A
+:class:`Source` is scoped to one project: no function reaches another project's objects
+(they answer 404, as in the API).
+
+Connections are never nested: on SQLite a read connection holds the store's one connection
+until its block ends, so the engine (which opens its own) is asked after the block.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Generic, TypeVar
+from datetime import datetime
+from typing import Generic, TypeVar
 
 from elluminate.schemas import (
     Criterion,
@@ -28,13 +36,16 @@ from elluminate.schemas import (
     TemplateVariablesCollection,
 )
 
-from ..api.auth import Principal, authenticate
-from ..api.errors import HTTPError, not_found
+from ..api.errors import not_found
 from ..api.experiments import cancel_run, retry_failed_run
 from ..engine.engine import TaskEngine, TaskState
+from ..store import experiments as experiment_store
 from ..store import ui_queries as q
-from ..store.database import Database, loads
-from ..store.ui_queries import Verdict
+from ..store.connection import Store
+from ..store.database import loads
+from ..store.errors import NotFound
+from ..store.projects import Principal, authenticate
+from ..store.ui_queries import TaskSummary, Verdict
 from ..store.views import Views
 from ..store.views_experiments import ExperimentViews
 from . import present
@@ -50,13 +61,15 @@ NOT_RUN = "NOT RUN"
 class Source:
     """Where the data of one signed-in project comes from."""
 
-    db: Database
+    db: Store
     engine: TaskEngine
     project_id: int
 
-    def views(self) -> ExperimentViews:
-        """A read model for one page (its caches live as long as the page's request)."""
-        return ExperimentViews(self.db, self.project_id, engine=self.engine)
+    @contextlib.asynccontextmanager
+    async def read(self) -> AsyncIterator[ExperimentViews]:
+        """A read connection and a read model on it (its caches live as long as the block)."""
+        async with self.db.connect() as conn:
+            yield ExperimentViews(conn, self.project_id, store=self.db)
 
 
 @dataclass(frozen=True)
@@ -89,14 +102,16 @@ def _offset(page: int, size: int) -> int:
 # ---- sign-in ------------------------------------------------------------------------------
 
 
-async def authenticate_key(db: Database, key: str) -> Principal | None:
+async def authenticate_key(db: Store, key: str) -> Principal | None:
     """The project of an API key, or None: the same check as the API's auth middleware."""
-    return authenticate(db, key)
+    async with db.connect() as conn:
+        return await authenticate(conn, key)
 
 
 async def project(source: Source) -> Project:
     """The signed-in project (with its organization)."""
-    return Views(source.db, source.project_id).project()
+    async with source.db.connect() as conn:
+        return await Views(conn, source.project_id).project()
 
 
 # ---- experiments --------------------------------------------------------------------------
@@ -148,32 +163,38 @@ class Progress:
         return 0.0 if not self.total_responses else self.completed_responses / self.total_responses
 
 
-def _progress(state: TaskState) -> Progress:
-    return Progress(
-        task_id=state.id,
-        status=state.status,
-        completed_responses=state.completed_responses,
-        completed_ratings=state.completed_ratings,
-        total_responses=state.total_responses,
-        logs=state.logs,
-        error_msg=state.error_msg,
-    )
-
-
-def _live_state(source: Source, experiment: Experiment) -> TaskState | None:
+async def _live_state(source: Source, experiment: Experiment) -> TaskState | None:
+    """The stored state of the experiment's live run (``generation_task_id`` is set while
+    its task is PENDING or STARTED, on whichever replica), or None. Asked of the engine
+    after the page's read block; the run may have ended in between (a terminal state)."""
     task_id = experiment.generation_task_id
-    if task_id is None or not source.engine.is_running(task_id):
+    if task_id is None:
         return None
-    return source.engine.get(source.project_id, task_id)
+    return await source.engine.get(source.project_id, task_id)
 
 
-def _status(source: Source, experiment: Experiment, latest: Any) -> Status:
-    live = _live_state(source, experiment)
+def _status(live: TaskState | None, latest: TaskSummary | None) -> Status:
     if live is not None:
         return Status(live.status, live.error_msg)
     if latest is not None:
-        return Status(str(latest["status"]), latest["error_msg"])
+        return Status(latest.status, latest.error_msg)
     return Status(NOT_RUN)
+
+
+def _progress(live: TaskState | None, experiment: Experiment) -> Progress | None:
+    """The live counters of a run that has not ended; its log so far is the experiment's
+    ``logs`` (the running task's log, read with the experiment)."""
+    if live is None or live.terminal:
+        return None
+    return Progress(
+        task_id=live.id,
+        status=live.status,
+        completed_responses=live.completed_responses,
+        completed_ratings=live.completed_ratings,
+        total_responses=live.total_responses,
+        logs=experiment.logs or "",
+        error_msg=live.error_msg,
+    )
 
 
 def _counts(experiment: Experiment) -> tuple[int, int, float | None]:
@@ -209,44 +230,45 @@ async def experiment_list(
     source: Source, filters: ExperimentFilters, page: int, size: int
 ) -> tuple[Page[ExperimentSummary], FilterOptions]:
     """A page of the project's experiments (newest first) and the filters' choices."""
-    found = q.experiments_page(
-        source.db,
-        source.project_id,
-        name_search=filters.name or None,
-        template_name=filters.template or None,
-        collection_id=filters.collection_id,
-        offset=_offset(page, size),
-        limit=size,
-    )
-    views = source.views()
-    # no ``results`` here: they read every response of every listed experiment; the list's
-    # numbers come from two aggregate queries with the same definitions
-    experiments = [views.experiment_from_row(r, with_results=False) for r in found.rows]
-    ids = [e.id for e in experiments]
-    latest = q.latest_tasks(source.db, ids)
-    counts = q.experiment_counts(source.db, ids)
+    async with source.read() as views:
+        found = await q.experiments_page(
+            views.conn,
+            source.project_id,
+            name_search=filters.name or None,
+            template_name=filters.template or None,
+            collection_id=filters.collection_id,
+            offset=_offset(page, size),
+            limit=size,
+        )
+        # no ``results`` here: they read every response of every listed experiment; the
+        # list's numbers come from two aggregate queries with the same definitions
+        experiments = [await views.experiment_from_row(r, with_results=False) for r in found.rows]
+        ids = [e.id for e in experiments]
+        latest = await q.latest_tasks(views.conn, ids)
+        counts = await q.experiment_counts(views.conn, ids)
+        names, collections = await q.experiment_filter_options(views.conn, source.project_id)
     items = []
     for experiment in experiments:
         c = counts[experiment.id]
-        live = _live_state(source, experiment)
+        live = await _live_state(source, experiment)
         items.append(
             ExperimentSummary(
                 experiment=experiment,
-                status=_status(source, experiment, latest.get(experiment.id)),
+                status=_status(live, latest.get(experiment.id)),
                 responses=c.responses,
                 failed=c.failed,
                 pass_rate=c.yes / (c.yes + c.no) if c.yes + c.no else None,
-                progress=None if live is None else _progress(live),
+                progress=_progress(live, experiment),
             )
         )
-    names, collections = q.experiment_filter_options(source.db, source.project_id)
-    options = FilterOptions(names, [(r["id"], r["name"]) for r in collections])
+    options = FilterOptions(names, collections)
     return Page(items, found.total, max(1, page), size), options
 
 
 async def experiment_choices(source: Source) -> list[tuple[int, str]]:
     """(id, name) of every experiment of the project, newest first."""
-    return [(r["id"], r["name"]) for r in q.experiment_choices(source.db, source.project_id)]
+    async with source.db.connect() as conn:
+        return await q.experiment_choices(conn, source.project_id)
 
 
 @dataclass(frozen=True)
@@ -281,7 +303,7 @@ class ExperimentDetail:
         return self.progress is None and self.status.value != NOT_RUN
 
 
-def _criteria_of(views: ExperimentViews, experiment: Experiment) -> list[Criterion]:
+async def _criteria_of(views: ExperimentViews, experiment: Experiment) -> list[Criterion]:
     """The experiment's criteria: its set's, then any other criterion it has verdicts on
     (row-specific or since removed from the set)."""
     criteria = list(experiment.criterion_set.criteria or [])
@@ -289,15 +311,17 @@ def _criteria_of(views: ExperimentViews, experiment: Experiment) -> list[Criteri
     rated = sorted(experiment.results.mean_rating_by_criterion_id if experiment.results else {})
     for cid in rated:
         if cid not in known:
-            criteria.append(views.views.criterion(cid, include_deleted=True))
+            criteria.append(await views.views.criterion(cid, include_deleted=True))
             known.add(cid)
     return criteria
 
 
-def _criterion_results(views: ExperimentViews, experiment: Experiment) -> list[CriterionResult]:
+async def _criterion_results(
+    views: ExperimentViews, experiment: Experiment
+) -> list[CriterionResult]:
     means = experiment.results.mean_rating_by_criterion_id if experiment.results else {}
     out = []
-    for c in _criteria_of(views, experiment):
+    for c in await _criteria_of(views, experiment):
         mean = means.get(c.id)
         out.append(
             CriterionResult(c.id, c.criterion_str, c.label, None if mean is None else mean.yes)
@@ -308,17 +332,18 @@ def _criterion_results(views: ExperimentViews, experiment: Experiment) -> list[C
 async def experiment_detail(source: Source, experiment_id: int) -> ExperimentDetail:
     """One experiment with its results per criterion, totals and live progress (404 if it
     is not in the project)."""
-    views = source.views()
-    experiment = views.experiment(experiment_id)
-    latest = q.latest_tasks(source.db, [experiment_id]).get(experiment_id)
-    live = _live_state(source, experiment)
+    async with source.read() as views:
+        experiment = await views.experiment(experiment_id)
+        latest = (await q.latest_tasks(views.conn, [experiment_id])).get(experiment_id)
+        criteria = await _criterion_results(views, experiment)
+    live = await _live_state(source, experiment)
     responses, failed, rate = _counts(experiment)
     results = experiment.results
     return ExperimentDetail(
         experiment=experiment,
-        status=_status(source, experiment, latest),
-        criteria=_criterion_results(views, experiment),
-        progress=None if live is None else _progress(live),
+        status=_status(live, latest),
+        criteria=criteria,
+        progress=_progress(live, experiment),
         responses=responses,
         failed=failed,
         pass_rate=rate,
@@ -330,7 +355,8 @@ async def experiment_detail(source: Source, experiment_id: int) -> ExperimentDet
 
 async def experiment_exists(source: Source, experiment_id: int) -> None:
     """Nothing if the experiment is in the project; 404 otherwise."""
-    source.views().experiment_row_of(experiment_id)
+    async with source.db.connect() as conn:
+        await experiment_store.get(conn, source.project_id, experiment_id)
 
 
 async def cancel_experiment(source: Source, experiment_id: int) -> None:
@@ -342,8 +368,9 @@ async def retry_failed(source: Source, experiment_id: int) -> str | None:
     """Regenerate failed and missing responses, as the API's retry-failed does (with the
     experiment's rating mode, keeping annotated failed responses: 409 if there are any).
     Returns the new task id, or None when nothing was left to do."""
-    experiment = source.views().experiment_row_of(experiment_id)
-    return retry_failed_run(
+    async with source.db.connect() as conn:
+        experiment = await experiment_store.get(conn, source.project_id, experiment_id)
+    return await retry_failed_run(
         source.db,
         source.engine,
         source.project_id,
@@ -385,27 +412,25 @@ class ResponseRow:
         return {cell.criterion_text: cell for cell in self.ratings.values()}
 
 
-def _rows(
-    source: Source, views: ExperimentViews, responses: Sequence[PromptResponse]
-) -> list[ResponseRow]:
-    failed = q.failed_ratings_of(source.db, [r.id for r in responses])
+async def _rows(views: ExperimentViews, responses: Sequence[PromptResponse]) -> list[ResponseRow]:
+    failed = await q.failed_ratings_of(views.conn, [r.id for r in responses])
     failed_of: dict[int, list[tuple[int, str | None]]] = {}
-    for row in failed:
-        failed_of.setdefault(row["response_id"], []).append((row["criterion_id"], row["error"]))
+    for rating in failed:
+        failed_of.setdefault(rating.response_id, []).append((rating.criterion_id, rating.error))
     out = []
     for response in responses:
         cells: dict[int, RatingCell] = {}
         for criterion_id, error in failed_of.get(response.id, []):
-            criterion = views.views.criterion(criterion_id, include_deleted=True)
+            criterion = await views.views.criterion(criterion_id, include_deleted=True)
             cells[criterion_id] = RatingCell(
                 criterion_id, criterion.criterion_str, "failed", error=error or "judge failed"
             )
-        for rating in response.ratings:
-            cells[rating.criterion.id] = RatingCell(
-                rating.criterion.id,
-                rating.criterion.criterion_str,
-                rating.rating.value.lower(),
-                reasoning=rating.reasoning,
+        for verdict in response.ratings:
+            cells[verdict.criterion.id] = RatingCell(
+                verdict.criterion.id,
+                verdict.criterion.criterion_str,
+                verdict.rating.value.lower(),
+                reasoning=verdict.reasoning,
             )
         entry = response.prompt.template_variables
         out.append(
@@ -437,19 +462,20 @@ async def response_page(
     source: Source, experiment_id: int, filters: ResponseFilters, page: int, size: int
 ) -> Page[ResponseRow]:
     """One page of an experiment's responses (only that page is loaded)."""
-    views = source.views()
-    views.experiment_row_of(experiment_id)  # 404 for another project's experiment
-    found = q.response_page(
-        source.db,
-        source.project_id,
-        experiment_id,
-        criterion_id=filters.criterion_id,
-        verdict=filters.verdict,
-        failed_only=filters.failed_only,
-        offset=_offset(page, size),
-        limit=size,
-    )
-    rows = _rows(source, views, views.responses(found.rows))
+    async with source.read() as views:
+        # 404 for another project's experiment
+        await experiment_store.get(views.conn, source.project_id, experiment_id)
+        found = await q.response_page(
+            views.conn,
+            source.project_id,
+            experiment_id,
+            criterion_id=filters.criterion_id,
+            verdict=filters.verdict,
+            failed_only=filters.failed_only,
+            offset=_offset(page, size),
+            limit=size,
+        )
+        rows = await _rows(views, await views.responses(found.rows))
     return Page(rows, found.total, max(1, page), size)
 
 
@@ -505,30 +531,25 @@ async def compare(source: Source, a_id: int, b_id: int, page: int, size: int) ->
     texts = list(dict.fromkeys([*a_rates, *b_rates]))
     criteria = [CriterionComparison(t, a_rates.get(t), b_rates.get(t)) for t in texts]
     common = [t for t in texts if t in a_rates and t in b_rates]
-
-    views = source.views()
     text_by_id = {c.id: c.text for c in [*a.criteria, *b.criteria]}
 
-    def text_of(criterion_id: int) -> str:
-        known = text_by_id.get(criterion_id)
-        if known is None:  # only failed ratings of it: not among the results' criteria
-            known = views.views.criterion(criterion_id, include_deleted=True).criterion_str
-        return known
+    async with source.read() as views:
 
-    def verdicts(experiment_id: int) -> dict[RowKey, RowVerdicts]:
-        rows = q.verdict_rows(source.db, source.project_id, experiment_id)
-        return collect(rows, text_of)
+        async def verdicts(experiment_id: int) -> dict[RowKey, RowVerdicts]:
+            rows = await q.verdict_rows(views.conn, source.project_id, experiment_id)
+            # criteria with only failed ratings are not among the results' criteria
+            for cid in {r[4] for r in rows} - {None} - text_by_id.keys():
+                assert cid is not None
+                criterion = await views.views.criterion(cid, include_deleted=True)
+                text_by_id[cid] = criterion.criterion_str
+            return collect(rows, text_by_id.__getitem__)
 
-    rows = compare_rows(verdicts(a_id), verdicts(b_id), common)
-    offset = _offset(page, size)
-    chunk = rows.differing[offset : offset + size]
-    ids = [d.a_response_id for d in chunk] + [d.b_response_id for d in chunk]
-    built = {
-        row.id: row
-        for row in _rows(
-            source, views, views.responses(q.responses_by_ids(source.db, source.project_id, ids))
-        )
-    }
+        rows = compare_rows(await verdicts(a_id), await verdicts(b_id), common)
+        offset = _offset(page, size)
+        chunk = rows.differing[offset : offset + size]
+        ids = [d.a_response_id for d in chunk] + [d.b_response_id for d in chunk]
+        found = await q.responses_by_ids(views.conn, source.project_id, ids)
+        built = {row.id: row for row in await _rows(views, await views.responses(found))}
     pairs = [
         RowPair(built[d.a_response_id], built[d.b_response_id], d.criteria, d.generation)
         for d in chunk
@@ -555,14 +576,16 @@ class TemplateName:
     versions: int
     latest_id: int
     latest_version: int
-    updated_at: str
+    updated_at: datetime
 
 
 async def template_list(source: Source) -> list[TemplateName]:
     """Each template name of the project with its number of versions."""
+    async with source.db.connect() as conn:
+        found = await q.template_names(conn, source.project_id)
     return [
-        TemplateName(r["name"], r["versions"], r["latest_id"], r["latest_version"], r["updated_at"])
-        for r in q.template_names(source.db, source.project_id)
+        TemplateName(r.name, r.versions, r.latest_id, r.latest_version, r.updated_at)
+        for r in found
     ]
 
 
@@ -582,19 +605,23 @@ async def template_detail(
 ) -> TemplateDetail:
     """A template version with all versions of its name, the experiments that use it, and
     the text difference between two of its versions (404 outside the project)."""
-    views = Views(source.db, source.project_id)
-    template = views.prompt_template(template_id, include_deleted=True)
-    versions = [
-        views.prompt_template_row(r)
-        for r in q.template_versions(source.db, source.project_id, template.name)
-    ]
+    async with source.db.connect() as conn:
+        views = Views(conn, source.project_id)
+        template = await views.prompt_template(template_id, include_deleted=True)
+        versions = [
+            views.prompt_template_row(r)
+            for r in await q.template_versions(conn, source.project_id, template.name)
+        ]
+        criterion_set = None
+        if template.criterion_set_id is not None:
+            try:
+                criterion_set = await views.criterion_set(template.criterion_set_id)
+            except NotFound:  # a deleted set is not shown
+                criterion_set = None
+        used = await q.experiments_using(
+            conn, source.project_id, "prompt_template_id", template.id
+        )
     by_id = {v.id: v for v in versions}
-    criterion_set = None
-    if template.criterion_set_id is not None:
-        try:
-            criterion_set = views.criterion_set(template.criterion_set_id)
-        except HTTPError:  # a deleted set is not shown
-            criterion_set = None
     old = new = None
     diff: list[present.DiffLine] = []
     if diff_from is not None or diff_to is not None:
@@ -606,12 +633,11 @@ async def template_detail(
         diff = present.text_diff(
             present.template_text(old.messages), present.template_text(new.messages)
         )
-    used = q.experiments_using(source.db, source.project_id, "prompt_template_id", template.id)
     return TemplateDetail(
         template=template,
         versions=versions,
         criterion_set=criterion_set,
-        experiments=[(r["id"], r["name"]) for r in used],
+        experiments=used,
         diff_from=old,
         diff_to=new,
         diff=diff,
@@ -623,8 +649,9 @@ async def template_detail(
 
 async def collection_list(source: Source) -> list[TemplateVariablesCollection]:
     """The project's collections (with their entry counts and columns)."""
-    views = Views(source.db, source.project_id)
-    return [views.collection_row(r) for r in q.collections(source.db, source.project_id)]
+    async with source.db.connect() as conn:
+        views = Views(conn, source.project_id)
+        return [await views.collection_row(r) for r in await q.collections(conn, source.project_id)]
 
 
 @dataclass(frozen=True)
@@ -645,19 +672,21 @@ async def collection_detail(
     source: Source, collection_id: int, page: int, size: int
 ) -> CollectionDetail:
     """A collection with one page of its entries (404 outside the project)."""
-    views = Views(source.db, source.project_id)
-    collection = views.collection(collection_id, include_deleted=True)
-    found = q.collection_entries_page(
-        source.db, source.project_id, collection_id, offset=_offset(page, size), limit=size
-    )
+    async with source.db.connect() as conn:
+        collection = await Views(conn, source.project_id).collection(
+            collection_id, include_deleted=True
+        )
+        found = await q.collection_entries_page(
+            conn, source.project_id, collection_id, offset=_offset(page, size), limit=size
+        )
+        used = await q.experiments_using(conn, source.project_id, "collection_id", collection_id)
     entries = [Entry(r["id"], present.variables(loads(r["input_values"]))) for r in found.rows]
     declared = [c.name for c in collection.columns or [] if c.name is not None]
-    used = q.experiments_using(source.db, source.project_id, "collection_id", collection_id)
     return CollectionDetail(
         collection=collection,
         columns=present.column_names([e.values for e in entries], declared),
         entries=Page(entries, found.total, max(1, page), size),
-        experiments=[(r["id"], r["name"]) for r in used],
+        experiments=used,
     )
 
 
@@ -666,8 +695,12 @@ async def collection_detail(
 
 async def criterion_set_list(source: Source) -> list[CriterionSet]:
     """The project's criterion sets with their criteria."""
-    views = Views(source.db, source.project_id)
-    return [views.criterion_set_row(r) for r in q.criterion_sets(source.db, source.project_id)]
+    async with source.db.connect() as conn:
+        views = Views(conn, source.project_id)
+        return [
+            await views.criterion_set_row(r)
+            for r in await q.criterion_sets(conn, source.project_id)
+        ]
 
 
 @dataclass(frozen=True)
@@ -678,10 +711,10 @@ class CriterionSetDetail:
 
 async def criterion_set_detail(source: Source, set_id: int) -> CriterionSetDetail:
     """A criterion set with its criteria and linked templates (404 outside the project)."""
-    views = Views(source.db, source.project_id)
-    cset = views.criterion_set(set_id, include_deleted=True)
-    used = q.experiments_using(source.db, source.project_id, "criterion_set_id", set_id)
-    return CriterionSetDetail(cset, [(r["id"], r["name"]) for r in used])
+    async with source.db.connect() as conn:
+        cset = await Views(conn, source.project_id).criterion_set(set_id, include_deleted=True)
+        used = await q.experiments_using(conn, source.project_id, "criterion_set_id", set_id)
+    return CriterionSetDetail(cset, used)
 
 
 __all__ = [

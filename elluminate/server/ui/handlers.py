@@ -2,7 +2,7 @@
 
 Every handler but sign-in and the assets runs signed in: the middleware in
 :mod:`elluminate.server.ui` has checked the session (and, for a POST, its CSRF token) and
-put the session and the project's :class:`~elluminate.server.api.auth.Principal` on the
+put the session and the project's :class:`~elluminate.server.store.projects.Principal` on the
 request. Handlers read through :mod:`elluminate.server.ui.data` only.
 """
 

@@ -22,7 +22,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from ..api.auth import Principal
+from ..store.projects import Principal
 
 COOKIE_NAME = "elluminate_session"
 #: The sign-in form's CSRF cookie (double submit: there is no session yet).

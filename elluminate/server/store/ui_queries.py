@@ -80,7 +80,9 @@ def _experiments_stmts(
 ) -> tuple[Select[Any], Select[Any]]:
     stmt = select(_E).where(_E.c.project_id == _PID)
     if search:
-        stmt = stmt.where(_E.c.name.contains(bindparam("search"), escape="\\"))
+        # ``lower() LIKE lower()``: case-insensitive on both databases (SQLite's LIKE alone
+        # ignores ASCII case, PostgreSQL's does not)
+        stmt = stmt.where(_E.c.name.icontains(bindparam("search"), escape="\\"))
     if template:
         stmt = stmt.where(
             _E.c.prompt_template_id.in_(
@@ -105,8 +107,8 @@ async def experiments_page(
     limit: int = 25,
 ) -> Page:
     """The project's experiments (full rows), newest first; ``name_search`` is a substring
-    of the name (``%`` and ``_`` match themselves), ``template_name`` matches every version of
-    a template, ``collection_id`` one collection."""
+    of the name in any case (``%`` and ``_`` match themselves), ``template_name`` matches
+    every version of a template, ``collection_id`` one collection."""
     params: dict[str, Any] = {"pid": project_id}
     if name_search:
         params["search"] = like_escaped(name_search)
@@ -226,8 +228,7 @@ async def experiment_counts(
         r[0]: (int(r[1]), int(r[2] or 0)) for r in await conn.fetchall(RESPONSE_COUNTS, params)
     }
     verdicts = {
-        r[0]: (int(r[1] or 0), int(r[2] or 0))
-        for r in await conn.fetchall(VERDICT_COUNTS, params)
+        r[0]: (int(r[1] or 0), int(r[2] or 0)) for r in await conn.fetchall(VERDICT_COUNTS, params)
     }
     return {
         eid: ExperimentCounts(*counts.get(eid, (0, 0)), *verdicts.get(eid, (0, 0)))
@@ -347,9 +348,7 @@ FAILED_RATINGS = (
 )
 
 
-async def failed_ratings_of(
-    conn: Connection, response_ids: Sequence[int]
-) -> list[FailedRating]:
+async def failed_ratings_of(conn: Connection, response_ids: Sequence[int]) -> list[FailedRating]:
     """The failed ratings of the given responses (a page's worth); the read model leaves
     them out of ``PromptResponse.ratings``."""
     if not response_ids:

@@ -584,8 +584,7 @@ async def template_list(source: Source) -> list[TemplateName]:
     async with source.db.connect() as conn:
         found = await q.template_names(conn, source.project_id)
     return [
-        TemplateName(r.name, r.versions, r.latest_id, r.latest_version, r.updated_at)
-        for r in found
+        TemplateName(r.name, r.versions, r.latest_id, r.latest_version, r.updated_at) for r in found
     ]
 
 
@@ -618,9 +617,7 @@ async def template_detail(
                 criterion_set = await views.criterion_set(template.criterion_set_id)
             except NotFound:  # a deleted set is not shown
                 criterion_set = None
-        used = await q.experiments_using(
-            conn, source.project_id, "prompt_template_id", template.id
-        )
+        used = await q.experiments_using(conn, source.project_id, "prompt_template_id", template.id)
     by_id = {v.id: v for v in versions}
     old = new = None
     diff: list[present.DiffLine] = []

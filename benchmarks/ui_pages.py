@@ -31,6 +31,7 @@ from aiohttp.test_utils import TestServer
 
 from elluminate.server import ServerConfig, create_app
 from elluminate.server.api.http import DB_KEY
+from elluminate.server.store import experiments as experiment_store
 from elluminate.server.store.results import compute_results
 
 KEY = "bench-key"
@@ -135,15 +136,17 @@ async def main(rows: int, small: int, repeat: int) -> None:
             results_name = f"results computation alone, {rows:,}"
             samples[results_name] = []
             db = server.app[DB_KEY]
-            row = db.fetchone("SELECT * FROM experiments WHERE id = ?", (large,))
+            async with db.connect() as conn:
+                row = await experiment_store.get(conn, 1, large)  # the default project
             for _name, session, url in cases:  # warm-up: templates compiled, caches filled
                 await timed(session, url)
             for _ in range(repeat):
                 for name, session, url in cases:
                     samples[name].append(await timed(session, url))
-                started = time.perf_counter()
-                compute_results(db, row)
-                elapsed = (time.perf_counter() - started) * 1000
+                async with db.connect() as conn:
+                    started = time.perf_counter()
+                    await compute_results(conn, row)
+                    elapsed = (time.perf_counter() - started) * 1000
                 samples[results_name].append((elapsed, elapsed, 0))
         await server.close()
         cases.append((results_name, api, ""))

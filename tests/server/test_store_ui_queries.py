@@ -1,4 +1,5 @@
-"""The web viewer's queries (``store/ui_queries.py``) on SQLite and PostgreSQL.
+"""The web viewer's queries (``store/ui_queries.py``) and its adapter (``ui/data.py``) on
+SQLite and PostgreSQL.
 
 The viewer's HTTP and browser tests run on SQLite (the embedded server); these call the
 query functions directly on both databases with data written through the repositories: an
@@ -30,6 +31,7 @@ from elluminate.server.store import experiments as experiment_store
 from elluminate.server.store import ui_queries as q
 from elluminate.server.store.columns import ColumnSpec
 from elluminate.server.store.database import Database, utcnow
+from elluminate.server.store.errors import NotFound
 from elluminate.server.store.responses import Outcome
 
 
@@ -427,3 +429,107 @@ async def test_templates_collections_and_sets(db: Any, world: World) -> None:
         assert [r["id"] for r in page.rows] == live[3:]
         other = await q.collection_entries_page(conn, world.other_pid, world.collection_id)
         assert other.total == 0 and other.rows == []
+
+
+# ---- the viewer's adapter on both databases ---------------------------------------------
+
+
+async def test_the_viewer_adapter_builds_every_page_on_both_databases(
+    db: Any, world: World, tmp_path: Path
+) -> None:
+    """``ui/data.py`` over the read model, the queries and the (not started) engine: what
+    the pages show, on each database."""
+    from elluminate.server import ServerConfig
+    from elluminate.server.engine.engine import TaskEngine
+    from elluminate.server.ui import data
+
+    engine = TaskEngine(db, ServerConfig(db_path=tmp_path / "unused.db"), handlers={})
+    source = data.Source(db, engine, world.pid)
+    e = world.experiment_ids
+    rated = [v for row in ROWS if row != "error" for v in row if v is not None]
+    assert (await data.project(source)).name == "Default project"
+    assert await data.authenticate_key(db, "test-key-0123456789") is not None
+    assert await data.authenticate_key(db, "wrong") is None
+
+    detail = await data.experiment_detail(source, e["main"])
+    assert (detail.responses, detail.failed) == (len(ROWS), 1)
+    assert detail.pass_rate == pytest.approx(rated.count("YES") / len(rated))
+    assert [c.id for c in detail.criteria] == world.criterion_ids
+    assert detail.status.value == data.NOT_RUN and detail.progress is None
+    page = await data.response_page(source, e["main"], data.ResponseFilters(), 1, 50)
+    assert [r.id for r in page.items] == world.response_ids and page.total == len(ROWS)
+    cells = page.items[2].ratings  # ("NO", failed rating)
+    assert [cells[cid].verdict for cid in world.criterion_ids] == ["no", "failed"]
+    assert cells[world.criterion_ids[1]].error == "judge broke"
+    assert page.items[5].error == "generation failed" and page.items[4].ratings == {}
+
+    # a run in progress: its state and log come from the database
+    async with db.begin() as conn:
+        await tasks.add_task(
+            conn,
+            task_id="live-1",
+            kind="experiment",
+            project_id=world.pid,
+            experiment_id=e["a_b"],
+            status="STARTED",
+            error_msg=None,
+            payload=None,
+            created_at=utcnow(),
+            finished_at=None,
+        )
+        await tasks.set_total(conn, "live-1", 8)
+        await tasks.add_progress(conn, "live-1", 3, 5)
+        await tasks.append_line(conn, "live-1", "[00:00:00] generating\n")
+        await experiment_store.start_run(conn, e["a_b"], "live-1")
+    running = await data.experiment_detail(source, e["a_b"])
+    assert running.status.value == "STARTED" and running.can_cancel and not running.can_retry
+    assert running.progress is not None
+    assert (running.progress.completed_responses, running.progress.total_responses) == (3, 8)
+    assert running.progress.completed_ratings == 5
+    assert running.progress.logs == "[00:00:00] generating\n"
+    listed, options = await data.experiment_list(source, data.ExperimentFilters(), 1, 25)
+    by_id = {item.experiment.id: item for item in listed.items}
+    assert listed.total == 4 and by_id[e["a_b"]].progress is not None
+    assert by_id[e["main"]].responses == len(ROWS) and by_id[e["main"]].failed == 1
+    assert by_id[e["main"]].pass_rate == pytest.approx(detail.pass_rate)
+    assert options.templates == ["Explain"]
+    found, _ = await data.experiment_list(source, data.ExperimentFilters(name="50%"), 1, 25)
+    assert [i.experiment.name for i in found.items] == ["50% off"]
+
+    comparison = await data.compare(source, e["main"], e["50% off"], 1, 20)
+    assert (comparison.matched, comparison.only_a, comparison.only_b) == (1, len(ROWS) - 1, 0)
+    assert comparison.rows.total == 0  # row 0 is YES/YES in both
+    comparison = await data.compare(source, e["main"], e["main"], 1, 20)
+    assert comparison.matched == len(ROWS) and comparison.rows.total == 0
+
+    names = await data.template_list(source)
+    assert [(t.name, t.versions) for t in names] == [("Explain", 2), ("Unused", 1)]
+    template = await data.template_detail(
+        source, world.template_ids[1], world.template_ids[0], world.template_ids[1]
+    )
+    assert [v.version for v in template.versions] == [1, 2]
+    changed = [(line.kind, line.text) for line in template.diff if line.kind in ("remove", "add")]
+    assert changed == [("remove", "a"), ("add", "b")]
+    assert {name for _, name in template.experiments} == {"50% off", "a_b"}
+    collection = await data.collection_detail(source, world.collection_id, 1, 50)
+    assert collection.columns == ["topic"] and collection.entries.total == len(ROWS) + 1
+    assert [c.name for c in await data.collection_list(source)] == ["Topics"]
+    sets = await data.criterion_set_list(source)
+    assert [s.name for s in sets] == ["Quality"]
+    cset = await data.criterion_set_detail(source, world.set_id)
+    assert len(cset.experiments) == 4
+    assert await data.experiment_choices(source) == [
+        (e[n], n) for n in ("axb", "a_b", "50% off", "main")
+    ]
+    # another project's objects are not found
+    other = data.Source(db, engine, world.other_pid)
+    for call in (
+        data.experiment_detail(other, e["main"]),
+        data.response_page(other, e["main"], data.ResponseFilters(), 1, 50),
+        data.collection_detail(other, world.collection_id, 1, 50),
+        data.template_detail(other, world.template_ids[0], None, None),
+        data.criterion_set_detail(other, world.set_id),
+        data.experiment_exists(other, e["main"]),
+    ):
+        with pytest.raises(NotFound):
+            await call

@@ -25,7 +25,9 @@ from .config import ServerConfig
 from .engine.engine import TaskEngine
 from .engine.handlers import HANDLERS
 from .evaluation.registry import Providers
+from .store.connection import Store
 from .store.database import Database
+from .store.postgres import PostgresDatabase, is_postgres_url
 from .store.projects import bootstrap
 from .ui import setup_ui
 
@@ -39,14 +41,23 @@ MAX_HEADER_FIELD = 64 * 1024
 NEW_API_KEY: web.AppKey[str | None] = web.AppKey("elluminate_new_api_key")
 
 
-def _get_db(request: web.Request) -> Database:
+def _get_db(request: web.Request) -> Store:
     return request.app[DB_KEY]
+
+
+def open_store(config: ServerConfig) -> Store:
+    """The database of ``config.db_path``: PostgreSQL for a ``postgresql://`` URL, else the
+    SQLite file (``PATH`` or ``sqlite:///PATH``)."""
+    target = str(config.db_path)
+    if is_postgres_url(target):
+        return PostgresDatabase(target)
+    return Database(target, durability=config.durability)
 
 
 def create_app(config: ServerConfig | None = None) -> web.Application:
     """Build the aiohttp application (the database is opened on startup)."""
     config = config or ServerConfig()
-    db = Database(config.db_path, durability=config.durability)
+    db = open_store(config)
     providers = Providers(config)
     engine = TaskEngine(db, config, providers, dict(HANDLERS))
 
@@ -62,8 +73,8 @@ def create_app(config: ServerConfig | None = None) -> web.Application:
     app[ENGINE_KEY] = engine
     app[NEW_API_KEY] = None
 
-    async def open_store(app: web.Application) -> None:
-        db.open()
+    async def start_store(app: web.Application) -> None:
+        await db.start()
         async with db.begin() as conn:
             generated = await bootstrap(
                 conn,
@@ -90,9 +101,9 @@ def create_app(config: ServerConfig | None = None) -> web.Application:
     async def close_providers_and_store(app: web.Application) -> None:
         await engine.shutdown()
         await providers.aclose()
-        db.close()
+        await db.stop()
 
-    app.on_startup.extend([open_store, start_engine])
+    app.on_startup.extend([start_store, start_engine])
     app.on_shutdown.append(stop_engine)
     app.on_cleanup.append(close_providers_and_store)
     setup_routes(app)

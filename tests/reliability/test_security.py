@@ -147,12 +147,24 @@ def _file_bytes(db_path: Path) -> bytes:
     return data
 
 
-def test_keys_are_stored_only_as_hashes(server: LocalServer, api_factory: Any) -> None:
+async def _all_rows_as_text(conn: Any) -> bytes:
+    tables = [r[0] for r in await conn.fetch(
+        "SELECT tablename FROM pg_tables WHERE schemaname = current_schema()")]
+    rows = [r[0] for t in tables for r in await conn.fetch(f'SELECT t::text FROM "{t}" t')]
+    return "\n".join(rows).encode()
+
+
+def test_keys_are_stored_only_as_hashes(
+    server: LocalServer, api_factory: Any, postgres_runner: Any
+) -> None:
     api = api_factory(server.base_url, server.api_key)
     created = api.call("POST", "/api/v0/projects", json={"name": "second"})
     api.close()
     assert server.db_path is not None
-    content = _file_bytes(server.db_path)
+    if str(server.db_path).startswith("postgresql://"):
+        content = postgres_runner(server.db_path)(_all_rows_as_text)
+    else:
+        content = _file_bytes(server.db_path)
     for key in (server.api_key, created["api_key"]):
         assert key.encode() not in content
         assert key[4:].encode() not in content  # not even without its prefix

@@ -33,6 +33,7 @@ from ..store.views import Views
 from .errors import HTTPError, bad_gateway, bad_request, conflict, not_found, unprocessable
 from .http import (
     check_name,
+    check_no_nul,
     get_db,
     get_providers,
     json_response,
@@ -436,6 +437,7 @@ def parse_jsonl(data: bytes) -> list[dict[str, Any]]:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise unprocessable(f"the upload is not UTF-8 text: {exc}") from None
+    maybe_nul = "\\u0000" in text
     stripped = text.strip()
     if stripped.startswith("["):
         try:
@@ -449,6 +451,8 @@ def parse_jsonl(data: bytes) -> list[dict[str, Any]]:
                 raise unprocessable(
                     f"item {index}: expected a JSON object, got {json_type_name(row)}"
                 )
+            if maybe_nul:
+                check_no_nul(row, what=f"item {index}: ")
         return list(rows)
     result: list[dict[str, Any]] = []
     for number, line in enumerate(text.split("\n"), start=1):
@@ -466,6 +470,8 @@ def parse_jsonl(data: bytes) -> list[dict[str, Any]]:
                 f"line {number}: expected a JSON object (one row per line), got "
                 f"{json_type_name(row)}; nothing was added"
             )
+        if maybe_nul:
+            check_no_nul(row, what=f"line {number}: ")
         result.append(row)
     return result
 

@@ -6,7 +6,8 @@ The layers are wired here, explicitly and in one place:
 * ``evaluation``: the LLM providers (created on first use, closed on cleanup);
 * ``engine``: the task engine with the task handlers (started after the database opened,
   its tasks revoked on shutdown, before the database closes);
-* ``api``: the middlewares and the routes of every resource, then ``GET /openapi.json``.
+* ``api``: the middlewares and the routes of every resource, then ``GET /openapi.json``;
+* ``ui``: the web viewer, a sub-application at ``/ui/`` that reads through its own adapter.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from .store.connection import Store
 from .store.database import Database
 from .store.postgres import PostgresDatabase, is_postgres_url
 from .store.projects import bootstrap
+from .ui import setup_ui
 
 log = logging.getLogger("elluminate.server.app")
 
@@ -105,5 +107,6 @@ def create_app(config: ServerConfig | None = None) -> web.Application:
     app.on_shutdown.append(stop_engine)
     app.on_cleanup.append(close_providers_and_store)
     setup_routes(app)
+    setup_ui(app)  # the web viewer at /ui/ (HTML; not part of the API document)
     setup_openapi(app)  # GET /openapi.json, generated from the routes registered above
     return app

@@ -10,10 +10,13 @@
 
 The labelled set is ``benchmarks/judge/items.jsonl`` (see ``benchmarks/judge/README.md``):
 (prompt, response, criterion, gold yes/no) items of several kinds, each in the ``dev`` or the
-``heldout`` split. For every provider the script starts an embedded server with that provider
-as its judge, uploads the items as one collection (columns ``prompt``, ``criterion``,
-``response``), and runs one experiment whose responses are the stored ``response`` column
-(``response_column_id``) and whose one criterion is ``{{criterion}}``: the server renders it
+``heldout`` split, plus ``benchmarks/judge/unseen.jsonl`` (split ``unseen``): items whose
+criteria, phrasings, response languages and kinds the first set does not use, an
+out-of-sample test of anything tuned on ``dev``. For every provider the script starts an
+embedded server with that provider as its judge, uploads the items as one collection
+(columns ``prompt``, ``criterion``, ``response``), and runs one experiment whose responses are
+the stored ``response`` column (``response_column_id``) and whose one criterion is
+``{{criterion}}``: the server renders it
 per row and rates every response exactly as in production.
 
 Printed per provider and split: balanced accuracy (the mean of the recall on yes-items and the
@@ -45,9 +48,12 @@ from elluminate.schemas import RatingMode
 from elluminate.server import LocalServer
 
 ITEMS = Path(__file__).resolve().parent / "judge" / "items.jsonl"
+#: The out-of-sample set (split ``unseen``): criteria, phrasings, languages and kinds that
+#: ``items.jsonl`` does not use, written before any deterministic check existed.
+UNSEEN = Path(__file__).resolve().parent / "judge" / "unseen.jsonl"
 #: Held-out figures per judge model, written by ``--save``, read by ``examples/ab_test.py``.
 RESULTS = Path(__file__).resolve().parent / "judge" / "results.json"
-SPLITS = ("dev", "heldout")
+SPLITS = ("dev", "heldout", "unseen")
 
 
 @dataclass(frozen=True)
@@ -455,12 +461,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--llm-api-key", default=None)
     parser.add_argument(
         "--split",
-        choices=["dev", "heldout", "all"],
+        choices=[*SPLITS, "all"],
         default=None,
         help="which split to rate (default: both, reported separately)",
     )
     parser.add_argument(
-        "--items", type=Path, default=ITEMS, help="a JSON Lines set of the same form"
+        "--items",
+        type=Path,
+        nargs="+",
+        default=[ITEMS, UNSEEN],
+        help="JSON Lines sets of the same form (default: items.jsonl and unseen.jsonl)",
     )
     parser.add_argument("--quick", action="store_true", help="2 items per kind and split")
     parser.add_argument(
@@ -476,14 +486,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
 
-    items = load_items(args.items)
+    items = [item for path in args.items for item in load_items(path)]
+    if len({item.id for item in items}) != len(items):
+        parser.error("the item sets given share item ids")
     if args.quick:
         items = quick_subset(items)
     if args.split in SPLITS:
         items = [it for it in items if it.split == args.split]
     splits = [args.split] if args.split else [*SPLITS, "all"]
     print(
-        f"{len(items)} labelled items from {args.items.name}: "
+        f"{len(items)} labelled items from {', '.join(p.name for p in args.items)}: "
         + ", ".join(f"{s} {sum(it.split == s for it in items)}" for s in SPLITS)
     )
 
@@ -503,7 +515,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         report(run, items, splits)
         runs.append(run)
     if args.save:
-        if args.quick or args.items != ITEMS:
+        if args.quick or args.items != [ITEMS, UNSEEN]:
             parser.error("--save stores figures of the full labelled set only (no --quick/--items)")
         save_results(runs, items, args)
     if args.json:

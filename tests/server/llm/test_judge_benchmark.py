@@ -56,6 +56,22 @@ def test_the_set_is_large_balanced_and_split(bench: ModuleType) -> None:
     assert any(it.kind == "name" and "Amira" in it.criterion for it in items)
 
 
+def test_the_unseen_set_is_balanced_and_new(bench: ModuleType) -> None:
+    written = bench.load_items()
+    unseen = bench.load_items(bench.UNSEEN)
+    assert len(unseen) >= 120
+    assert {it.split for it in unseen} == {"unseen"}
+    gold = Counter(it.gold for it in unseen)
+    assert gold["yes"] == gold["no"]
+    # nothing of it repeats the first set: no criterion, no prompt, no item id
+    assert not {it.criterion for it in unseen} & {it.criterion for it in written}
+    assert not {it.prompt for it in unseen} & {it.prompt for it in written}
+    assert not {it.id for it in unseen} & {it.id for it in written}
+    assert not any("{{" in it.prompt + it.criterion for it in unseen)
+    # kinds of its own, including ones no deterministic check could claim
+    assert {"persuasion", "metaphor", "humour"} <= {it.kind for it in unseen}
+
+
 def test_balanced_accuracy_scores_a_constant_answer_at_half(bench: ModuleType) -> None:
     golds = ["yes", "yes", "yes", "no"]
     assert bench.balanced_accuracy(golds, ["yes"] * 4) == 0.5
@@ -91,7 +107,8 @@ def test_quick_run_with_echo_prints_the_table(tmp_path: Path) -> None:
     for kind in ("language", "refusal", "name"):
         assert f"   {kind}" in proc.stdout
     (run,) = json.loads(out.read_text())
-    assert run["provider"] == "echo" and run["ratings"] == 36
+    # 2 items per kind and split, of both sets
+    assert run["provider"] == "echo" and run["ratings"] == 2 * (9 * 2 + 15)
     # echo answers yes to every non-empty response: the chance baseline
     assert run["per_split"]["all"]["balanced_accuracy"] == 0.5
     assert run["per_split"]["all"]["yes_rate"] == 1.0

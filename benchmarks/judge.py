@@ -194,6 +194,8 @@ class Run:
     seconds: float
     load_seconds: float
     per_split: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: whether the server's deterministic checks rated what they claim (``--judge-checks``)
+    checks: bool = False
 
     @property
     def seconds_per_rating(self) -> float:
@@ -237,9 +239,12 @@ async def _rate(client: AsyncClient, items: Sequence[Item], tag: str) -> tuple[d
     return verdicts, reasonings, max(ratings, len(items))
 
 
-async def run_provider(kind: str, items: Sequence[Item], args: argparse.Namespace) -> Run:
-    """Rate ``items`` with an embedded server whose judge is the ``kind`` provider."""
-    options: dict[str, Any] = {}
+async def run_provider(
+    kind: str, items: Sequence[Item], args: argparse.Namespace, checks: bool = False
+) -> Run:
+    """Rate ``items`` with an embedded server whose judge is the ``kind`` provider (with the
+    deterministic checks first when ``checks``; the server applies them to ``local`` only)."""
+    options: dict[str, Any] = {"judge_checks": checks}
     if kind in ("local", "openai") and args.llm_model:
         options["llm_model"] = args.llm_model
     if kind == "openai":
@@ -254,16 +259,31 @@ async def run_provider(kind: str, items: Sequence[Item], args: argparse.Namespac
             verdicts, reasonings, ratings = await _rate(client, items, kind)
             seconds = time.perf_counter() - start
     model = judge_model_name(kind, args.llm_model)
-    return Run(kind, model, verdicts, reasonings, ratings, seconds, load_seconds)
+    if checks and kind == "local":
+        model = f"deterministic checks, then {model}"
+    return Run(
+        kind, model, verdicts, reasonings, ratings, seconds, load_seconds, checks=checks
+    )
 
 
-def results_key(kind: str, llm_model: str | None) -> str:
-    """The judge model's key in ``results.json`` (what ``examples/ab_test.py`` looks up)."""
+def results_key(kind: str, llm_model: str | None, checks: bool = True) -> str:
+    """The judge model's key in ``results.json`` (what ``examples/ab_test.py`` looks up): the
+    server's default judge (checks on for ``local``) under the model's name, the local model
+    without the checks under ``NAME (model alone)``."""
     if kind == "echo":
         return "echo"
     if kind == "local":
-        return Path(llm_model).stem if llm_model else "SmolLM2-135M-Instruct"
+        name = Path(llm_model).stem if llm_model else "SmolLM2-135M-Instruct"
+        return name if checks else f"{name} (model alone)"
     return llm_model or "?"
+
+
+CHECKED_PREFIX = "Checked: "
+
+
+def claimed_by_checks(run: Run, item: Item) -> bool:
+    """Whether a deterministic check (not the model) rated ``item`` in ``run``."""
+    return (run.reasonings.get(item.id) or "").startswith(CHECKED_PREFIX)
 
 
 def save_results(runs: Sequence[Run], items: Sequence[Item], args: argparse.Namespace) -> None:
@@ -276,7 +296,8 @@ def save_results(runs: Sequence[Run], items: Sequence[Item], args: argparse.Name
         held = run.per_split.get("heldout")
         if held is None:
             continue
-        results[results_key(run.provider, args.llm_model)] = {
+        entry: dict[str, Any] = {
+            "judge": run.judge_model,
             "balanced_accuracy": round(held["balanced_accuracy"], 4),
             "agreement": round(held["agreement"], 4),
             "items": held["n"],
@@ -284,6 +305,11 @@ def save_results(runs: Sequence[Run], items: Sequence[Item], args: argparse.Name
             "seconds_per_rating": round(run.seconds_per_rating, 3),
             "measured": time.strftime("%Y-%m-%d"),
         }
+        unseen = run.per_split.get("unseen")
+        if unseen is not None:
+            entry["unseen_balanced_accuracy"] = round(unseen["balanced_accuracy"], 4)
+            entry["unseen_items"] = unseen["n"]
+        results[results_key(run.provider, args.llm_model, run.checks)] = entry
     RESULTS.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     print(f"\nsaved held-out figures to {RESULTS}")
 
@@ -395,6 +421,7 @@ def report(run: Run, items: Sequence[Item], splits: Sequence[str]) -> None:
     header = (
         f"   {'split':8s} {'n':>4s} {'bal.acc':>7s} {'agree':>7s} {'yes-rec':>7s} "
         f"{'no-rec':>7s} {'yes-rate':>8s} {'failed':>6s}"
+        + (f" {'checked':>8s} {'on chk':>7s} {'on model':>8s}" if run.checks else "")
     )
     print(header)
     for split in splits:
@@ -411,20 +438,44 @@ def report(run: Run, items: Sequence[Item], splits: Sequence[str]) -> None:
             "yes_rate": table.yes_rate,
             "failed": table.failed,
         }
+        extra = ""
+        if run.checks:
+            checked = [it for it in subset if claimed_by_checks(run, it)]
+            passed = [it for it in subset if not claimed_by_checks(run, it)]
+            on_checks = confusion(checked, run.verdicts)
+            on_model = confusion(passed, run.verdicts)
+            run.per_split[split] |= {
+                "claimed_by_checks": len(checked),
+                "balanced_accuracy_checked": on_checks.balanced_accuracy,
+                "agreement_checked": on_checks.agreement,
+                "balanced_accuracy_model": on_model.balanced_accuracy,
+            }
+            extra = (
+                f" {len(checked) / len(subset):8.1%} {pct(on_checks.balanced_accuracy)} "
+                f"  {pct(on_model.balanced_accuracy)}"
+            )
         print(
             f"   {split:8s} {table.n:4d} {pct(table.balanced_accuracy)} {pct(table.agreement)} "
             f"{pct(table.yes_recall)} {pct(table.no_recall)}  {pct(table.yes_rate)} "
-            f"{table.failed:6d}"
+            f"{table.failed:6d}{extra}"
         )
     print("   per kind (all splits given): gold yes -> judged yes/no, gold no -> judged yes/no")
     cols = ("y->y", "y->n", "n->y", "n->n")
-    print(f"   {'kind':10s} {'n':>4s} " + " ".join(f"{c:>5s}" for c in cols) + f" {'bal.acc':>7s}")
+    print(
+        f"   {'kind':10s} {'n':>4s} "
+        + " ".join(f"{c:>5s}" for c in cols)
+        + f" {'bal.acc':>7s}"
+        + (f" {'checked':>7s}" if run.checks else "")
+    )
     chosen = [it for it in items if split_matches(it, splits)]
     for kind in sorted({it.kind for it in chosen}):
-        table = confusion([it for it in chosen if it.kind == kind], run.verdicts)
+        of_kind = [it for it in chosen if it.kind == kind]
+        table = confusion(of_kind, run.verdicts)
+        checked = sum(claimed_by_checks(run, it) for it in of_kind)
         print(
             f"   {kind:10s} {table.n:4d} {table.yes_yes:5d} {table.yes_no:5d} {table.no_yes:5d} "
             f"{table.no_no:5d} {pct(table.balanced_accuracy)}"
+            + (f" {checked:3d}/{len(of_kind):<3d}" if run.checks else "")
         )
 
 
@@ -474,11 +525,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--quick", action="store_true", help="2 items per kind and split")
     parser.add_argument(
+        "--judge-checks",
+        choices=["on", "off", "both"],
+        default="both",
+        help="the local judge with the server's deterministic checks first (on, the server's "
+        "default), the model alone (off), or both, one after the other (default: both)",
+    )
+    parser.add_argument(
         "--calibrate",
         action="store_true",
         help="fit the local judge's P(yes) threshold on dev (in-process)",
     )
-    parser.add_argument("--json", type=Path, default=None, help="also write the figures here")
+    parser.add_argument(
+        "--json",
+        type=Path,
+        default=None,
+        help="also write the figures, with every item's verdict and reasoning, here",
+    )
     parser.add_argument(
         "--save",
         action="store_true",
@@ -511,19 +574,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("--llm openai needs --llm-base-url and --llm-model")
     runs = []
     for kind in kinds:
-        run = asyncio.run(run_provider(kind, items, args))
-        report(run, items, splits)
-        runs.append(run)
+        modes = {"on": [True], "off": [False], "both": [False, True]}[args.judge_checks]
+        for checks in modes if kind == "local" else [False]:
+            run = asyncio.run(run_provider(kind, items, args, checks))
+            report(run, items, splits)
+            runs.append(run)
     if args.save:
         if args.quick or args.items != [ITEMS, UNSEEN]:
             parser.error("--save stores figures of the full labelled set only (no --quick/--items)")
         save_results(runs, items, args)
     if args.json:
-        out = [
-            {k: v for k, v in asdict(run).items() if k not in ("verdicts", "reasonings")}
-            | {"seconds_per_rating": run.seconds_per_rating}
-            for run in runs
-        ]
+        out = [asdict(run) | {"seconds_per_rating": run.seconds_per_rating} for run in runs]
         args.json.write_text(json.dumps(out, indent=2) + "\n")
     return 0
 

@@ -33,6 +33,16 @@ log = logging.getLogger("elluminate.server.cli")
 
 ENV_PREFIX = "ELLUMINATE_SERVER_"
 
+def on_off(raw: str) -> bool:
+    """``on``/``off`` (also ``true``/``false``, ``1``/``0``, ``yes``/``no``) -> bool."""
+    value = raw.strip().lower()
+    if value in ("on", "true", "1", "yes"):
+        return True
+    if value in ("off", "false", "0", "no"):
+        return False
+    raise ValueError(f"expected on or off, not {raw!r}")
+
+
 #: (flag, ServerConfig field, type, default, help)
 _OPTIONS: list[tuple[str, str, Any, Any, str]] = [
     ("--host", "host", str, DEFAULT_HOST, "interface to listen on"),
@@ -52,6 +62,10 @@ _OPTIONS: list[tuple[str, str, Any, Any, str]] = [
     ("--llm-model", "llm_model", str, None, "model name for the provider"),
     ("--llm-api-key", "llm_api_key", str, None, "API key of the openai provider"),
     ("--echo-latency", "echo_latency", float, 0.0, "seconds the echo provider waits per call"),
+    ("--judge-checks", "judge_checks", on_off, True,
+     "on: with --llm local, criteria a deterministic check can decide (language, digits, "
+     "lists, JSON, length, questions, refusals, rude words, a name to mention) are rated by "
+     "that check, the rest by the model; off: the model rates every criterion"),
     ("--max-concurrency", "max_concurrency", int, DEFAULT_MAX_CONCURRENCY,
      "concurrent LLM calls of all background tasks together (default: by provider: "
      "local 1, openai 8, echo 256)"),
@@ -96,6 +110,9 @@ def build_parser() -> argparse.ArgumentParser:
             kwargs["choices"] = LLM_KINDS
         elif flag == "--durability":
             kwargs["choices"] = DURABILITY_LEVELS
+        if type_ is on_off:
+            kwargs["metavar"] = "{on,off}"
+            default = "on" if default else "off"
         shown = "" if default is None else f" (default: {default})"
         parser.add_argument(flag, help=f"{help_text}{shown} [env {_env_name(flag)}]", **kwargs)
     return parser
@@ -117,7 +134,8 @@ def config_from_args(
                 try:
                     value = type_(raw)
                 except ValueError:
-                    parser.error(f"{_env_name(flag)}={raw!r} is not a valid {type_.__name__}")
+                    what = "on or off" if type_ is on_off else f"a valid {type_.__name__}"
+                    parser.error(f"{_env_name(flag)}={raw!r} is not {what}")
         if value is None:
             value = default
         values[dest] = value

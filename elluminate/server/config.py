@@ -49,6 +49,9 @@ class ServerConfig:
     llm_model: str | None = None
     llm_api_key: str | None = field(default=None, repr=False)
     echo_latency: float = 0.0
+    #: rate the criteria a deterministic check claims (language, digits, lists, length, ...)
+    #: by that check and only the rest by the model; applies to the ``local`` provider only
+    judge_checks: bool = True
     max_concurrency: int | None = DEFAULT_MAX_CONCURRENCY
     task_timeout: float = DEFAULT_TASK_TIMEOUT
     max_queued_tasks: int = DEFAULT_MAX_QUEUED_TASKS

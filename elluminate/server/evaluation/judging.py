@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
+import logging
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -12,9 +16,12 @@ from elluminate.schemas import GenerationMetadata
 
 from ..store.responses import Outcome
 from . import prompts as llm_prompts
+from .checks import CheckVerdict, check_criterion
 from .generation import Limiter, Unavailable
 from .providers import GenerationError, LLMProvider, ProviderError, echo_verdict
 from .registry import Providers
+
+log = logging.getLogger(__name__)
 
 DEFAULT_RATING_VERSION = "v1"
 RATING_VERSIONS = frozenset({"v1", "mock"})
@@ -40,10 +47,15 @@ def applicable(criteria: Sequence[Criterion], row_id: int) -> list[Criterion]:
 
 @dataclass
 class Judge:
-    """The rating provider (``None`` for the ``mock`` version: :func:`echo_verdict`)."""
+    """The rating provider (``None`` for the ``mock`` version: :func:`echo_verdict`).
+
+    With ``checks`` the deterministic checks of :mod:`.checks` rate the criteria they claim
+    and the provider rates the rest (the server's ``--judge-checks``, for the local model).
+    """
 
     provider: LLMProvider | None
     detailed: bool = True
+    checks: bool = False
 
 
 def judge_for(providers: Providers, rating_version: str | None, rating_mode: str) -> Judge:
@@ -52,7 +64,7 @@ def judge_for(providers: Providers, rating_version: str | None, rating_mode: str
     if resolve_rating_version(rating_version) == "mock":
         return Judge(provider=None, detailed=detailed)
     try:
-        return Judge(provider=providers.default(), detailed=detailed)
+        return Judge(provider=providers.default(), detailed=detailed, checks=providers.judge_checks)
     except Exception as exc:
         raise Unavailable(
             f"the server's judge (default LLM provider) is not available: {exc}"
@@ -81,6 +93,18 @@ async def judge_one(
     if provider is None:
         rating, reasoning = echo_verdict(text, answer)
         return Outcome(criterion.id, rating.upper(), reasoning if judge.detailed else None, None)
+    if judge.checks:
+        checked = await _checked(text, answer)
+        if checked is not None:
+            check, seconds = checked
+            return Outcome(
+                criterion.id,
+                check.rating,
+                check.reasoning if judge.detailed else None,
+                GenerationMetadata(duration_seconds=seconds, input_tokens=0, output_tokens=0),
+                None,
+                json.dumps({"rating": check.rating.lower(), "check": check.check}),
+            )
     try:
         verdict = await limiter.llm(
             lambda: llm_prompts.judge_verdict(
@@ -99,6 +123,21 @@ async def judge_one(
     return Outcome(
         criterion.id, verdict.rating, verdict.reasoning, metadata, None, verdict.raw_text
     )
+
+
+async def _checked(criterion: str, answer: str) -> tuple[CheckVerdict, float] | None:
+    """The deterministic check's verdict and its seconds, or ``None`` for the model to judge.
+
+    Run in a thread (the language detector loads its models on first use); a check that
+    fails unexpectedly is logged and the model judges instead.
+    """
+    start = time.perf_counter()
+    try:
+        verdict = await asyncio.to_thread(check_criterion, criterion, answer)
+    except Exception:
+        log.exception("a deterministic check failed on criterion %r; the model judges", criterion)
+        return None
+    return (verdict, time.perf_counter() - start) if verdict is not None else None
 
 
 async def judge_all(

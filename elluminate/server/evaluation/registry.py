@@ -33,6 +33,12 @@ class Providers:
             max_connections=cfg.max_concurrency or 10,
         )
 
+    @property
+    def judge_checks(self) -> bool:
+        """Whether the judge runs the deterministic checks first (``--judge-checks``; only
+        for the local provider: an endpoint's model is trusted to read, echo stays echo)."""
+        return self._config.judge_checks and self._config.llm == "local"
+
     def default(self) -> LLMProvider:
         """The server's default provider (an ``LLMProvider``)."""
         return self.get(self.default_config())

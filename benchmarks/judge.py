@@ -1,6 +1,8 @@
 """How often the judge agrees with a labelled answer, through the server's real judge path.
 
-    python benchmarks/judge.py                        # local (if installed) and echo, both splits
+    python benchmarks/judge.py                        # local (alone, then with the server's
+                                                      # deterministic checks) and echo, all splits
+    python benchmarks/judge.py --llm local --judge-checks on   # only the server's default judge
     python benchmarks/judge.py --llm local --split heldout
     python benchmarks/judge.py --llm openai --llm-base-url http://127.0.0.1:11434/v1 \\
         --llm-model qwen2.5:7b-instruct               # any OpenAI-compatible endpoint
@@ -18,6 +20,12 @@ embedded server with that provider as its judge, uploads the items as one collec
 the stored ``response`` column (``response_column_id``) and whose one criterion is
 ``{{criterion}}``: the server renders it
 per row and rates every response exactly as in production.
+
+With ``--judge-checks`` (default ``both``) the local provider is measured twice: the model
+alone (``off``) and with the server's deterministic checks first (``on``, the server's
+default; see ``elluminate/server/evaluation/checks.py``). For the latter each split also shows
+the fraction of items a check decided ("checked") and the balanced accuracy on those items and
+on the ones passed to the model.
 
 Printed per provider and split: balanced accuracy (the mean of the recall on yes-items and the
 recall on no-items, so a constant answer scores 50 %), raw agreement, the yes-rate, failed

@@ -6,6 +6,7 @@ import logging
 from typing import Any
 
 from ..config import ServerConfig
+from .cache import LLMCache
 from .providers import LLMProvider, ProviderConfig, make_provider
 
 log = logging.getLogger("elluminate.server.evaluation.registry")
@@ -17,9 +18,11 @@ class Providers:
     Providers are created lazily on first use and closed on app cleanup.
     """
 
-    def __init__(self, config: ServerConfig) -> None:
+    def __init__(self, config: ServerConfig, cache: LLMCache | None = None) -> None:
         self._config = config
         self._cache: dict[tuple[Any, ...], LLMProvider] = {}
+        #: the LLM call cache every generation and judge call consults (None: off)
+        self.cache = cache
 
     def default_config(self) -> ProviderConfig:
         """The :class:`ProviderConfig` of the server default (``--llm`` and friends)."""

@@ -12,7 +12,10 @@ Definitions (documented, so clients can rely on them):
 * ``completed_epochs``: epochs in which every input row of the experiment has a response
   (at least 1); ``experiment_duration_seconds``: wall clock from the first start of a run to
   its (last) end, or to now while running.
-* estimated costs: token totals times the LLM config's ``*_price_per_mtok`` (0.0 without).
+* estimated costs: token totals times the LLM config's ``*_price_per_mtok`` (0.0 without),
+  over the generations that called the provider (a cached one cost nothing).
+* ``num_cached_responses`` / ``num_cached_ratings``: responses and successful ratings whose
+  answer came from the server's LLM call cache (``--llm-cache``) instead of a provider call.
 * ``results`` is ``None`` while the experiment has no response at all.
 """
 
@@ -79,6 +82,7 @@ def _statements(columns: int | None) -> tuple[Select[Any], Select[Any], Select[A
             _R.c.input_tokens,
             _R.c.output_tokens,
             _R.c.duration_seconds,
+            _R.c.from_cache,
             _R.c.template_variables_id.label("tv_id"),
         )
         .select_from(source)
@@ -86,10 +90,16 @@ def _statements(columns: int | None) -> tuple[Select[Any], Select[Any], Select[A
         .order_by(_R.c.id)
     )
     counts = (
-        select(_R.c.experiment_id, _G.c.criterion_id, _G.c.rating, func.count().label("n"))
+        select(
+            _R.c.experiment_id,
+            _G.c.criterion_id,
+            _G.c.rating,
+            _G.c.from_cache,
+            func.count().label("n"),
+        )
         .select_from(source.join(_G, _G.c.response_id == _R.c.id))
         .where(cond, _G.c.rating.is_not(None))
-        .group_by(_R.c.experiment_id, _G.c.criterion_id, _G.c.rating)
+        .group_by(_R.c.experiment_id, _G.c.criterion_id, _G.c.rating, _G.c.from_cache)
     )
     g2 = _G.alias("g2")
     rated = (
@@ -201,9 +211,11 @@ def _results(
     durations = [float(r["duration_seconds"] or 0.0) for r in ok]
 
     per_criterion: dict[int, list[int]] = {}
-    yes_all = no_all = 0
+    yes_all = no_all = cached_ratings = 0
     for row in counts:
         n = int(row["n"])
+        if row["from_cache"]:
+            cached_ratings += n
         bucket = per_criterion.setdefault(row["criterion_id"], [0, 0])
         if row["rating"] == "YES":
             bucket[0] += n
@@ -229,9 +241,12 @@ def _results(
         duration = max(0.0, (end - started).total_seconds())
 
     input_cost = output_cost = 0.0
-    if prices is not None:
-        input_cost = sum(input_tokens) * float(prices["input_price_per_mtok"] or 0.0) / 1e6
-        output_cost = sum(output_tokens) * float(prices["output_price_per_mtok"] or 0.0) / 1e6
+    if prices is not None:  # a cached generation cost nothing
+        paid = [r for r in ok if not r["from_cache"]]
+        paid_in = sum(int(r["input_tokens"] or 0) for r in paid)
+        paid_out = sum(int(r["output_tokens"] or 0) for r in paid)
+        input_cost = paid_in * float(prices["input_price_per_mtok"] or 0.0) / 1e6
+        output_cost = paid_out * float(prices["output_price_per_mtok"] or 0.0) / 1e6
 
     return ExperimentResults(
         mean_all_ratings=_fractions(yes_all, no_all),
@@ -254,4 +269,6 @@ def _results(
         estimated_input_cost_usd=input_cost,
         estimated_output_cost_usd=output_cost,
         estimated_total_cost_usd=input_cost + output_cost,
+        num_cached_responses=sum(1 for r in ok if r["from_cache"]),
+        num_cached_ratings=cached_ratings,
     )

@@ -359,6 +359,7 @@ responses = Table(
     _ts("created_at"),
     _ts("updated_at"),
     _fk("template_variables_id", "template_variables.id"),
+    _flag("from_cache"),  # revision 0003: the generation came from the LLM call cache
     Index("ix_responses_project", "project_id"),
     Index("ix_responses_experiment", "experiment_id"),
     Index("ix_responses_prompt", "prompt_id"),
@@ -390,6 +391,7 @@ ratings = Table(
     Column("error", Text),
     Column("raw_text", Text),
     _ts("created_at"),
+    _flag("from_cache"),  # revision 0003: the verdict came from the LLM call cache
     Index("ix_ratings_project", "project_id"),
     Index("ix_ratings_response", "response_id"),
     Index("ix_ratings_criterion", "criterion_id"),
@@ -458,4 +460,18 @@ task_logs = Table(
     Column("line", Text, nullable=False),
     Index("ix_task_logs_task", "task_id", "id"),
     sqlite_autoincrement=True,
+)
+
+#: The LLM call cache (revision 0003, ``--llm-cache``): a validated answer per call key (a
+#: SHA-256 over provider, base URL, model, parameters, messages and epoch), until it expires.
+llm_cache = Table(
+    "llm_cache",
+    metadata,
+    Column("key", Text, primary_key=True),
+    Column("kind", Text, nullable=False),  # generation, verdict, score
+    Column("model", Text, nullable=False, server_default=""),
+    Column("value", JSONText, nullable=False),
+    _ts("created_at"),
+    _ts("expires_at"),
+    Index("ix_llm_cache_expires", "expires_at"),
 )

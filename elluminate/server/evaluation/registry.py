@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from typing import Any
 
@@ -41,7 +42,12 @@ class Providers:
         return self.get(self.default_config())
 
     def get(self, provider_config: ProviderConfig) -> LLMProvider:
-        """The provider for ``provider_config`` (one instance per distinct config)."""
+        """The provider for ``provider_config`` (one instance per distinct config).
+
+        The server runs every LLM call under its adaptive limiter, which backs off and
+        retries rate limits itself: the providers hand them over (``defer_rate_limits``).
+        """
+        provider_config = dataclasses.replace(provider_config, defer_rate_limits=True)
         key = (
             provider_config.kind,
             provider_config.base_url,

@@ -22,7 +22,7 @@ from typing import Any
 
 from sqlalchemy.schema import CreateIndex, CreateTable
 
-from .schema import metadata
+from .schema import RESULTS_TRIGGERS, metadata
 
 log = logging.getLogger("elluminate.server.store.migrate")
 
@@ -68,12 +68,14 @@ def needs_upgrade(revision: str | None, where: str) -> bool:
 
 
 def create_statements(dialect: Any) -> list[str]:
-    """The DDL of the current schema: tables in dependency order, each with its indexes."""
+    """The DDL of the current schema: tables in dependency order, each with its indexes,
+    then the triggers."""
     statements: list[str] = []
     for table in metadata.sorted_tables:
         statements.append(str(CreateTable(table).compile(dialect=dialect)).strip())
         for index in sorted(table.indexes, key=lambda i: str(i.name)):
             statements.append(str(CreateIndex(index).compile(dialect=dialect)).strip())
+    statements += RESULTS_TRIGGERS[dialect.name]
     return statements
 
 

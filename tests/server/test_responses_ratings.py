@@ -72,6 +72,13 @@ async def test_list_filters_and_pages(
     assert tokens["count"] == 2
     assert (await client.ok("GET", f"{P}/responses", params={"input_tokens_min": 99}))["count"] == 0
     await client.err("GET", f"{P}/responses", 422, params={"duration_seconds_min": "abc"})
+    for bad in ("nan", "NaN"):
+        await client.err("GET", f"{P}/responses", 422, params={"output_tokens_min": bad})
+    # bounds beyond any 64-bit count are the end of the range, not a server error
+    huge = {"output_tokens_min": "7.26e123"}
+    assert (await client.ok("GET", f"{P}/responses", params=huge))["count"] == 0
+    wide = {"input_tokens_min": "-inf", "output_tokens_max": "inf", "duration_seconds_max": "inf"}
+    assert (await client.ok("GET", f"{P}/responses", params=wide))["count"] == 7
     await client.err("GET", f"{P}/responses", 422, params={"response_ids": "x"})
     one = await client.ok("GET", f"{P}/responses/{ids[0]}")
     assert one == everything[0]
@@ -272,7 +279,10 @@ async def test_rating_refusals_write_nothing(
     fx = await h.make_fixture(client, rows=[{"topic": "a"}, {"topic": "ECHO_FAIL"}])
     exp = await h.create_experiment(client, fx, generate=True)
     await h.run_to_end(client, exp)
-    good, bad = await h.all_responses(client, exp["id"])
+    # the two rows run concurrently: either may hold the lower id
+    responses = await h.all_responses(client, exp["id"])
+    good, bad = sorted(responses, key=lambda r: r["error"] is not None)
+    assert good["error"] is None and bad["error"] is not None
     empty = await client.ok("POST", f"{P}/criterion_sets", json={"name": "nothing"})
     unrated = await h.create_experiment(client, fx, criterion_set_id=empty["id"])
     lonely = await client.ok("POST", f"{P}/responses", json=item(fx, unrated, "x"))

@@ -149,9 +149,25 @@ def _query_float(request: web.Request, name: str) -> float | None:
     if raw is None or raw.strip().lower() in ("", "none", "null"):
         return None
     try:
-        return float(raw)
+        number = float(raw)
     except ValueError:
-        raise unprocessable(f"query parameter {name!r} must be a number, got {raw!r}") from None
+        number = math.nan
+    if math.isnan(number):
+        raise unprocessable(f"query parameter {name!r} must be a number, got {raw!r}")
+    return number
+
+
+#: Token counts are stored as 64-bit integers: a bound beyond them is the same as their end.
+_INT64_MAX = 2**63 - 1
+
+
+def _int_bound(number: float, op: str) -> int:
+    """A token-count bound as an integer, rounded inward and clamped to 64 bits."""
+    if number >= _INT64_MAX:
+        return _INT64_MAX
+    if number <= -_INT64_MAX:
+        return -_INT64_MAX
+    return math.ceil(number) if op == ">=" else math.floor(number)
 
 
 @routes.get(BASE)
@@ -190,7 +206,7 @@ async def list_responses(request: web.Request) -> web.Response:
             if column == "duration_seconds":
                 params[key] = number
             else:  # token counts are integers: the same bound, rounded inward
-                params[key] = math.ceil(number) if op == ">=" else math.floor(number)
+                params[key] = _int_bound(number, op)
     page = page_param(request)
     size = get_config(request).page_size
     async with db.connect() as conn:

@@ -47,6 +47,7 @@ from .http import (
     query_str,
     read_json,
 )
+from .sse import get_engine
 
 log = logging.getLogger("elluminate.server.api.collections")
 
@@ -300,8 +301,10 @@ async def _generate_row(
         {k: str(v) for k, v in values.items() if k in placeholders} for values in existing_rows
     ]
     try:
-        values = await prompts.generate_test_case(
-            provider, loads(template["messages"]), placeholders, existing=existing
+        values = await get_engine(request).llm(  # under the LLM call limit, as tasks are
+            lambda: prompts.generate_test_case(
+                provider, loads(template["messages"]), placeholders, existing=existing
+            )
         )
     except ProviderError as exc:
         raise bad_gateway(f"test case generation failed: {exc}") from None

@@ -180,8 +180,11 @@ async def experiment_task(ctx: TaskContext) -> None:
         criteria: list[Criterion],
         prompt: list[dict[str, Any]],
         answer: str,
+        epoch: int,
     ) -> None:
-        outcomes = await judge_all(ctx, judge, criteria, values_of.get(row_id, {}), prompt, answer)
+        outcomes = await judge_all(
+            ctx, judge, criteria, values_of.get(row_id, {}), prompt, answer, epoch
+        )
         async with ctx.write() as conn:
             gone = not await store.response_exists(conn, response_id)
             if not gone:
@@ -211,7 +214,7 @@ async def experiment_task(ctx: TaskContext) -> None:
                 messages = [{"role": "assistant", "content": "" if text is None else str(text)}]
             else:
                 assert gen is not None
-                messages, metadata, error = await generate(ctx, gen, prompt)
+                messages, metadata, error = await generate(ctx, gen, prompt, epoch=epoch)
         skipped: str | None = None
         response_id = 0
         try:
@@ -247,7 +250,7 @@ async def experiment_task(ctx: TaskContext) -> None:
             return
         criteria = applicable(setup.criteria, row_id)
         if criteria:
-            await rate(response_id, row_id, criteria, prompt, response_text(messages))
+            await rate(response_id, row_id, criteria, prompt, response_text(messages), epoch)
         else:
             async with ctx.write() as conn:
                 await ctx.progress(conn, ratings=1)
@@ -266,6 +269,7 @@ async def experiment_task(ctx: TaskContext) -> None:
             criteria,
             loads(row["prompt"]),
             response_text(loads(row["messages"])),
+            int(row["epoch"] or 1),
         )
 
     async def work(item: Any) -> None:
@@ -371,7 +375,9 @@ async def generate_and_store(
         else:
             error = None
     if error is None:
-        messages, metadata, error = await generate(limiter, gen, prompt)
+        messages, metadata, error = await generate(
+            limiter, gen, prompt, epoch=item.get("epoch") or 1
+        )
     opener = write if write is not None else db.begin
     async with opener() as conn:
         if not await store.row_is_live(conn, item["template_variables_id"]):
@@ -473,6 +479,7 @@ class RatingTarget:
     values: dict[str, Any]
     criteria: list[Criterion]
     rating_version: str | None = None
+    epoch: int = 1
 
 
 async def rating_targets(conn: Connection, response_ids: Sequence[int]) -> list[RatingTarget]:
@@ -496,6 +503,7 @@ async def rating_targets(conn: Connection, response_ids: Sequence[int]) -> list[
                 values=loads(row["input_values"]),
                 criteria=applicable(set_cache[set_id], row["row_id"]),
                 rating_version=row["rating_version"],
+                epoch=int(row["epoch"] or 1),
             )
         )
     return targets
@@ -513,7 +521,13 @@ async def rate_target(
     ``write()`` opens the storing transaction, ``on_stored(conn)`` runs in it (e.g. to count
     the progress)."""
     outcomes = await judge_all(
-        limiter, judge, target.criteria, target.values, target.prompt, target.answer
+        limiter,
+        judge,
+        target.criteria,
+        target.values,
+        target.prompt,
+        target.answer,
+        target.epoch,
     )
     async with write() as conn:
         if not await store.response_exists(conn, target.response_id):  # deleted meanwhile

@@ -39,6 +39,8 @@ class Outcome:
     metadata: GenerationMetadata | None = None
     error: str | None = None
     raw_text: str | None = None
+    #: the verdict came from the LLM call cache
+    from_cache: bool = False
 
 
 ADD_PROMPT = (
@@ -76,6 +78,7 @@ ADD_RESPONSE = (
         input_tokens=bindparam("input_tokens"),
         output_tokens=bindparam("output_tokens"),
         duration_seconds=bindparam("duration_seconds"),
+        from_cache=bindparam("from_cache"),
         created_at=bindparam("ts"),
         updated_at=bindparam("ts"),
     )
@@ -92,6 +95,7 @@ ADD_RATING = insert(_G).values(
     generation_metadata=bindparam("metadata"),
     error=bindparam("error"),
     raw_text=bindparam("raw_text"),
+    from_cache=bindparam("from_cache"),
     created_at=bindparam("ts"),
 )
 ROW_IS_LIVE = select(_TV.c.id).where(_TV.c.id == _ID, _TV.c.deleted_at.is_(None))
@@ -140,6 +144,7 @@ RATING_TARGETS = (
         _R.c.id,
         _R.c.error,
         _R.c.messages,
+        _R.c.epoch,
         _P.c.messages.label("prompt"),
         _TV.c.id.label("row_id"),
         _TV.c.input_values,
@@ -165,7 +170,12 @@ RATINGS = (
 )
 RATINGS_OF_RESPONSE = RATINGS.where(_G.c.response_id == bindparam("response_id"))
 RESPONSE_TO_RATE = (
-    select(_R.c.messages, _P.c.messages.label("prompt"), _P.c.template_variables_id.label("row_id"))
+    select(
+        _R.c.messages,
+        _R.c.epoch,
+        _P.c.messages.label("prompt"),
+        _P.c.template_variables_id.label("row_id"),
+    )
     .join(_P, _P.c.id == _R.c.prompt_id)
     .where(_R.c.id == _ID)
 )
@@ -232,6 +242,7 @@ async def insert_response(
             "input_tokens": metadata.input_tokens,
             "output_tokens": metadata.output_tokens,
             "duration_seconds": metadata.duration_seconds,
+            "from_cache": metadata.from_cache,
         }
     elif isinstance(metadata, dict):
         meta = metadata
@@ -255,6 +266,8 @@ async def insert_response(
         "input_tokens": _int_or_none(meta.get("input_tokens")),
         "output_tokens": _int_or_none(meta.get("output_tokens")),
         "duration_seconds": None if duration is None else float(duration),
+        # only the server's own generations can say so (a client's metadata cannot)
+        "from_cache": isinstance(metadata, GenerationMetadata) and bool(metadata.from_cache),
         "ts": utcnow(),
     }
     try:
@@ -289,6 +302,7 @@ async def store_ratings(
                 "metadata": dumps(o.metadata),
                 "error": o.error,
                 "raw_text": o.raw_text,
+                "from_cache": o.from_cache,
                 "ts": moment,
             }
             for o in outcomes
@@ -399,7 +413,7 @@ async def batch_responses(conn: Connection, project_id: int, ids: Sequence[int])
 
 
 async def response_to_rate(conn: Connection, response_id: int) -> Any:
-    """``(messages, prompt, row_id)`` of a response, or None when it is gone."""
+    """``(messages, epoch, prompt, row_id)`` of a response, or None when it is gone."""
     return await conn.fetchone(RESPONSE_TO_RATE, {"id": response_id})
 
 

@@ -307,6 +307,9 @@ experiments = Table(
     _ts("created_at"),
     _ts("updated_at"),
     _flag("deleting"),
+    # revision 0003: +1 (by the triggers of RESULTS_TRIGGERS) on every write to the
+    # experiment's responses or their ratings, so computed results can be kept per version
+    Column("results_version", Integer, nullable=False, server_default=text("0")),
     UniqueConstraint("project_id", "name"),
     Index("ix_experiments_project_name", "project_id", "name"),
     Index("ix_experiments_template", "prompt_template_id"),
@@ -359,6 +362,7 @@ responses = Table(
     _ts("created_at"),
     _ts("updated_at"),
     _fk("template_variables_id", "template_variables.id"),
+    _flag("from_cache"),  # revision 0003: the generation came from the LLM call cache
     Index("ix_responses_project", "project_id"),
     Index("ix_responses_experiment", "experiment_id"),
     Index("ix_responses_prompt", "prompt_id"),
@@ -390,6 +394,7 @@ ratings = Table(
     Column("error", Text),
     Column("raw_text", Text),
     _ts("created_at"),
+    _flag("from_cache"),  # revision 0003: the verdict came from the LLM call cache
     Index("ix_ratings_project", "project_id"),
     Index("ix_ratings_response", "response_id"),
     Index("ix_ratings_criterion", "criterion_id"),
@@ -459,3 +464,49 @@ task_logs = Table(
     Index("ix_task_logs_task", "task_id", "id"),
     sqlite_autoincrement=True,
 )
+
+#: The LLM call cache (revision 0003, ``--llm-cache``): a validated answer per call key (a
+#: SHA-256 over provider, base URL, model, parameters, messages and epoch), until it expires.
+llm_cache = Table(
+    "llm_cache",
+    metadata,
+    Column("key", Text, primary_key=True),
+    Column("kind", Text, nullable=False),  # generation, verdict, score
+    Column("model", Text, nullable=False, server_default=""),
+    Column("value", JSONText, nullable=False),
+    _ts("created_at"),
+    _ts("expires_at"),
+    Index("ix_llm_cache_expires", "expires_at"),
+)
+
+#: Triggers that raise ``experiments.results_version`` on every insert, update or delete of a
+#: response of the experiment or of a rating of such a response (revision 0003), per dialect.
+#: They make a version that no write can forget: cascades and every code path included.
+RESULTS_TRIGGERS: dict[str, list[str]] = {
+    "sqlite": [
+        f"CREATE TRIGGER tr_{table}_{op.lower()}_results AFTER {op} ON {table} "
+        f"BEGIN UPDATE experiments SET results_version = results_version + 1 WHERE id = "
+        f"{target.format(row=row)}; END"
+        for table, target in (
+            ("responses", "{row}.experiment_id"),
+            ("ratings", "(SELECT experiment_id FROM responses WHERE id = {row}.response_id)"),
+        )
+        for op, rows in (("INSERT", ("NEW",)), ("UPDATE", ("NEW",)), ("DELETE", ("OLD",)))
+        for row in rows
+    ],
+    "postgresql": [
+        "CREATE FUNCTION elluminate_response_results() RETURNS trigger LANGUAGE plpgsql AS $$ "
+        "BEGIN UPDATE experiments SET results_version = results_version + 1 WHERE id = "
+        "CASE WHEN TG_OP = 'DELETE' THEN OLD.experiment_id ELSE NEW.experiment_id END; "
+        "RETURN NULL; END $$",
+        "CREATE FUNCTION elluminate_rating_results() RETURNS trigger LANGUAGE plpgsql AS $$ "
+        "BEGIN UPDATE experiments SET results_version = results_version + 1 WHERE id = "
+        "(SELECT experiment_id FROM responses WHERE id = "
+        "CASE WHEN TG_OP = 'DELETE' THEN OLD.response_id ELSE NEW.response_id END); "
+        "RETURN NULL; END $$",
+        "CREATE TRIGGER tr_responses_results AFTER INSERT OR UPDATE OR DELETE ON responses "
+        "FOR EACH ROW EXECUTE FUNCTION elluminate_response_results()",
+        "CREATE TRIGGER tr_ratings_results AFTER INSERT OR UPDATE OR DELETE ON ratings "
+        "FOR EACH ROW EXECUTE FUNCTION elluminate_rating_results()",
+    ],
+}

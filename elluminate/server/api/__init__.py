@@ -19,6 +19,7 @@ from . import (
     prompt_templates,
     ratings,
     responses,
+    scenario_sets,
 )
 
 #: The resource modules, each with a ``routes`` table, registered in this order.
@@ -32,6 +33,7 @@ RESOURCES = (
     prompt_templates,
     ratings,
     responses,
+    scenario_sets,
 )
 
 

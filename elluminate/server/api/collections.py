@@ -29,6 +29,7 @@ from ..store.columns import ColumnSpec, InvalidColumns
 from ..store.common import live_row
 from ..store.database import loads
 from ..store.views import Views
+from .collection_rules import check_collection_name
 from .errors import HTTPError, bad_gateway, bad_request, conflict, not_found, unprocessable
 from .http import (
     check_name,
@@ -179,6 +180,7 @@ async def create_collection(request: web.Request) -> web.Response:
     rows = [(_check_row(v, f"variables[{i}]"), None) for i, v in enumerate(body.variables or [])]
     db, pid = get_db(request), project_id(request)
     async with db.begin() as conn:
+        await check_collection_name(conn, pid, name)
         try:
             collection_id = await store.create_collection(
                 conn,
@@ -219,6 +221,7 @@ async def update_collection(request: web.Request) -> web.Response:
     db, pid = get_db(request), project_id(request)
     async with db.begin() as conn:
         collection = await store.collection_row(conn, pid, collection_id, lock=True)
+        await check_collection_name(conn, pid, name, current=collection["name"])
         try:
             await store.update_collection(
                 conn,

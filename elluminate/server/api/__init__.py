@@ -10,6 +10,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from . import (
+    agent_results,
     collections,
     criteria,
     criterion_sets,
@@ -24,6 +25,7 @@ from . import (
 
 #: The resource modules, each with a ``routes`` table, registered in this order.
 RESOURCES = (
+    agent_results,
     collections,
     criteria,
     criterion_sets,

@@ -4,10 +4,16 @@
 * :func:`check_collection_name`: collections and scenario sets share one name space; a name
   held by a live scenario set answers 400 (a clash with another collection stays the 409
   that ``get_or_create_collection`` relies on).
+* :func:`check_collection_rows`: an AGENTIC collection names its tasks in a TEXT column
+  ``task`` with non-empty, unique values (an inferred ``instruction`` column is its RAW_INPUT,
+  see :func:`..store.columns.default_type`). Called after a write, in its transaction: a
+  violation answers 400 and the write is rolled back.
 """
 
 from __future__ import annotations
 
+from ..store.agent_results import check_task_rules
+from ..store.collections import collection_row
 from ..store.connection import Connection
 from ..store.namespace import lock_names, scenario_set_named
 from .errors import bad_request
@@ -28,3 +34,11 @@ async def check_collection_name(
             f"a scenario set named {name!r} exists (id {holder}); collections and scenario "
             "sets share one name space: choose another name"
         )
+
+
+async def check_collection_rows(conn: Connection, pid: int, collection_id: int) -> None:
+    """400 when the (just written) collection breaks the rules of its type; nothing of the
+    write is kept then (the caller's transaction rolls back)."""
+    problem = await check_task_rules(conn, await collection_row(conn, pid, collection_id))
+    if problem is not None:
+        raise bad_request(f"{problem}; nothing was stored")

@@ -14,6 +14,7 @@ from typing import Any
 
 import msgspec
 from aiohttp import BodyPartReader, web
+from aiohttp.http_exceptions import BadHttpMessage
 
 from elluminate.schemas import (
     ColumnTypeEnum,
@@ -29,7 +30,7 @@ from ..store.columns import ColumnSpec, InvalidColumns
 from ..store.common import live_row
 from ..store.database import loads
 from ..store.views import Views
-from .collection_rules import check_collection_name
+from .collection_rules import check_collection_name, check_collection_rows
 from .errors import HTTPError, bad_gateway, bad_request, conflict, not_found, unprocessable
 from .http import (
     check_name,
@@ -198,6 +199,7 @@ async def create_collection(request: web.Request) -> web.Response:
             _check_keys(values for values, _ in rows)
             collection = await store.collection_row(conn, pid, collection_id)
             await entries.insert_entries(conn, collection, rows)
+        await check_collection_rows(conn, pid, collection_id)
     log.debug("created collection %r (id %d, %d rows)", name, collection_id, len(rows))
     async with db.connect() as conn:
         created = await Views(conn, pid).collection_with_entries(collection_id)
@@ -237,6 +239,7 @@ async def update_collection(request: web.Request) -> web.Response:
             raise _name_conflict(exc) from None
         except InvalidColumns as exc:
             raise unprocessable(str(exc)) from None
+        await check_collection_rows(conn, pid, collection_id)
     async with db.connect() as conn:
         updated = await Views(conn, pid).collection(collection_id)
     return json_response(updated)
@@ -340,6 +343,7 @@ async def create_entry(request: web.Request) -> web.Response:
         (entry_id,) = await entries.insert_entries(
             conn, collection, [(values, body.environment_config)]
         )
+        await check_collection_rows(conn, pid, collection_id)
     async with db.connect() as conn:
         entry = await Views(conn, pid).template_variables(entry_id)
     return json_response(entry, status=201)
@@ -365,6 +369,7 @@ async def update_entry(request: web.Request) -> web.Response:
         )
         _check_keys([body.input_values])
         await entries.update_entry(conn, collection, entry_id, body.input_values, env)
+        await check_collection_rows(conn, pid, collection_id)
     async with db.connect() as conn:
         entry = await Views(conn, pid).template_variables(entry_id)
     return json_response(entry)
@@ -398,7 +403,7 @@ async def _read_upload(request: web.Request) -> bytes:
         return await request.read()
     try:
         return await _read_file_part(request)
-    except (ValueError, AssertionError, LookupError, RuntimeError) as exc:
+    except (ValueError, AssertionError, LookupError, RuntimeError, BadHttpMessage) as exc:
         raise unprocessable(
             f"malformed multipart body ({exc}); send multipart/form-data with a part 'file'"
         ) from None
@@ -488,6 +493,7 @@ async def upload_entries(request: web.Request) -> web.Response:
         new_ids = await entries.insert_entries(
             conn, collection, [(r, None) for r in rows], skip_existing=skip_existing
         )
+        await check_collection_rows(conn, pid, collection_id)
     async with db.connect() as conn:
         views = Views(conn, pid)
         added = [

@@ -46,7 +46,7 @@ log = logging.getLogger("elluminate.server.api.scenario_sets")
 routes = web.RouteTableDef()
 
 BASE = r"/api/v0/projects/{project_id:\d+}/scenario-sets"
-ONE = BASE + r"/{set_id:\d+}"
+ONE = BASE + r"/{scenario_set_id:\d+}"
 FIELDS = ONE + "/fields"
 FIELD = FIELDS + r"/{field_id:\d+}"
 SCENARIOS = ONE + "/scenarios"
@@ -54,7 +54,7 @@ SCENARIO = SCENARIOS + r"/{scenario_id:\d+}"
 
 
 def _set_id(request: web.Request) -> int:
-    return path_id(request, "set_id", "scenario set")
+    return path_id(request, "scenario_set_id", "scenario set")
 
 
 def _rules(exc: store.ScenarioRuleError) -> Exception:

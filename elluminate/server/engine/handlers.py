@@ -53,9 +53,11 @@ from ..evaluation.generation import (
 )
 from ..evaluation.judging import Criterion, Judge, applicable, judge_all, judge_for
 from ..store import responses as store
+from ..store import runs
 from ..store.connection import Connection
 from ..store.database import loads
 from ..store.responses import DuplicateResponse, Outcome
+from . import agentic
 from .engine import TaskContext, TaskFailed, TaskRejected
 from .planning import criteria_of_set, load_setup, plan_work
 
@@ -570,8 +572,22 @@ async def rating_batch_task(ctx: TaskContext) -> None:
         )
 
 
+async def experiment_run(ctx: TaskContext) -> None:
+    """The ``experiment`` task: the run of the experiment's evaluation mode (STANDARD: generate
+    and rate, :func:`experiment_task`; AGENTIC: rate uploaded trials,
+    :func:`.agentic.evaluation_task`). One task kind for every mode, so the experiment's
+    ``generation_task_id``, status, stream, cancel and release work the same for all."""
+    assert ctx.state.experiment_id is not None
+    async with ctx.db.connect() as conn:
+        mode = await runs.evaluation_mode(conn, ctx.state.experiment_id)
+    if mode == "AGENTIC":
+        await agentic.evaluation_task(ctx)
+    else:
+        await experiment_task(ctx)
+
+
 HANDLERS: dict[str, Callable[[TaskContext], Awaitable[None]]] = {
-    "experiment": experiment_task,
+    "experiment": experiment_run,
     "responses": response_batch_task,
     "ratings": rating_batch_task,
 }

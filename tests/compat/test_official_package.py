@@ -62,3 +62,13 @@ def test_readme_flow_criteria_experiment_ratings(server, tmp_path):
 def test_projects_resource(server, tmp_path):
     line = run_flow(server, "projects", tmp_path)
     assert "created=" in line
+
+
+def test_scenario_sets(server, tmp_path):
+    line = run_flow(server, "scenario_sets", tmp_path)
+    assert "scenarios=2" in line
+
+
+def test_agent_results_and_the_agentic_wait(server, tmp_path):
+    line = run_flow(server, "agent_results", tmp_path)
+    assert "responses=4" in line

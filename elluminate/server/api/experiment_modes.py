@@ -11,7 +11,9 @@ creating, running and polling an experiment. :mod:`.experiments` calls these.
   the set's read-only backing collection) or a collection with a ``goal`` (or PERSONA_GOAL)
   column and an ``expected_conversation_outcome`` column, exactly one of the two;
   ``persona_group_id`` is required: the id of a PERSONA collection whose rows are the
-  simulated users (see :mod:`..engine.multiturn`). The prompt template may be null.
+  simulated users (see :mod:`..engine.multiturn`). The prompt template may be null (it is
+  the model's system prompt, rendered with the scenario); ``agent_config.max_turns`` (1 to
+  50, default 3) limits the user turns of a conversation.
 * ``scenario_set_id`` and ``persona_group_id`` are refused (400) for other modes.
 
 Polling (5.7): the status of an AGENTIC experiment's task names the experiment's current task
@@ -65,11 +67,6 @@ def check_request(body: CreateExperimentRequest) -> None:
             "persona_group_id is only for MULTI_TURN experiments (evaluation_mode='MULTI_TURN')"
         )
     if mode is MULTI_TURN:
-        raise unprocessable(
-            "evaluation_mode MULTI_TURN is not supported by this server yet; use STANDARD or "
-            "AGENTIC"
-        )
-    if mode is MULTI_TURN:
         if body.persona_group_id is None:
             raise bad_request(
                 "persona_group_id is required for a MULTI_TURN experiment: the id of a PERSONA "
@@ -79,6 +76,10 @@ def check_request(body: CreateExperimentRequest) -> None:
             raise bad_request(
                 "a MULTI_TURN experiment runs over exactly one of scenario_set_id or collection_id"
             )
+        try:
+            multiturn_store.max_turns_of(body.agent_config)
+        except ValueError as exc:
+            raise bad_request(str(exc)) from None
     elif body.collection_id is None:
         raise unprocessable("collection_id is required")
     if mode is not STANDARD and body.response_column_id is not None:

@@ -424,9 +424,13 @@ async def retry_failed(request: web.Request) -> web.Response:
                     "annotations; pass discard_annotations=true to delete them anyway"
                 )
             deleted = await store.delete_failed_responses(conn, experiment_id)
-            plan = await plan_work(conn, await load_setup(conn, pid, experiment_id))
-            if plan.total:
+            if exp["evaluation_mode"] == EvaluationMode.MULTI_TURN.value:
+                missing = 1  # its task finds the missing conversations and ratings itself
+            else:
+                missing = (await plan_work(conn, await load_setup(conn, pid, experiment_id))).total
+            if missing:
                 await check_runnable(conn, exp)
+                await modes.check_runnable(conn, exp)
                 task_id = await start_task(
                     conn, engine, pid, exp, {"rating_mode": body.rating_mode.value, "retry": True}
                 )

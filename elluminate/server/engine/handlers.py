@@ -57,7 +57,7 @@ from ..store import runs
 from ..store.connection import Connection
 from ..store.database import loads
 from ..store.responses import DuplicateResponse, Outcome
-from . import agentic
+from . import agentic, multiturn
 from .engine import TaskContext, TaskFailed, TaskRejected
 from .planning import criteria_of_set, load_setup, plan_work
 
@@ -575,13 +575,16 @@ async def rating_batch_task(ctx: TaskContext) -> None:
 async def experiment_run(ctx: TaskContext) -> None:
     """The ``experiment`` task: the run of the experiment's evaluation mode (STANDARD: generate
     and rate, :func:`experiment_task`; AGENTIC: rate uploaded trials,
-    :func:`.agentic.evaluation_task`). One task kind for every mode, so the experiment's
+    :func:`.agentic.evaluation_task`; MULTI_TURN: hold and rate conversations,
+    :func:`.multiturn.conversation_task`). One task kind for every mode, so the experiment's
     ``generation_task_id``, status, stream, cancel and release work the same for all."""
     assert ctx.state.experiment_id is not None
     async with ctx.db.connect() as conn:
         mode = await runs.evaluation_mode(conn, ctx.state.experiment_id)
     if mode == "AGENTIC":
         await agentic.evaluation_task(ctx)
+    elif mode == "MULTI_TURN":
+        await multiturn.conversation_task(ctx)
     else:
         await experiment_task(ctx)
 

@@ -8,12 +8,19 @@
   ``task`` with non-empty, unique values (an inferred ``instruction`` column is its RAW_INPUT,
   see :func:`..store.columns.default_type`). Called after a write, in its transaction: a
   violation answers 400 and the write is rolled back.
+* :func:`cell_rules`: a row value that does not fit its column (a CONVERSATION cell that is
+  not a conversation envelope, see :func:`..store.columns.conversation_envelope`) answers
+  400; raised inside the write's transaction, so nothing is stored.
 """
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 from ..store.agent_results import check_task_rules
 from ..store.collections import collection_row
+from ..store.columns import InvalidCell
 from ..store.connection import Connection
 from ..store.namespace import lock_names, scenario_set_named
 from .errors import bad_request
@@ -42,3 +49,12 @@ async def check_collection_rows(conn: Connection, pid: int, collection_id: int) 
     problem = await check_task_rules(conn, await collection_row(conn, pid, collection_id))
     if problem is not None:
         raise bad_request(f"{problem}; nothing was stored")
+
+
+@asynccontextmanager
+async def cell_rules() -> AsyncIterator[None]:
+    """Turn a row value that does not fit its column into a 400 (inside the transaction)."""
+    try:
+        yield
+    except InvalidCell as exc:
+        raise bad_request(f"{exc}; nothing was stored") from None

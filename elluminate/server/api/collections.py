@@ -26,11 +26,11 @@ from elluminate.schemas import (
 
 from ..store import collections as store
 from ..store import entries
-from ..store.columns import ColumnSpec, InvalidColumns
+from ..store.columns import ColumnSpec, InvalidCell, InvalidColumns
 from ..store.common import live_row
 from ..store.database import loads
 from ..store.views import Views
-from .collection_rules import check_collection_name, check_collection_rows
+from .collection_rules import cell_rules, check_collection_name, check_collection_rows
 from .errors import HTTPError, bad_gateway, bad_request, conflict, not_found, unprocessable
 from .http import (
     check_name,
@@ -198,7 +198,8 @@ async def create_collection(request: web.Request) -> web.Response:
         if rows:
             _check_keys(values for values, _ in rows)
             collection = await store.collection_row(conn, pid, collection_id)
-            await entries.insert_entries(conn, collection, rows)
+            async with cell_rules():
+                await entries.insert_entries(conn, collection, rows)
         await check_collection_rows(conn, pid, collection_id)
     log.debug("created collection %r (id %d, %d rows)", name, collection_id, len(rows))
     async with db.connect() as conn:
@@ -239,6 +240,8 @@ async def update_collection(request: web.Request) -> web.Response:
             raise _name_conflict(exc) from None
         except InvalidColumns as exc:
             raise unprocessable(str(exc)) from None
+        except InvalidCell as exc:
+            raise bad_request(f"{exc}; change the values first, nothing was stored") from None
         await check_collection_rows(conn, pid, collection_id)
     async with db.connect() as conn:
         updated = await Views(conn, pid).collection(collection_id)
@@ -340,9 +343,10 @@ async def create_entry(request: web.Request) -> web.Response:
         collection = await store.collection_row(conn, pid, collection_id, lock=True)
         _writable(collection)  # it may have changed during the generation
         _check_keys([values])
-        (entry_id,) = await entries.insert_entries(
-            conn, collection, [(values, body.environment_config)]
-        )
+        async with cell_rules():
+            (entry_id,) = await entries.insert_entries(
+                conn, collection, [(values, body.environment_config)]
+            )
         await check_collection_rows(conn, pid, collection_id)
     async with db.connect() as conn:
         entry = await Views(conn, pid).template_variables(entry_id)
@@ -368,7 +372,8 @@ async def update_entry(request: web.Request) -> web.Response:
             else loads(row["environment_config"])
         )
         _check_keys([body.input_values])
-        await entries.update_entry(conn, collection, entry_id, body.input_values, env)
+        async with cell_rules():
+            await entries.update_entry(conn, collection, entry_id, body.input_values, env)
         await check_collection_rows(conn, pid, collection_id)
     async with db.connect() as conn:
         entry = await Views(conn, pid).template_variables(entry_id)
@@ -490,9 +495,10 @@ async def upload_entries(request: web.Request) -> web.Response:
         collection = await store.collection_row(conn, pid, collection_id, lock=True)
         _writable(collection)
         _check_keys(rows)
-        new_ids = await entries.insert_entries(
-            conn, collection, [(r, None) for r in rows], skip_existing=skip_existing
-        )
+        async with cell_rules():
+            new_ids = await entries.insert_entries(
+                conn, collection, [(r, None) for r in rows], skip_existing=skip_existing
+            )
         await check_collection_rows(conn, pid, collection_id)
     async with db.connect() as conn:
         views = Views(conn, pid)

@@ -49,6 +49,7 @@ from ..evaluation.generation import (
     generate,
     generator_for,
     prompt_messages,
+    prompt_settings,
     response_text,
 )
 from ..evaluation.judging import Criterion, Judge, applicable, judge_all, judge_for
@@ -220,8 +221,9 @@ async def experiment_task(ctx: TaskContext) -> None:
             async with ctx.write() as conn:
                 if not await store.row_is_live(conn, row_id):
                     raise LookupError("the row was deleted during the run")
+                settings = prompt_settings(setup.template_messages, values, setup.columns)
                 prompt_id = await store.insert_prompt(
-                    conn, project_id, setup.id, setup.template, row_id, prompt
+                    conn, project_id, setup.id, setup.template, row_id, prompt, settings
                 )
                 response_id = await store.insert_response(
                     conn,
@@ -366,12 +368,18 @@ async def generate_and_store(
         error: str | None
         messages: list[dict[str, Any]] = []
         metadata: GenerationMetadata | None = None
+        settings = None
         try:
-            _, prompt = await row_prompt(conn, template, item["template_variables_id"], strict=True)
+            values, prompt = await row_prompt(
+                conn, template, item["template_variables_id"], strict=True
+            )
         except ValueError as exc:
             prompt, error = [], f"cannot render the prompt: {exc}"
         else:
             error = None
+            if template is None:
+                _, columns = await store.row_and_columns(conn, item["template_variables_id"])
+                settings = prompt_settings(None, values, columns)
     if error is None:
         messages, metadata, error = await generate(limiter, gen, prompt)
     opener = write if write is not None else db.begin
@@ -382,7 +390,7 @@ async def generate_and_store(
                 "response was generated"
             )
         prompt_id = await store.insert_prompt(
-            conn, project_id, exp["id"], template, item["template_variables_id"], prompt
+            conn, project_id, exp["id"], template, item["template_variables_id"], prompt, settings
         )
         response_id = await store.insert_response(
             conn,

@@ -1,7 +1,7 @@
 """Runs the OFFICIAL elluminate package (black box, its own virtualenv) against our server.
 
 Usage: python official_flow.py BASE_URL API_KEY STAGE
-(STAGE: basic | full | projects | scenario_sets | agent_results)
+(STAGE: basic | full | projects | scenario_sets | agent_results | agent_stream | multi_turn)
 Prints one line "OK <stage> <details>" on success; any exception fails the run.
 
 The Advanced stages replay the calls of ``tests/golden/capture_advanced.py`` (which recorded
@@ -81,6 +81,11 @@ def _raises(call: Any, kind: type[BaseException], text: str = "") -> BaseExcepti
         assert text in str(exc), (text, exc)
         return exc
     raise AssertionError(f"{call} did not raise {kind.__name__}")
+
+
+def _field(message: Any, key: str) -> Any:
+    """A message's key, whether the package gives a dict or a message object."""
+    return message[key] if isinstance(message, dict) else getattr(message, key)
 
 
 def scenario_sets(client: Client) -> str:
@@ -243,6 +248,133 @@ def agent_results(client: Client) -> str:
     return f"experiment={experiment.id} responses={len(responses)} errors={len(answer.errors)}"
 
 
+def multi_turn(client: Client) -> str:
+    from elluminate.schemas import CollectionColumn, UCEPayloadV1
+
+    sset = client.create_scenario_set(name="Chats", fields=["tone"])
+    sset.add_scenarios(
+        [
+            {
+                "goal": "Get a refund",
+                "expected_conversation_outcome": "Refund issued",
+                "field_values": {"tone": "polite"},
+            },
+            {"goal": "Change the address", "expected_conversation_outcome": "Address changed"},
+        ]
+    )
+    personas = client.create_collection(
+        name="Personas",
+        variables=[{"name": "Ann", "style": "impatient"}, {"name": "Bob", "style": "chatty"}],
+        collection_type="PERSONA",
+    )
+    criteria = client.create_criterion_set(
+        name="ChatCriteria", criteria=["Was '{{expected_conversation_outcome}}' reached?"]
+    )
+    experiment = client.create_experiment(
+        "Chat",
+        None,
+        scenario_set=sset,
+        criterion_set=criteria,
+        evaluation_mode="MULTI_TURN",
+        persona_group_id=personas.id,
+        agent_config={"max_turns": 2},
+    )
+    assert experiment.evaluation_mode == "MULTI_TURN", experiment
+    _raises(
+        lambda: client.create_experiment(
+            "Chat 2",
+            None,
+            collection=personas,
+            scenario_set=sset,
+            evaluation_mode="MULTI_TURN",
+            persona_group_id=personas.id,
+        ),
+        ValueError,
+        "exactly one",
+    )
+    from elluminate.exceptions import APIError
+
+    _raises(
+        lambda: client.create_experiment(
+            "Chat 3", None, scenario_set=sset, evaluation_mode="MULTI_TURN"
+        ),
+        APIError,
+        "persona_group_id",
+    )
+    experiment.run(timeout=120)
+    responses = list(client.get_experiment(id=experiment.id).responses())
+    assert len(responses) == 4, len(responses)  # 2 scenarios x 2 personas
+    for response in responses:
+        roles = [_field(m, "role") for m in response.messages]
+        assert roles == ["user", "assistant"] * 2, response
+        assert len(response.ratings) == 1, response.ratings
+    assert experiment.results is not None
+
+    # a CONVERSATION column holds envelopes; one without a template replays them
+    envelope = UCEPayloadV1.from_openai(
+        [{"role": "user", "content": "Weather in Bonn?"}], tool_choice="auto",
+        tools=[{"type": "function", "function": {"name": "weather", "parameters": {}}}],
+    )
+    chats = client.create_collection(
+        name="Replays",
+        columns=[CollectionColumn(name="chat", column_type="conversation")],
+        variables=[{"chat": envelope.to_uce_dict()}],
+    )
+    _raises(lambda: chats.add_many(variables=[{"chat": "not an envelope"}]), APIError, "chat")
+    replay = client.create_experiment("Replay", None, collection=chats, criterion_set=criteria)
+    replay.run(timeout=120)
+    (answer,) = list(client.get_experiment(id=replay.id).responses())
+    assert _field(answer.messages[-1], "content") == "Echo: Weather in Bonn?", answer.messages
+    return f"experiment={experiment.id} conversations={len(responses)}"
+
+
+def agent_stream(client: Client, base_url: str, api_key: str) -> str:
+    import asyncio
+
+    from elluminate import AsyncClient
+    from elluminate.schemas import AgentTrialResult
+
+    collection = client.create_collection(
+        name="StreamTasks", variables=[{"task": "t1"}, {"task": "t2"}], collection_type="AGENTIC"
+    )
+    criteria = client.create_criterion_set(name="StreamCriteria", criteria=["Done?", "Clean?"])
+    experiment = client.create_experiment(
+        "Streamed", None, collection=collection, criterion_set=criteria, evaluation_mode="AGENTIC"
+    )
+    first = client.wait_for_agent_evaluation(experiment, polling_interval=0.1)
+    assert first.is_success, first  # nothing queued yet: a terminal SUCCESS at once
+    results = [
+        AgentTrialResult(task_name=name, messages=[{"role": "assistant", "content": "ok"}])
+        for name in ("t1", "t2")
+    ]
+    upload = client.upload_agent_results(experiment, results)
+    assert upload.pending_evaluations == 4 and upload.evaluation_task_id, upload
+
+    async def follow() -> list[object]:
+        async with AsyncClient(base_url=base_url, api_key=api_key) as ac:
+            return [
+                event
+                async for event in ac.stream_agent_evaluation(
+                    experiment.id, upload.evaluation_task_id, polling_interval=0.1
+                )
+            ]
+
+    events = asyncio.run(follow())
+    last = events[-1]
+    assert last.is_complete and last.is_success, events  # type: ignore[attr-defined]
+    _raises(
+        lambda: client.wait_for_agent_evaluation(experiment, task_id="bogus", polling_interval=0.1),
+        ValueError,
+    )
+    again = client.wait_for_agent_evaluation(
+        experiment, task_id=upload.evaluation_task_id, polling_interval=0.1
+    )
+    assert again.is_success, again  # ended and released: the outcome still comes back
+    rated = list(client.get_experiment(id=experiment.id).responses())
+    assert all(len(r.ratings) == 2 for r in rated), rated
+    return f"experiment={experiment.id} events={len(events)}"
+
+
 def main() -> None:
     base_url, api_key, stage = sys.argv[1], sys.argv[2], sys.argv[3]
     stages = {
@@ -251,6 +383,8 @@ def main() -> None:
         "projects": projects,
         "scenario_sets": scenario_sets,
         "agent_results": agent_results,
+        "multi_turn": multi_turn,
+        "agent_stream": lambda client: agent_stream(client, base_url, api_key),
     }
     with Client(base_url=base_url, api_key=api_key) as client:
         result = stages[stage](client)

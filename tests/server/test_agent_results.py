@@ -686,3 +686,17 @@ async def test_a_newer_upload_takes_over_the_evaluation(slow_client: Any) -> Non
     # once nothing runs, the older task reports the newest one
     old = await client.ok("GET", f"{P}/experiments/{exp['id']}/generation/{t1}")
     assert old["generation_task_id"] == t2
+
+
+async def test_responses_of_agentic_experiments_come_only_from_uploads(client: Any) -> None:
+    made = await agentic_setup(client)
+    exp, row = made["experiment"], made["collection"]["variables"][0]
+    item = {
+        "experiment_id": exp["id"],
+        "template_variables_id": row["id"],
+        "messages": [{"role": "assistant", "content": "x"}],
+    }
+    for path in (f"{P}/responses", f"{P}/responses/batches"):
+        body = item if path.endswith("responses") else {"prompt_response_ins": [item]}
+        assert "agent-results" in await client.err("POST", path, 400, json=body)
+    assert await responses_of(client, exp) == []

@@ -235,3 +235,16 @@ async def test_create_rules_answer_400_and_store_nothing(client: Any) -> None:
     assert exp["generation_task_id"] is None
     run = await client.ok("POST", f"{P}/experiments/{exp['id']}/run", json={})
     assert (await wait(client, exp["id"], run["generation_task_id"]))["status"] == "SUCCESS"
+
+
+async def test_responses_of_multi_turn_experiments_come_only_from_the_run(client: Any) -> None:
+    made = await setup(client)
+    exp = await client.ok("POST", f"{P}/experiments", json=body(made))
+    sset = await client.ok("GET", f"{P}/scenario-sets/{made['set']['id']}/scenarios")
+    item = {
+        "experiment_id": exp["id"],
+        "template_variables_id": sset["items"][0]["id"],
+        "messages": [{"role": "assistant", "content": "x"}],
+    }
+    assert "MULTI_TURN" in await client.err("POST", f"{P}/responses", 400, json=item)
+    assert await responses_of(client, exp["id"]) == []

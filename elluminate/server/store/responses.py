@@ -122,6 +122,7 @@ CHECKED_EXPERIMENT = (
         _E.c.name,
         _E.c.collection_id,
         _E.c.prompt_template_id,
+        _E.c.evaluation_mode,
         S.collections.c.name.label("collection"),
     )
     .join(S.collections, S.collections.c.id == _E.c.collection_id)
@@ -371,8 +372,8 @@ async def llm_config_row(conn: Connection, config_id: int) -> Any:
 
 
 async def checked_experiment(conn: Connection, project_id: int, experiment_id: int) -> Any:
-    """``(id, name, collection_id, prompt_template_id, collection)`` of the project's
-    experiment, or None."""
+    """``(id, name, collection_id, prompt_template_id, evaluation_mode, collection)`` of the
+    project's experiment, or None."""
     return await conn.fetchone(CHECKED_EXPERIMENT, {"id": experiment_id, "pid": project_id})
 
 

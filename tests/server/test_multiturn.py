@@ -248,3 +248,16 @@ async def test_responses_of_multi_turn_experiments_come_only_from_the_run(client
     }
     assert "MULTI_TURN" in await client.err("POST", f"{P}/responses", 400, json=item)
     assert await responses_of(client, exp["id"]) == []
+
+
+async def test_deleting_the_sources_of_a_run_keeps_its_conversations(client: Any) -> None:
+    made = await setup(client)
+    exp = await client.ok("POST", f"{P}/experiments", json=body(made, generate=True))
+    await wait(client, exp["id"], exp["generation_task_id"])
+    await client.ok("DELETE", f"{P}/collections/{made['personas']['id']}")
+    await client.ok("DELETE", f"{P}/scenario-sets/{made['set']['id']}")
+    got = await client.ok("GET", f"{P}/experiments/{exp['id']}")
+    assert got["results"]["mean_all_ratings"]["yes"] == 1.0
+    assert len(await responses_of(client, exp["id"])) == 4
+    retried = await client.ok("POST", f"{P}/experiments/{exp['id']}/retry-failed", json={})
+    assert retried["generation_task_id"] is None  # nothing failed, nothing missing

@@ -24,6 +24,7 @@ from elluminate.schemas import (
 )
 
 from ..engine.engine import TaskEngine, TaskState
+from ..engine.multiturn import plan_conversations
 from ..engine.planning import load_setup, plan_work
 from ..evaluation.judging import resolve_rating_version
 from ..store import experiments as store
@@ -425,7 +426,7 @@ async def retry_failed(request: web.Request) -> web.Response:
                 )
             deleted = await store.delete_failed_responses(conn, experiment_id)
             if exp["evaluation_mode"] == EvaluationMode.MULTI_TURN.value:
-                missing = 1  # its task finds the missing conversations and ratings itself
+                missing = (await plan_conversations(conn, pid, experiment_id)).total
             else:
                 missing = (await plan_work(conn, await load_setup(conn, pid, experiment_id))).total
             if missing:

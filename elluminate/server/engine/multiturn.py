@@ -44,10 +44,11 @@ from ..evaluation.transcripts import render_conversation
 from ..store import multiturn as store
 from ..store import responses as responses_store
 from ..store import runs
+from ..store.connection import Connection
 from ..store.database import loads
 from . import handlers as base
 from .engine import TaskContext, TaskFailed, TaskRejected
-from .planning import load_setup
+from .planning import Setup, load_setup
 
 #: A simulated user's answer containing this ends the conversation.
 END_MARKER = "[END]"
@@ -175,6 +176,53 @@ def judge_prompt(scenario: Mapping[str, Any], goal: str, persona: str) -> list[d
     ]
 
 
+@dataclass
+class ConversationPlan:
+    """What a MULTI_TURN run has left, recomputed from the stored rows."""
+
+    setup: Setup
+    personas: list[tuple[int, dict[str, Any]]]
+    todo: list[tuple[int, int, int]]  # (scenario row, epoch, persona) without a conversation
+    rerate: list[tuple[int, int, int, list[Criterion]]]  # (response, row, persona, criteria)
+
+    @property
+    def total(self) -> int:
+        return len(self.todo) + len(self.rerate)
+
+
+async def plan_conversations(
+    conn: Connection, project_id: int, experiment_id: int
+) -> ConversationPlan:
+    """The conversations a MULTI_TURN experiment lacks and those lacking some rating
+    (TaskRejected when the experiment is gone or has no persona group)."""
+    setup = await load_setup(conn, project_id, experiment_id)
+    exp = setup.experiment
+    if exp["persona_group_id"] is None:
+        raise TaskRejected(f"experiment {exp['name']!r} has no persona group")
+    personas = [(r[0], loads(r[1])) for r in await runs.live_rows(conn, exp["persona_group_id"])]
+    stored = await store.conversations(conn, experiment_id)
+    rated: dict[int, set[int]] = {}
+    for response_id, criterion_id in await runs.rated_pairs(conn, experiment_id):
+        rated.setdefault(response_id, set()).add(criterion_id)
+    have = {(r[1], r[2], r[3]) for r in stored}
+    todo = [
+        (row_id, epoch, persona_id)
+        for row_id, _ in setup.rows
+        for epoch in range(1, setup.n_epochs + 1)
+        for persona_id, _ in personas
+        if (row_id, epoch, persona_id) not in have
+    ]
+    live_rows = {row_id for row_id, _ in setup.rows}
+    rerate = []
+    for response_id, row_id, _, persona_id, error in stored:
+        if error is None and row_id in live_rows:
+            done = rated.get(response_id, set())
+            missing = [c for c in applicable(setup.criteria, row_id) if c.id not in done]
+            if missing:
+                rerate.append((response_id, row_id, persona_id, missing))
+    return ConversationPlan(setup, personas, todo, rerate)
+
+
 async def conversation_task(ctx: TaskContext) -> None:
     """Hold and rate the conversations a MULTI_TURN experiment is missing."""
     project_id = ctx.state.project_id
@@ -182,17 +230,9 @@ async def conversation_task(ctx: TaskContext) -> None:
     assert experiment_id is not None
     payload = ctx.payload or {}
     async with ctx.db.connect() as conn:
-        setup = await load_setup(conn, project_id, experiment_id)
-        exp = setup.experiment
-        if exp["persona_group_id"] is None:
-            raise TaskRejected(f"experiment {exp['name']!r} has no persona group")
-        personas = [
-            (r[0], loads(r[1])) for r in await runs.live_rows(conn, exp["persona_group_id"])
-        ]
-        stored = await store.conversations(conn, experiment_id)
-        rated: dict[int, set[int]] = {}
-        for response_id, criterion_id in await runs.rated_pairs(conn, experiment_id):
-            rated.setdefault(response_id, set()).add(criterion_id)
+        plan = await plan_conversations(conn, project_id, experiment_id)
+    setup, personas, todo, rerate = plan.setup, plan.personas, plan.todo, plan.rerate
+    exp = setup.experiment
     if not personas:
         raise TaskRejected(f"the persona group of experiment {exp['name']!r} has no personas")
     try:
@@ -207,21 +247,6 @@ async def conversation_task(ctx: TaskContext) -> None:
     )
     scenarios = dict(setup.rows)
     persona_values = dict(personas)
-    have = {(r[1], r[2], r[3]) for r in stored}
-    todo: list[tuple[int, int, int]] = [
-        (row_id, epoch, persona_id)
-        for row_id, _ in setup.rows
-        for epoch in range(1, setup.n_epochs + 1)
-        for persona_id, _ in personas
-        if (row_id, epoch, persona_id) not in have
-    ]
-    rerate: list[tuple[int, int, int, list[Criterion]]] = []
-    for response_id, row_id, _, persona_id, error in stored:
-        if error is None and row_id in scenarios:
-            done = rated.get(response_id, set())
-            missing = [c for c in applicable(setup.criteria, row_id) if c.id not in done]
-            if missing:
-                rerate.append((response_id, row_id, persona_id, missing))
     if ctx.resumed:
         await ctx.set_total(
             max(ctx.state.total_responses, ctx.state.completed_responses + len(todo))
@@ -352,4 +377,11 @@ async def conversation_task(ctx: TaskContext) -> None:
         )
 
 
-__all__ = ["END_MARKER", "Conversation", "conversation_task", "converse"]
+__all__ = [
+    "END_MARKER",
+    "Conversation",
+    "ConversationPlan",
+    "conversation_task",
+    "converse",
+    "plan_conversations",
+]

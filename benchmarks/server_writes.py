@@ -3,7 +3,7 @@
     python benchmarks/server_writes.py [--lines 10000] [--rows 200] [--repeat 3]
 
 1. Log appends: one task's log grows to ``--lines`` lines through the engine's own
-   ``append_log`` (one committed transaction per line, as in a run); prints the cost per line
+   ``TaskContext.log`` (one committed transaction per line, as in a run); prints the cost per line
    for the first and the last thousand lines and their ratio (1.0 = constant per line).
 2. Durability: the same experiment (``--rows`` rows x 3 criteria, echo at zero latency) run
    in-process with ``--durability normal`` and ``full``, interleaved, median of ``--repeat``;
@@ -21,46 +21,40 @@ from pathlib import Path
 from typing import Any
 
 from elluminate.server import ServerConfig, create_app
-from elluminate.server.engine.engine import TaskEngine
-from elluminate.server.store.database import Database
+from elluminate.server.api.http import DB_KEY, ENGINE_KEY
+from elluminate.server.engine import engine as engine_module
 
 LINE = "response 12345: rating for criterion 67 failed: provider answered 503 (retrying)"
 
 
 async def log_append_costs(lines: int, folder: Path) -> tuple[float, float, float]:
     """(seconds per line for the first 1,000, for the last 1,000, total seconds)."""
-    from elluminate.server import tasks
+    from aiohttp.test_utils import TestClient, TestServer
 
-    tasks.MAX_LOG_CHARS = max(tasks.MAX_LOG_CHARS, 64 * 1024 * 1024)  # every line is appended
-    db = Database(folder / "logs.db")
-    db.open()
-    engine = TaskEngine(db, ServerConfig(db_path=db.path, llm="echo"))
-    engine.start()
-    stop = asyncio.Event()
+    engine_module.MAX_LOG_CHARS = max(engine_module.MAX_LOG_CHARS, 64 * 1024 * 1024)
+    app = create_app(ServerConfig(db_path=folder / "logs.db", api_key="bench-key", llm="echo"))
+    async with TestClient(TestServer(app)) as client:
+        engine = client.app[ENGINE_KEY]
+        running: list[Any] = []
+        started, release = asyncio.Event(), asyncio.Event()
 
-    async def idle(ctx: Any) -> None:
-        await stop.wait()
+        async def idle(ctx: Any) -> None:
+            running.append(ctx)
+            started.set()
+            await release.wait()
 
-    engine.register("idle", idle)
-    with db.transaction():
-        db.execute(
-            "INSERT INTO organizations (name, created_at, updated_at) VALUES ('o', 'x', 'x')"
-        )
-        db.execute(
-            "INSERT INTO projects (organization_id, name, created_at, updated_at) "
-            "VALUES (1, 'p', 'x', 'x')"
-        )
-    state = engine.submit("idle", 1, None, None)
-    await asyncio.sleep(0)
-    chunk = 1000
-    marks: list[float] = [time.perf_counter()]
-    for i in range(lines):
-        engine.append_log(state, f"{LINE} #{i}")
-        if (i + 1) % chunk == 0:
-            marks.append(time.perf_counter())
-    stop.set()
-    await engine.shutdown()
-    db.close()
+        engine.register("idle", idle)
+        async with client.app[DB_KEY].begin() as conn:
+            await engine.submit(conn, "idle", 1, None, None)
+        await started.wait()
+        [ctx] = running
+        chunk = 1000
+        marks: list[float] = [time.perf_counter()]
+        for i in range(lines):
+            await ctx.log(f"{LINE} #{i}")  # the engine's own append: one transaction per line
+            if (i + 1) % chunk == 0:
+                marks.append(time.perf_counter())
+        release.set()
     return (
         (marks[1] - marks[0]) / chunk,
         (marks[-1] - marks[-2]) / chunk,
@@ -89,8 +83,6 @@ async def run_experiment(durability: str, rows: int, folder: Path) -> tuple[floa
             "name": "C", "variables": [{"topic": f"topic {i}"} for i in range(rows)]})
         cset = await post("/criterion_sets", {"name": "S", "criteria": [
             {"criterion_str": c} for c in ("Is it clear?", "Is it short?", "Is it right?")]})
-        from elluminate.server.api.http import DB_KEY
-
         conn = app[DB_KEY].conn
         commits = 0
 

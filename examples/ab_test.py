@@ -19,6 +19,7 @@ import argparse
 import asyncio
 import json
 import os
+import secrets
 import sys
 import time
 from pathlib import Path
@@ -117,11 +118,23 @@ async def run_variant(client, label, template, collection, criterion_set, bar) -
     raise RuntimeError(f"variant {label}: the stream ended without a result")
 
 
+def print_viewer_links(base_url: str, experiments: list[Experiment]) -> None:
+    """The experiments' pages in the server's web viewer."""
+    viewer = f"{base_url}/ui"
+    print("open the results in the web viewer (sign in with the project's API key):")
+    for label, experiment in zip(VARIANTS, experiments, strict=True):
+        print(f"  {label:14s} {viewer}/experiments/{experiment.id}")
+    a, b = experiments
+    print(f"  {'side by side':14s} {viewer}/compare?a={a.id}&b={b.id}")
+
+
 async def main(args: argparse.Namespace) -> None:
     started = time.perf_counter()
     describe_models(args)
-    server_options: dict[str, Any] = {}
-    if not os.environ.get("ELLUMINATE_BASE_URL"):  # the provider is the embedded server's
+    embedded = not os.environ.get("ELLUMINATE_BASE_URL")
+    serve_key = "ell_demo_" + secrets.token_urlsafe(16) if args.serve and embedded else None
+    server_options: dict[str, Any] = {"api_key": serve_key} if serve_key else {}
+    if embedded:  # the provider is the embedded server's
         server_options["llm"] = args.llm
         names = ("llm_model", "llm_base_url", "llm_api_key")
         for name in names if args.llm == "openai" else ("llm_model",):
@@ -161,7 +174,21 @@ async def main(args: argparse.Namespace) -> None:
         finally:
             for bar in bars.values():
                 bar.close()
+        report(criterion_set, results, started)
+        print()
+        if embedded and not args.serve:
+            print("(the embedded server stops with this script: run it with --serve to keep it")
+            print(" and look at the experiments in the web viewer)")
+            return
+        print_viewer_links(client.base_url, results)
+        if serve_key:
+            print(f"API key of this server: {serve_key}")
+            print("serving until Ctrl-C")
+            await asyncio.Event().wait()
 
+
+def report(criterion_set: Any, results: list[Experiment], started: float) -> None:
+    """The pass rates of the variants, per criterion, and one rated answer."""
     print()
     for label, experiment in zip(VARIANTS, results, strict=True):
         assert experiment.results is not None
@@ -194,6 +221,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--llm-api-key", default=os.environ.get("OPENAI_API_KEY"), help="(openai) API key"
     )
+    parser.add_argument(
+        "--serve",
+        action="store_true",
+        help="keep the embedded server running after the run (Ctrl-C stops it) and print "
+        "where to see the results in the web viewer",
+    )
     args = parser.parse_args(argv)
     if args.llm == "openai" and not (args.llm_base_url and args.llm_model):
         parser.error("--llm openai needs --llm-base-url and --llm-model")
@@ -201,4 +234,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 if __name__ == "__main__":
-    asyncio.run(main(parse_args()))
+    try:
+        asyncio.run(main(parse_args()))
+    except KeyboardInterrupt:
+        print("stopped")

@@ -3,6 +3,8 @@ recording stub server for checking the exact requests a client sends."""
 
 from __future__ import annotations
 
+import contextlib
+import inspect
 import json
 import threading
 import uuid
@@ -17,11 +19,38 @@ import pytest
 
 from elluminate.server import LocalServer
 
+#: The databases the server and client suites run on: every test that uses a server (the
+#: ``backend`` fixture, through ``db_target``) runs once per backend; a test that inspects the
+#: SQLite file itself (it asks for ``db_path``, or is marked ``sqlite_only``) runs on SQLite.
+BACKENDS = ("sqlite", "postgres")
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "backend" not in metafunc.fixturenames:
+        return
+    direct = set(inspect.signature(metafunc.function).parameters)
+    sqlite_only = "db_path" in direct or metafunc.definition.get_closest_marker("sqlite_only")
+    metafunc.parametrize("backend", ["sqlite"] if sqlite_only else list(BACKENDS), indirect=True)
+
 
 @pytest.fixture
-def server(tmp_path) -> Iterator[LocalServer]:  # type: ignore[no-untyped-def]
-    """A running local server with the deterministic echo provider."""
-    with LocalServer(db_path=tmp_path / "elluminate.db", llm="echo") as srv:
+def backend(request: pytest.FixtureRequest) -> str:
+    """The database of this test's server: ``sqlite`` or ``postgres``."""
+    return str(getattr(request, "param", "sqlite"))
+
+
+@pytest.fixture
+def db_target(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> Path | str:
+    """The ``--db`` of this test's server: a new SQLite file, or a new PostgreSQL database."""
+    if backend == "postgres":
+        return str(request.getfixturevalue("postgres_url"))
+    return tmp_path / "elluminate.db"
+
+
+@pytest.fixture
+def server(db_target: Path | str) -> Iterator[LocalServer]:
+    """A running local server with the deterministic echo provider (on each backend)."""
+    with LocalServer(db_path=db_target, llm="echo") as srv:
         yield srv
 
 
@@ -151,8 +180,9 @@ def recorder() -> Iterator[Recorder]:
 #: cluster and sets it. ``ELLUMINATE_REQUIRE_POSTGRES=1`` (set by CI) makes its absence an error.
 POSTGRES_ENV = "ELLUMINATE_TEST_POSTGRES_URL"
 POSTGRES_HOWTO = (
-    f"PostgreSQL tests need {POSTGRES_ENV} (a server URL whose user may CREATE DATABASE); "
-    "start a throwaway cluster as .ci/run does (initdb + pg_ctl start) and set it"
+    f"PostgreSQL tests need {POSTGRES_ENV}, a server URL whose user may CREATE DATABASE "
+    "(e.g. postgresql://elluminate@127.0.0.1:5432/postgres): start a throwaway cluster as "
+    ".ci/run does (apt-get install postgresql; initdb; pg_ctl start) and set it"
 )
 
 
@@ -167,9 +197,9 @@ def _postgres_server() -> str:
     return url
 
 
-@pytest.fixture
-def postgres_url() -> Iterator[str]:
-    """The URL of a new, empty PostgreSQL database (dropped after the test)."""
+@contextlib.contextmanager
+def new_postgres_database() -> Iterator[str]:
+    """Create a new, empty PostgreSQL database; yield its URL; drop it afterwards."""
     import asyncio
     import uuid
 
@@ -208,6 +238,19 @@ def postgres_url() -> Iterator[str]:
         yield f"{base}/{name}"
     finally:
         run(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """The URL of a new, empty PostgreSQL database (dropped after the test)."""
+    with new_postgres_database() as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def postgres_database() -> Any:
+    """``with postgres_database() as url``: a new database for a longer-lived fixture."""
+    return new_postgres_database
 
 
 # ---- the official package's Advanced calls (tests/golden/official-advanced.json) -------------

@@ -6,7 +6,8 @@ The layers are wired here, explicitly and in one place:
 * ``evaluation``: the LLM providers (created on first use, closed on cleanup);
 * ``engine``: the task engine with the task handlers (started after the database opened,
   its tasks revoked on shutdown, before the database closes);
-* ``api``: the middlewares and the routes of every resource, then ``GET /openapi.json``.
+* ``api``: the middlewares and the routes of every resource, then ``GET /openapi.json``;
+* ``ui``: the web viewer, a sub-application at ``/ui/`` that reads through its own adapter.
 """
 
 from __future__ import annotations
@@ -24,8 +25,11 @@ from .config import ServerConfig
 from .engine.engine import TaskEngine
 from .engine.handlers import HANDLERS
 from .evaluation.registry import Providers
+from .store.connection import Store
 from .store.database import Database
+from .store.postgres import PostgresDatabase, is_postgres_url
 from .store.projects import bootstrap
+from .ui import setup_ui
 
 log = logging.getLogger("elluminate.server.app")
 
@@ -37,14 +41,23 @@ MAX_HEADER_FIELD = 64 * 1024
 NEW_API_KEY: web.AppKey[str | None] = web.AppKey("elluminate_new_api_key")
 
 
-def _get_db(request: web.Request) -> Database:
+def _get_db(request: web.Request) -> Store:
     return request.app[DB_KEY]
+
+
+def open_store(config: ServerConfig) -> Store:
+    """The database of ``config.db_path``: PostgreSQL for a ``postgresql://`` URL, else the
+    SQLite file (``PATH`` or ``sqlite:///PATH``)."""
+    target = str(config.db_path)
+    if is_postgres_url(target):
+        return PostgresDatabase(target)
+    return Database(target, durability=config.durability)
 
 
 def create_app(config: ServerConfig | None = None) -> web.Application:
     """Build the aiohttp application (the database is opened on startup)."""
     config = config or ServerConfig()
-    db = Database(config.db_path, durability=config.durability)
+    db = open_store(config)
     providers = Providers(config)
     engine = TaskEngine(db, config, providers, dict(HANDLERS))
 
@@ -60,8 +73,8 @@ def create_app(config: ServerConfig | None = None) -> web.Application:
     app[ENGINE_KEY] = engine
     app[NEW_API_KEY] = None
 
-    async def open_store(app: web.Application) -> None:
-        db.open()
+    async def start_store(app: web.Application) -> None:
+        await db.start()
         async with db.begin() as conn:
             generated = await bootstrap(
                 conn,
@@ -88,11 +101,12 @@ def create_app(config: ServerConfig | None = None) -> web.Application:
     async def close_providers_and_store(app: web.Application) -> None:
         await engine.shutdown()
         await providers.aclose()
-        db.close()
+        await db.stop()
 
-    app.on_startup.extend([open_store, start_engine])
+    app.on_startup.extend([start_store, start_engine])
     app.on_shutdown.append(stop_engine)
     app.on_cleanup.append(close_providers_and_store)
     setup_routes(app)
+    setup_ui(app)  # the web viewer at /ui/ (HTML; not part of the API document)
     setup_openapi(app)  # GET /openapi.json, generated from the routes registered above
     return app

@@ -17,6 +17,7 @@ from .config import (
     DEFAULT_DB,
     DEFAULT_DURABILITY,
     DEFAULT_HOST,
+    DEFAULT_LEASE_SECONDS,
     DEFAULT_MAX_CONCURRENCY,
     DEFAULT_MAX_QUEUED_TASKS,
     DEFAULT_PAGE_SIZE,
@@ -36,7 +37,10 @@ ENV_PREFIX = "ELLUMINATE_SERVER_"
 _OPTIONS: list[tuple[str, str, Any, Any, str]] = [
     ("--host", "host", str, DEFAULT_HOST, "interface to listen on"),
     ("--port", "port", int, DEFAULT_PORT, "TCP port"),
-    ("--db", "db_path", str, DEFAULT_DB, "SQLite database file (created if missing)"),
+    ("--db", "db_path", str, DEFAULT_DB,
+     "the database: a SQLite file (PATH or sqlite:///PATH, created if missing; one server per "
+     "file) or PostgreSQL (postgresql://USER:PASSWORD@HOST:PORT/DBNAME; any number of "
+     "replicas)"),
     ("--api-key", "api_key", str, None,
      "bootstrap API key of the default project (default: keep the stored one, or generate "
      "one on first start and print it once)"),
@@ -57,6 +61,8 @@ _OPTIONS: list[tuple[str, str, Any, Any, str]] = [
      "unfinished background tasks allowed at once; a task submitted beyond that ends "
      "REJECTED (queue full)"),
     ("--page-size", "page_size", int, DEFAULT_PAGE_SIZE, "items per page of list endpoints"),
+    ("--lease-seconds", "lease_seconds", float, DEFAULT_LEASE_SECONDS,
+     "seconds a replica holds a task without renewing it before another takes it over"),
     ("--durability", "durability", str, DEFAULT_DURABILITY,
      "SQLite commits: normal (survive a killed server; a power loss may lose the last "
      "commits) or full (also survive a power loss; every commit waits for the disk)"),
@@ -79,7 +85,8 @@ def build_parser() -> argparse.ArgumentParser:
     """The argument parser (defaults are resolved later, so the environment can fill in)."""
     parser = argparse.ArgumentParser(
         prog="elluminate-server",
-        description="Run the self-hosted elluminate server (aiohttp + SQLite). Every flag can "
+        description="Run the self-hosted elluminate server (aiohttp; SQLite or PostgreSQL). "
+        "Every flag can "
         f"also be set with an environment variable {ENV_PREFIX}<FLAG>, e.g. "
         f"{ENV_PREFIX}PORT; the flag wins.",
     )

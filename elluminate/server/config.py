@@ -21,6 +21,7 @@ DEFAULT_MAX_QUEUED_TASKS = 1000
 DEFAULT_CLIENT_MAX_SIZE = 32 * 1024 * 1024
 DURABILITY_LEVELS: tuple[str, ...] = ("normal", "full")
 DEFAULT_DURABILITY = "normal"
+DEFAULT_LEASE_SECONDS = 30.0
 
 
 def default_llm_kind() -> LLMKind:
@@ -32,8 +33,10 @@ def default_llm_kind() -> LLMKind:
 class ServerConfig:
     """Everything a server instance needs; every field has a sensible default.
 
-    ``api_key`` fixes the bootstrap key of the default project (``None``: keep the stored one,
-    or create a random one on first start and hand it to ``on_new_api_key``).
+    ``db_path`` is a SQLite file (``PATH`` or ``sqlite:///PATH``) or a PostgreSQL URL
+    (``postgresql://USER:PASSWORD@HOST:PORT/DBNAME``). ``api_key`` fixes the bootstrap key
+    of the default project (``None``: keep the stored one, or create a random one on first
+    start and hand it to ``on_new_api_key``).
     ``llm`` is the server's default provider (``echo`` is deterministic, for tests only).
     """
 
@@ -59,6 +62,8 @@ class ServerConfig:
     durability: str = DEFAULT_DURABILITY
     #: said at start and in ``GET /`` when the server fell back to a provider nobody chose
     llm_notice: str | None = None
+    #: seconds a replica holds a task without renewing before another may take it over
+    lease_seconds: float = DEFAULT_LEASE_SECONDS
     #: called once with a freshly generated bootstrap key (the CLI prints it)
     on_new_api_key: Callable[[str], None] | None = field(default=None, repr=False, compare=False)
 
@@ -75,6 +80,8 @@ class ServerConfig:
             raise ValueError("task_timeout must be positive")
         if self.echo_latency < 0:
             raise ValueError("echo_latency must not be negative")
+        if self.lease_seconds < 1:
+            raise ValueError("lease_seconds must be at least 1")
         if self.durability not in DURABILITY_LEVELS:
             raise ValueError(
                 f"durability must be one of {', '.join(DURABILITY_LEVELS)}, not {self.durability!r}"

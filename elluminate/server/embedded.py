@@ -28,6 +28,7 @@ from aiohttp import web
 
 from .app import create_app
 from .config import LLMKind, ServerConfig
+from .store.postgres import is_postgres_url
 
 log = logging.getLogger("elluminate.server.embedded")
 
@@ -53,7 +54,13 @@ class LocalServer:
             raise TypeError(f"unknown ServerConfig field(s): {', '.join(sorted(unknown))}")
         self.host = host
         self._requested_port = port
-        self._db_path = Path(db_path) if db_path is not None else None
+        self._db_path: Path | str | None = (
+            None
+            if db_path is None
+            else str(db_path)
+            if is_postgres_url(str(db_path))
+            else Path(db_path)
+        )
         self.api_key: str = api_key or "ell_local_" + secrets.token_urlsafe(24)
         self._llm: LLMKind = llm
         self._overrides = config_overrides
@@ -65,7 +72,8 @@ class LocalServer:
         self._tmpdir: str | None = None
         self._port: int | None = None
         self._app: web.Application | None = None
-        self.db_path: Path | None = self._db_path
+        #: the SQLite file (or the PostgreSQL URL) the server uses
+        self.db_path: Path | str | None = self._db_path
 
     # -- properties -------------------------------------------------------------------------
 

@@ -1,9 +1,7 @@
 # DO NOT EDIT: generated from tests/_async/test_views.py by scripts/unasync.py; edit the _async original.
 """Samples, comparison samples, stats and the experiment map: the exact requests (as the
 official package sends them, from tests/golden/official-requests-by-call.json) and the
-parsed answers.
-
-The server side of these views is not built yet, so a recording stub answers here.
+parsed answers, against a recording stub (the real server's answers: test_views_server.py).
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """Runs the OFFICIAL elluminate package (black box, its own virtualenv) against our server.
 
 Usage: python official_flow.py BASE_URL API_KEY STAGE
-(STAGE: basic | full | projects | scenario_sets | agent_results | agent_stream | multi_turn)
+(STAGE: basic | full | projects | views | scenario_sets | agent_results | agent_stream |
+multi_turn)
 Prints one line "OK <stage> <details>" on success; any exception fails the run.
 
 The Advanced stages replay the calls of ``tests/golden/capture_advanced.py`` (which recorded
@@ -72,6 +73,83 @@ def projects(client: Client) -> str:
     else:
         raise AssertionError("selecting an unknown project did not fail")
     return f"project={selected.id} created={created.id}"
+
+
+def views(client: Client) -> str:
+    """The Advanced views (samples, comparison samples, stats, map) on data whose figures
+    follow from the echo rules: A generates "Echo: Explain AI briefly." (3 words in, 4 out,
+    passes both criteria) and, for the ECHO_NO row, 4 in / 5 out failing both; B stores
+    "ECHO_NO worse" (fails both) and "better" (passes both), each 4/2 tokens and 1.0 s."""
+    from elluminate.schemas import (
+        GenerationMetadata,
+        RatingValue,
+        ResponsesSampleFilter,
+        ResponsesSampleSortBy,
+    )
+
+    template = client.create_prompt_template(name="Views", messages="Explain {{topic}} briefly.")
+    rows = client.create_collection(
+        name="ViewRows",
+        variables=[{"topic": "AI", "lang": "de"}, {"topic": "ECHO_NO cats", "lang": "en"}],
+    )
+    criteria = client.create_criterion_set(
+        name="ViewQuality", criteria=["Is it clear?", "Is it short?"]
+    )
+    clear, short = (c.id for c in criteria.criteria)
+    a = client.run_experiment(
+        name="ViewsA", prompt_template=template, collection=rows, criterion_set=criteria
+    )
+    b = client.create_experiment(
+        name="ViewsB", prompt_template=template, collection=rows, criterion_set=criteria
+    )
+    entries = sorted(rows.variables, key=lambda v: v.id)
+    r1, r2 = (e.id for e in entries)
+    metadata = GenerationMetadata(duration_seconds=1.0, input_tokens=4, output_tokens=2)
+    b.add_responses(["ECHO_NO worse", "better"], template_variables=entries,
+                    metadata=[metadata, metadata])
+    b.rate_responses()
+
+    def rows_of(samples: list[Any]) -> list[int]:
+        return [s.template_variables_id for s in samples]
+
+    responses = client._responses
+    assert rows_of(responses.list_samples(a)) == [r1, r2]
+    assert rows_of(responses.list_samples(a, exclude_perfect_responses=True)) == [r2]
+    failing = ResponsesSampleFilter(experiment_id=a.id, criteria_filter_by={clear: RatingValue.NO})
+    assert rows_of(responses.list_samples(a, filters=failing)) == [r2]
+    rating_up = responses.list_samples(a, sort_by=ResponsesSampleSortBy.RATING_ASC)
+    assert rows_of(rating_up) == [r2, r1], rating_up
+    improved = client.list_comparison_samples(a, b, filter_samples_by="improved")
+    assert [(s.experiment_id, s.template_variables_id) for s in improved] == [
+        (a.id, r2), (b.id, r2)
+    ], improved
+    regressed = client.list_comparison_samples(
+        a, b, filter_samples_by="regressed", criterion_ids=[short],
+        categorical_filters={"lang": ["de"]},
+    )
+    assert rows_of(regressed) == [r1, r1], regressed
+    assert len(client.list_comparison_samples(a, b)) == 4
+    stats = responses.get_stats(days=7)
+    assert stats.total_responses == 4, stats
+    assert (stats.total_input_tokens, stats.total_output_tokens) == (3 + 4 + 8, 4 + 5 + 4)
+    assert (stats.average_input_tokens, stats.average_output_tokens) == (3.75, 3.25)
+    assert stats.average_rating == 0.5, stats
+    assert len(stats.daily_usage) == 7 and stats.daily_usage[-1].requests == 4
+    idle = client.create_llm_config(name="ViewsIdle", llm_model_name="m", api_key="sk-x")
+    quiet = responses.get_stats(llm_config=idle, days=1)
+    assert (quiet.total_responses, quiet.average_rating) == (0, None), quiet
+    mapped = client._experiments.get_map(b, page=1, limit=1)
+    assert (mapped.num_samples, mapped.num_responses) == (2, 2), mapped
+    [sample] = mapped.samples
+    [response] = sample.responses
+    assert sample.template_variables_id == r1 and sample.persona is None
+    assert (response.num_criteria_passed, response.num_criteria_failed) == (0, 2), response
+    second = client._experiments.get_map(b.id, page=2, limit=1)
+    assert second.samples[0].responses[0].num_criteria_passed == 2
+    return (
+        f"samples={len(responses.list_samples(a))} improved={len(improved)} "
+        f"requests={stats.total_responses} map={mapped.num_samples}"
+    )
 
 
 def _raises(call: Any, kind: type[BaseException], text: str = "") -> BaseException:
@@ -381,6 +459,7 @@ def main() -> None:
         "basic": basic,
         "full": full,
         "projects": projects,
+        "views": views,
         "scenario_sets": scenario_sets,
         "agent_results": agent_results,
         "multi_turn": multi_turn,

@@ -64,6 +64,11 @@ def test_projects_resource(server, tmp_path):
     assert "created=" in line
 
 
+def test_views_samples_comparison_stats_map(server, tmp_path):
+    line = run_flow(server, "views", tmp_path)
+    assert "improved=2" in line and "requests=4" in line
+
+
 def test_scenario_sets(server, tmp_path):
     line = run_flow(server, "scenario_sets", tmp_path)
     assert "scenarios=2" in line

@@ -67,6 +67,7 @@ class Fault:
     chunks: tuple[bytes, ...] | None = None
     after_bytes: int | None = None
     after_events: int | None = None
+    counting_from: bytes | None = None
     chunk_size: int = 0
     rst: bool = False
     then_stall: bool = False
@@ -148,17 +149,31 @@ class Fault:
 
     @classmethod
     def cut(
-        cls, *, after_bytes: int | None = None, after_events: int | None = None, rst: bool = False
+        cls,
+        *,
+        after_bytes: int | None = None,
+        after_events: int | None = None,
+        counting_from: bytes | None = None,
+        rst: bool = False,
     ) -> Fault:
         """Forward the upstream answer's head and part of its body, then close the connection.
 
         ``after_bytes``: body bytes as on the wire (chunk framing included);
         ``after_events``: once the decoded body holds that many ``\\n\\n`` (SSE events) —
-        the chunk completing the last one is forwarded whole. ``rst`` aborts instead of FIN.
+        the chunk completing the last one is forwarded whole; with ``counting_from``, events
+        count from the first one that contains those bytes. ``rst`` aborts instead of FIN.
         """
         if (after_bytes is None) == (after_events is None):
             raise ValueError("pass exactly one of after_bytes= or after_events=")
-        return cls("cut", after_bytes=after_bytes, after_events=after_events, rst=rst)
+        if counting_from is not None and after_events is None:
+            raise ValueError("counting_from= only goes with after_events=")
+        return cls(
+            "cut",
+            after_bytes=after_bytes,
+            after_events=after_events,
+            counting_from=counting_from,
+            rst=rst,
+        )
 
     @classmethod
     def rechunk(cls, chunk_size: int) -> Fault:
@@ -612,6 +627,7 @@ class FaultProxy:
         await conn.writer.drain()
         sent = 0
         events = 0
+        pending = b""  # decoded body after the last complete event
         remaining = int(length) if length is not None and not chunked else -1
         limit = fault.after_bytes
         if limit is not None and remaining > 0:
@@ -639,7 +655,10 @@ class FaultProxy:
             conn.writer.write(piece)
             await conn.writer.drain()
             sent += len(piece)
-            events += payload.count(b"\n\n")
+            *complete, pending = (pending + payload).split(b"\n\n")
+            for event in complete:
+                if fault.counting_from is None or fault.counting_from in event or events:
+                    events += 1
             if fault.after_events is not None and events >= fault.after_events:
                 break
         with contextlib.suppress(ConnectionError):

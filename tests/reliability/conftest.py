@@ -1,14 +1,16 @@
 """Shared fixtures of the reliability tests (concurrency, bad input, fuzzing, security).
 
 The suite runs with ``--import-mode=importlib``, so helpers are fixtures, not imports:
-``row_counts`` snapshots the row count of every table of a server's SQLite file, ``seed``
+``row_counts`` snapshots the row count of every table of a server's database, ``seed``
 creates one object of every kind (template, collection with rows, criterion set, LLM config,
 an experiment that ran, so responses, ratings and a finished task exist) through raw HTTP.
 """
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -22,7 +24,53 @@ from elluminate.server import LocalServer
 RowCounts = dict[str, int]
 
 
+def on_postgres(db: Path | str) -> Any:
+    """Run ``work(conn)`` (a coroutine function of an asyncpg connection) on the PostgreSQL
+    database ``db`` from synchronous test code, in a thread of its own (the test's event loop
+    may be running)."""
+    import asyncpg
+
+    def run(work: Callable[[Any], Any]) -> Any:
+        result: list[Any] = []
+        failure: list[BaseException] = []
+
+        async def main() -> None:
+            conn = await asyncpg.connect(str(db))
+            try:
+                result.append(await work(conn))
+            finally:
+                await conn.close()
+
+        def target() -> None:
+            try:
+                asyncio.run(main())
+            except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
+                failure.append(exc)
+
+        thread = threading.Thread(target=target)
+        thread.start()
+        thread.join()
+        if failure:
+            raise failure[0]
+        return result[0]
+
+    return run
+
+
+def is_postgres(db: Path | str) -> bool:
+    return str(db).startswith(("postgresql://", "postgres://"))
+
+
+async def _pg_counts(conn: Any) -> RowCounts:
+    tables = [r[0] for r in await conn.fetch(
+        "SELECT tablename FROM pg_tables WHERE schemaname = current_schema()")]
+    return {t: await conn.fetchval(f'SELECT COUNT(*) FROM "{t}"') for t in tables}
+
+
 def _counts(db_path: Path) -> RowCounts:
+    if is_postgres(db_path):
+        counts: RowCounts = on_postgres(db_path)(_pg_counts)
+        return counts
     conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
     try:
         tables = [
@@ -34,6 +82,12 @@ def _counts(db_path: Path) -> RowCounts:
         return {t: conn.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0] for t in tables}
     finally:
         conn.close()
+
+
+@pytest.fixture(scope="session")
+def postgres_runner() -> Callable[[Path | str], Any]:
+    """``postgres_runner(url)(work)``: run ``await work(asyncpg_connection)`` on ``url``."""
+    return on_postgres
 
 
 @pytest.fixture(scope="session")
@@ -149,9 +203,20 @@ def seed() -> Callable[..., dict[str, Any]]:
     return seed_objects
 
 
-@pytest.fixture(scope="module")
-def module_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalServer]:
-    """One server for a whole module (for tests that never change what others see)."""
+@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+def module_server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
+    postgres_database: Any,
+) -> Iterator[LocalServer]:
+    """One server for a whole module (for tests that never change what others see), once on
+    SQLite and once on PostgreSQL."""
+    limit = 16 * 1024 * 1024
+    if request.param == "postgres":
+        with postgres_database() as url, LocalServer(
+            db_path=url, llm="echo", client_max_size=limit
+        ) as srv:
+            yield srv
+        return
     path = tmp_path_factory.mktemp("reliability") / "elluminate.db"
-    with LocalServer(db_path=path, llm="echo", client_max_size=16 * 1024 * 1024) as srv:
+    with LocalServer(db_path=path, llm="echo", client_max_size=limit) as srv:
         yield srv

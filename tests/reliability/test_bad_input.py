@@ -465,7 +465,7 @@ ODD_STRINGS = [
     "'; DROP TABLE prompt_templates; --",
     'Robert"); DELETE FROM collections WHERE ("1"="1',
     "%_\\ LIKE wildcards %%",
-    "null \\u0000 text and a real NUL: \x00 end",
+    "an escaped \\u0000 is only text",
     "{{not_a_placeholder_in_a_name}}",
     "<script>alert(1)</script>",
     "  leading and trailing spaces  ",
@@ -526,6 +526,43 @@ def test_sql_looking_filters_match_nothing(
             assert body == {"items": [], "count": 0}, (path, key, text)
     finally:
         api.close()
+
+
+NUL = "a real NUL: \x00 end"
+
+
+def test_nul_characters_are_refused_everywhere_and_write_nothing(
+    env: dict[str, Any], module_server: LocalServer, row_counts: Any, api_factory: Any
+) -> None:
+    """PostgreSQL cannot store a NUL character, so no backend accepts one: every kind of text
+    answers 422 naming where the NUL is, and nothing is written."""
+    client: Client = env["client"]
+    before = row_counts(module_server.db_path)
+    attempts = [
+        lambda: client.create_prompt_template(
+            name=NUL, messages=[{"role": "user", "content": "{{topic}}"}]),
+        lambda: client.create_prompt_template(
+            name="nul content", messages=[{"role": "user", "content": NUL + " {{topic}}"}]),
+        lambda: client.create_collection(name="nul rows", variables=[{"topic": NUL}]),
+        lambda: client.create_collection(name="nul keys", variables=[{NUL: "x"}]),
+        lambda: client.create_criterion_set(name="nul criteria", criteria=[NUL]),
+        lambda: client.create_llm_config(name="nul", llm_model_name=NUL, api_key="sk-x"),
+        lambda: env["collection"].add_many([{"topic": "fine"}, {"topic": NUL}]),
+    ]
+    for attempt in attempts:
+        with pytest.raises(BadRequestError) as info:
+            attempt()
+        assert "NUL" in str(info.value) and info.value.status_code == 422, info.value
+    api = api_factory(module_server.base_url, module_server.api_key)
+    try:
+        resp = api.request(
+            "POST", f"{env['P']}/collections/{env['collection_id']}/entries/batches",
+            files={"file": ("rows.jsonl", '{"topic": "ok"}\n{"topic": "\\u0000"}\n',
+                            "application/jsonl")})
+        assert resp.status_code == 422 and "line 2" in resp.text, resp.text
+    finally:
+        api.close()
+    assert row_counts(module_server.db_path) == before
 
 
 def test_jsonl_rows_with_odd_strings_round_trip(

@@ -80,8 +80,11 @@ def test_every_route_but_the_public_ones_requires_a_key(
     routes = all_routes(server.app)
     public = {(m, p) for m, p in routes if auth.PUBLIC_ROUTES & {(m, p), ("*", p)}}
     assert public == PUBLIC
-    checked = 0
+    checked = viewer = 0
     for method, path in routes:
+        if auth.is_viewer_path(path):  # the web viewer: a session, not a key (below)
+            viewer += check_viewer_route(server, method, path, ids, api.pid)
+            continue
         url = server.base_url + fill(path, path_ids(ids, api.pid))
         if (method, path) in PUBLIC:
             resp = requests.request(method, url, timeout=30)
@@ -96,6 +99,39 @@ def test_every_route_but_the_public_ones_requires_a_key(
         checked += 1
     print(f"\n401 without a valid key: {checked} routes (5 header variants each)")
     assert checked >= 80  # 58 operations + their HEAD twins
+    assert viewer >= 20
+
+
+#: Viewer routes served without a session: the redirect to it, its sign-in form, its assets.
+VIEWER_PUBLIC = {"/ui", "/ui/login", "/ui/assets"}
+
+
+def check_viewer_route(
+    server: LocalServer, method: str, path: str, ids: dict[str, Any], pid: int
+) -> int:
+    """A viewer route without a session: its pages send the browser to the sign-in (an API
+    key in a header is no session), its forms refuse a POST without a CSRF token."""
+    url = server.base_url + fill(path.replace("{tail}", "anything"), path_ids(ids, pid))
+    key = server.api_key
+    variants = [({}, m) for m in (["GET", "POST"] if method == "*" else [method])]
+    variants += [({"X-API-Key": key}, m) for _, m in variants]
+    variants += [({"Authorization": f"Bearer {key}"}, m) for _, m in variants[: len(variants) // 2]]
+    for headers, sent in variants:
+        resp = requests.request(
+            sent, url, headers=headers, data={}, allow_redirects=False, timeout=30
+        )
+        if path == "/ui":
+            assert resp.status_code == 302 and resp.headers["Location"] == "/ui/"
+        elif path == "/ui/login" and method == "POST":
+            assert resp.status_code == 403, resp.text  # no CSRF token: no sign-in
+        elif path == "/ui/login":
+            assert resp.status_code == 200
+        elif path == "/ui/assets":
+            assert resp.status_code in (403, 404)  # a folder is never listed
+        else:
+            assert resp.status_code == 303, (sent, path, headers, resp.status_code)
+            assert resp.headers["Location"].startswith("/ui/login")
+    return 1
 
 
 def test_bearer_and_header_keys_both_work(server: LocalServer) -> None:
@@ -114,12 +150,24 @@ def _file_bytes(db_path: Path) -> bytes:
     return data
 
 
-def test_keys_are_stored_only_as_hashes(server: LocalServer, api_factory: Any) -> None:
+async def _all_rows_as_text(conn: Any) -> bytes:
+    tables = [r[0] for r in await conn.fetch(
+        "SELECT tablename FROM pg_tables WHERE schemaname = current_schema()")]
+    rows = [r[0] for t in tables for r in await conn.fetch(f'SELECT t::text FROM "{t}" t')]
+    return "\n".join(rows).encode()
+
+
+def test_keys_are_stored_only_as_hashes(
+    server: LocalServer, api_factory: Any, postgres_runner: Any
+) -> None:
     api = api_factory(server.base_url, server.api_key)
     created = api.call("POST", "/api/v0/projects", json={"name": "second"})
     api.close()
     assert server.db_path is not None
-    content = _file_bytes(server.db_path)
+    if str(server.db_path).startswith("postgresql://"):
+        content = postgres_runner(server.db_path)(_all_rows_as_text)
+    else:
+        content = _file_bytes(server.db_path)
     for key in (server.api_key, created["api_key"]):
         assert key.encode() not in content
         assert key[4:].encode() not in content  # not even without its prefix

@@ -59,13 +59,15 @@ def aiohttp_client_cls() -> type[Api]:
 
 
 @pytest.fixture
-def db_path(tmp_path: Path) -> Path:
-    return tmp_path / "server.db"
+def db_path(db_target: Path | str) -> Path:
+    """The server's SQLite file (a test asking for it runs on SQLite only)."""
+    assert isinstance(db_target, Path)
+    return db_target
 
 
 @pytest.fixture
-def config(db_path: Path) -> ServerConfig:
-    return ServerConfig(db_path=db_path, api_key=API_KEY, llm="echo", page_size=100)
+def config(db_target: Path | str) -> ServerConfig:
+    return ServerConfig(db_path=db_target, api_key=API_KEY, llm="echo", page_size=100)
 
 
 @pytest.fixture
@@ -82,11 +84,11 @@ async def other(client: Api) -> tuple[int, dict[str, str]]:
 
 
 @pytest.fixture
-def snapshot(db_path: Path) -> Callable[[], dict[str, list[tuple[Any, ...]]]]:
+def snapshot(db_target: Path | str) -> Callable[[], dict[str, list[tuple[Any, ...]]]]:
     """A function returning every row of every table (to prove nothing was written)."""
 
-    def take() -> dict[str, list[tuple[Any, ...]]]:
-        conn = sqlite3.connect(db_path)
+    def take_sqlite(path: Path) -> dict[str, list[tuple[Any, ...]]]:
+        conn = sqlite3.connect(path)
         try:
             tables = [
                 r[0]
@@ -98,6 +100,48 @@ def snapshot(db_path: Path) -> Callable[[], dict[str, list[tuple[Any, ...]]]]:
             return {t: conn.execute(f"SELECT * FROM {t} ORDER BY 1").fetchall() for t in tables}
         finally:
             conn.close()
+
+    def take_postgres(url: str) -> dict[str, list[tuple[Any, ...]]]:
+        import asyncio
+        import threading
+
+        import asyncpg
+
+        from elluminate.server.store.postgres import dsn
+
+        async def dump() -> dict[str, list[tuple[Any, ...]]]:
+            conn = await asyncpg.connect(dsn(url))
+            try:
+                tables = [
+                    r[0]
+                    for r in await conn.fetch(
+                        "SELECT table_name FROM information_schema.tables "
+                        "WHERE table_schema = current_schema() ORDER BY 1"
+                    )
+                ]
+                return {
+                    t: [tuple(r) for r in await conn.fetch(f'SELECT * FROM "{t}" ORDER BY 1')]
+                    for t in tables
+                }
+            finally:
+                await conn.close()
+
+        result: dict[str, list[tuple[Any, ...]]] = {}
+
+        def run() -> None:  # a thread of its own: the test's event loop is running
+            result.update(asyncio.run(dump()))
+
+        thread = threading.Thread(target=run)
+        thread.start()
+        thread.join()
+        return result
+
+    def take() -> dict[str, list[tuple[Any, ...]]]:
+        tables = take_sqlite(db_target) if isinstance(db_target, Path) else take_postgres(db_target)
+        # the server's own heartbeat (a row per replica, refreshed every few seconds whatever
+        # the requests do) is not something a request wrote
+        tables.pop("replicas", None)
+        return tables
 
     return take
 

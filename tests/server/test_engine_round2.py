@@ -250,33 +250,36 @@ def test_a_second_database_on_a_held_file_refuses_before_touching_it(tmp_path: P
 def test_the_unique_key_refuses_a_second_response_for_one_row_and_epoch(tmp_path: Path) -> None:
     db = Database(tmp_path / "u.db")
     db.open()
+    db.close()
+    conn = sqlite3.connect(tmp_path / "u.db")
+    conn.execute("PRAGMA foreign_keys = ON")
     try:
-        with db.transaction():
-            db.execute(
+        with conn:
+            conn.execute(
                 "INSERT INTO organizations (name, created_at, updated_at) VALUES ('o', 'x', 'x')"
             )
-            db.execute(
+            conn.execute(
                 "INSERT INTO projects (organization_id, name, created_at, updated_at) "
                 "VALUES (1, 'p', 'x', 'x')"
             )
-            db.execute(
+            conn.execute(
                 "INSERT INTO collections (project_id, name, created_at, updated_at) "
                 "VALUES (1, 'c', 'x', 'x')"
             )
-            db.execute(
+            conn.execute(
                 "INSERT INTO template_variables (collection_id, input_values, identity_hash, "
                 "created_at, updated_at) VALUES (1, '{}', 'h', 'x', 'x')"
             )
-            db.execute(
+            conn.execute(
                 "INSERT INTO criterion_sets (project_id, name, created_at, updated_at) "
                 "VALUES (1, 's', 'x', 'x')"
             )
-            db.execute(
+            conn.execute(
                 "INSERT INTO experiments (project_id, name, collection_id, criterion_set_id, "
                 "created_at, updated_at) VALUES (1, 'e', 1, 1, 'x', 'x')"
             )
             for _ in range(2):
-                db.execute(
+                conn.execute(
                     "INSERT INTO prompts (project_id, experiment_id, template_variables_id, "
                     "messages, created_at) VALUES (1, 1, 1, '[]', 'x')"
                 )
@@ -284,13 +287,12 @@ def test_the_unique_key_refuses_a_second_response_for_one_row_and_epoch(tmp_path
             "INSERT INTO responses (project_id, experiment_id, prompt_id, template_variables_id, "
             "epoch, messages, created_at, updated_at) VALUES (1, 1, ?, 1, 1, '[]', 'x', 'x')"
         )
-        with db.transaction():
-            db.execute(insert, (1,))
-        with pytest.raises(sqlite3.IntegrityError, match="UNIQUE"):
-            with db.transaction():
-                db.execute(insert, (2,))
+        with conn:
+            conn.execute(insert, (1,))
+        with pytest.raises(sqlite3.IntegrityError, match="UNIQUE"), conn:
+            conn.execute(insert, (2,))
     finally:
-        db.close()
+        conn.close()
 
 
 async def test_add_responses_refuses_a_taken_row_and_epoch_and_stores_nothing(
@@ -495,7 +497,7 @@ def test_durability_sets_the_synchronous_pragma(
     db = Database(config.db_path, durability=config.durability)
     db.open()
     try:
-        assert db.fetchval("PRAGMA synchronous") == pragma
+        assert db.conn.execute("PRAGMA synchronous").fetchone()[0] == pragma
     finally:
         db.close()
     with pytest.raises(ValueError, match="durability"):

@@ -418,7 +418,8 @@ async def test_response_column_experiment_rates_existing_answers(
     )
     assert exp["n_epochs"] == 1
     await h.run_to_end(client, exp)
-    responses = await h.all_responses(client, exp["id"])
+    responses = await h.all_responses(client, exp["id"])  # rows run concurrently: any order
+    responses.sort(key=lambda r: r["prompt"]["template_variables"]["id"])
     assert [r["messages"][0]["content"] for r in responses] == ["fine", "ECHO_NO bad"]
     assert [r["ratings"][0]["rating"] for r in responses] == ["YES", "NO"]
     bad = await client.ok("GET", f"{P}/collections/{fx.collection_id}")

@@ -6,6 +6,7 @@ rendered from the scenario, termination reasons, failures and retry-failed."""
 from __future__ import annotations
 
 import asyncio
+import json
 from typing import Any
 
 P = "/api/v0/projects/1"
@@ -128,9 +129,10 @@ async def test_conversations_are_held_stored_and_rated(client: Any) -> None:
         json=body(made, name="Chat again", generate=True, agent_config={"max_turns": 2}),
     )
     await wait(client, again["id"], again["generation_task_id"])
-    assert [r["messages"] for r in await responses_of(client, again["id"])] == [
-        r["messages"] for r in stored
-    ]
+    def conversations(responses: list[dict[str, Any]]) -> list[str]:
+        return sorted(json.dumps(r["messages"]) for r in responses)
+
+    assert conversations(await responses_of(client, again["id"])) == conversations(stored)
 
 
 async def test_the_judge_sees_criteria_rendered_with_the_scenario(client: Any) -> None:

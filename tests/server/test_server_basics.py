@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import logging
 import sqlite3
@@ -129,11 +128,12 @@ async def test_body_too_large(aiohttp_client: Any, db_path: Path) -> None:
     assert "too large" in detail
 
 
+@pytest.mark.sqlite_only  # writes through the SQLite connection itself
 async def test_unexpected_errors_are_500_without_leak(
     client: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
     db: Database = client.server.app[DB_KEY]
-    db.execute("DROP TABLE llm_configs")
+    db.conn.execute("DROP TABLE llm_configs")
     with caplog.at_level(logging.ERROR, logger="elluminate.server.api.errors"):
         detail = await client.err("GET", f"{client.P}/llm_configs", 500)
     assert detail == "internal error"
@@ -141,11 +141,18 @@ async def test_unexpected_errors_are_500_without_leak(
 
 
 async def test_schema_and_pragmas(client: Any, db_path: Path) -> None:
-    db: Database = client.server.app[DB_KEY]
-    assert db.fetchval("SELECT version_num FROM alembic_version") == HEAD
-    assert db.fetchval("PRAGMA journal_mode") == "wal"
-    assert db.fetchval("PRAGMA foreign_keys") == 1
-    tables = {r[0] for r in db.fetchall("SELECT name FROM sqlite_master WHERE type='table'")}
+    raw = client.server.app[DB_KEY].conn  # the store's sqlite3 connection
+
+    def fetchall(sql: str) -> list[Any]:
+        return raw.execute(sql).fetchall()
+
+    def fetchval(sql: str) -> Any:
+        return raw.execute(sql).fetchone()[0]
+
+    assert fetchval("SELECT version_num FROM alembic_version") == HEAD
+    assert fetchval("PRAGMA journal_mode") == "wal"
+    assert fetchval("PRAGMA foreign_keys") == 1
+    tables = {r[0] for r in fetchall("SELECT name FROM sqlite_master WHERE type='table'")}
     for table in (
         "organizations", "projects", "api_keys", "prompt_templates", "collections",
         "collection_columns", "template_variables", "criterion_sets", "criteria",
@@ -156,59 +163,29 @@ async def test_schema_and_pragmas(client: Any, db_path: Path) -> None:
         assert table in tables
     # every foreign key column is indexed
     for table in tables:
-        fks = db.fetchall(f"PRAGMA foreign_key_list({table})")
+        fks = fetchall(f"PRAGMA foreign_key_list({table})")
         indexed = set()
-        for index in db.fetchall(f"PRAGMA index_list({table})"):
-            cols = db.fetchall(f"PRAGMA index_info({index['name']})")
+        for index in fetchall(f"PRAGMA index_list({table})"):
+            cols = fetchall(f"PRAGMA index_info({index['name']})")
             if cols:
                 indexed.add(cols[0]["name"])
         for fk in fks:
             assert fk["from"] in indexed, f"{table}.{fk['from']} has no index"
 
 
-def test_transactions_are_atomic_and_detect_awaits(tmp_path: Path) -> None:
+def test_open_and_close_are_idempotent(tmp_path: Path) -> None:
     db = Database(tmp_path / "t.db")
     db.open()
-    db.open()  # idempotent
-    try:
-        with pytest.raises(ZeroDivisionError):
-            with db.transaction():
-                db.execute("INSERT INTO organizations (name, domain, created_at, updated_at) "
-                           "VALUES ('x', '', '', '')")
-                1 / 0  # noqa: B018
-        assert db.fetchval("SELECT COUNT(*) FROM organizations") == 0
-        with db.transaction():
-            with db.transaction():  # nesting joins the outer transaction
-                db.execute("INSERT INTO organizations (name, domain, created_at, updated_at) "
-                           "VALUES ('x', '', '', '')")
-        assert db.fetchval("SELECT COUNT(*) FROM organizations") == 1
-
-        async def holder(started: asyncio.Event, release: asyncio.Event) -> None:
-            with db.transaction():
-                started.set()
-                await release.wait()  # the forbidden await inside a transaction
-
-        async def main() -> None:
-            started, release = asyncio.Event(), asyncio.Event()
-            task = asyncio.create_task(holder(started, release))
-            await started.wait()
-            with pytest.raises(RuntimeError, match="never await"):
-                with db.transaction():
-                    pass
-            release.set()
-            await task
-
-        asyncio.run(main())
-    finally:
-        db.close()
-        db.close()
+    db.open()
+    db.close()
+    db.close()
 
 
 def test_newer_schema_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "t.db"
     db = Database(path)
     db.open()
-    db.execute("UPDATE alembic_version SET version_num = '9999'")
+    db.conn.execute("UPDATE alembic_version SET version_num = '9999'")
     db.close()
     with pytest.raises(RuntimeError, match="newer version migrated it"):
         Database(path).open()

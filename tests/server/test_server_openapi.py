@@ -36,14 +36,28 @@ def app(tmp_path: Any) -> web.Application:
 
 
 def router_operations(app: web.Application) -> set[tuple[str, str]]:
-    """(METHOD, path) of every route, HEAD twins of GET routes left out."""
+    """(METHOD, path) of every API route, HEAD twins of GET routes and the web viewer's
+    pages (``/ui``) left out."""
     found = set()
     gets = {r.resource.canonical for r in app.router.routes() if r.method == "GET"}
     for route in app.router.routes():
         if route.method == "HEAD" and route.resource.canonical in gets:
             continue
+        if route.resource.canonical == "/ui" or route.resource.canonical.startswith("/ui/"):
+            continue
         found.add((route.method, route.resource.canonical))
     return found
+
+
+def test_the_viewer_pages_are_served_but_not_in_the_api_document(app: web.Application) -> None:
+    viewer = {
+        r.resource.canonical
+        for r in app.router.routes()
+        if r.resource.canonical == "/ui" or r.resource.canonical.startswith("/ui/")
+    }
+    assert {"/ui", "/ui/", "/ui/login", "/ui/experiments/{experiment_id}"} <= viewer
+    paths = build_openapi(app)["paths"]
+    assert not [p for p in paths if p == "/ui" or p.startswith("/ui/")]
 
 
 def document_operations(doc: dict[str, Any]) -> set[tuple[str, str]]:

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from elluminate.server.api.http import DB_KEY
 from elluminate.server.store.database import Database, now
 from elluminate.server.store.views import Views
 
 
+@pytest.mark.sqlite_only  # writes through the SQLite connection itself
 async def test_referenced_objects_are_hidden_not_deleted(client: Any) -> None:
     p = client.P
     pt = await client.ok("POST", f"{p}/prompt_templates", json={
@@ -23,27 +26,33 @@ async def test_referenced_objects_are_hidden_not_deleted(client: Any) -> None:
 
     db: Database = client.server.app[DB_KEY]
     ts = now()
-    with db.transaction():
-        exp = db.insert(
-            "INSERT INTO experiments (project_id, name, prompt_template_id, collection_id, "
-            "criterion_set_id, llm_config_id, created_at, updated_at) VALUES (?,?,?,?,?,?,?,?)",
-            (client.pid, "E", pt["id"], coll["id"], cs["id"], llm["id"], ts, ts),
-        )
-        prompt = db.insert(
-            "INSERT INTO prompts (project_id, experiment_id, prompt_template_id, "
-            "template_variables_id, messages, created_at) VALUES (?,?,?,?,?,?)",
-            (client.pid, exp, pt["id"], row_id, "[]", ts),
-        )
-        response = db.insert(
-            "INSERT INTO responses (project_id, experiment_id, prompt_id, epoch, messages, "
-            "created_at, updated_at) VALUES (?,?,?,?,?,?,?)",
-            (client.pid, exp, prompt, 1, "[]", ts, ts),
-        )
-        db.insert(
-            "INSERT INTO ratings (project_id, response_id, criterion_id, rating, created_at) "
-            "VALUES (?,?,?,?,?)",
-            (client.pid, response, crit_id, "YES", ts),
-        )
+    raw = db.conn  # the store's sqlite3 connection: rows written directly, as a run would
+
+    def insert(sql: str, params: tuple[Any, ...]) -> int:
+        return int(raw.execute(sql + " RETURNING id", params).fetchone()[0])
+
+    raw.execute("BEGIN IMMEDIATE")
+    exp = insert(
+        "INSERT INTO experiments (project_id, name, prompt_template_id, collection_id, "
+        "criterion_set_id, llm_config_id, created_at, updated_at) VALUES (?,?,?,?,?,?,?,?)",
+        (client.pid, "E", pt["id"], coll["id"], cs["id"], llm["id"], ts, ts),
+    )
+    prompt = insert(
+        "INSERT INTO prompts (project_id, experiment_id, prompt_template_id, "
+        "template_variables_id, messages, created_at) VALUES (?,?,?,?,?,?)",
+        (client.pid, exp, pt["id"], row_id, "[]", ts),
+    )
+    response = insert(
+        "INSERT INTO responses (project_id, experiment_id, prompt_id, epoch, messages, "
+        "created_at, updated_at) VALUES (?,?,?,?,?,?,?)",
+        (client.pid, exp, prompt, 1, "[]", ts, ts),
+    )
+    insert(
+        "INSERT INTO ratings (project_id, response_id, criterion_id, rating, created_at) "
+        "VALUES (?,?,?,?,?)",
+        (client.pid, response, crit_id, "YES", ts),
+    )
+    raw.execute("COMMIT")
 
     # edit the rated criterion: a new version replaces it, the old one stays for the rating
     edited = await client.ok("PUT", f"{p}/criteria/{crit_id}", json={"criterion_str": "fine?"})
@@ -83,5 +92,7 @@ async def test_referenced_objects_are_hidden_not_deleted(client: Any) -> None:
         assert (await views.criterion(crit_id, include_deleted=True)).criterion_str == "ok?"
         assert (await views.llm_config(llm["id"], include_deleted=True)).name == "L"
     # the unreferenced second row was really deleted
-    assert db.fetchval("SELECT COUNT(*) FROM template_variables WHERE collection_id = ?",
-                       (coll["id"],)) == 1
+    remaining = raw.execute(
+        "SELECT COUNT(*) FROM template_variables WHERE collection_id = ?", (coll["id"],)
+    ).fetchone()[0]
+    assert remaining == 1

@@ -88,8 +88,8 @@ def test_a_schema_1_file_migrates_to_the_same_schema_as_a_new_one(tmp_path: Path
     db = Database(old)
     db.open()
     try:
-        assert db.fetchval("PRAGMA integrity_check") == "ok"
-        assert db.fetchval("PRAGMA foreign_key_check") is None
+        assert db.conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        assert db.conn.execute("PRAGMA foreign_key_check").fetchone() is None
     finally:
         db.close()
     want, got = sqlite_shape(fresh), sqlite_shape(old)

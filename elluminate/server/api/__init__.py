@@ -21,6 +21,7 @@ from . import (
     ratings,
     responses,
     scenario_sets,
+    views,
 )
 
 #: The resource modules, each with a ``routes`` table, registered in this order.
@@ -36,6 +37,7 @@ RESOURCES = (
     ratings,
     responses,
     scenario_sets,
+    views,
 )
 
 

@@ -27,6 +27,21 @@ PUBLIC_ROUTES: frozenset[tuple[str, str]] = frozenset(
         ("*", "/api/v0/version/compatible"),
     }
 )
+#: The web viewer's paths (``elluminate.server.ui``): it checks its own sign-in (a session
+#: cookie), so the middleware lets its routes through.
+VIEWER_PREFIX = "/ui"
+
+
+def is_viewer_path(path: str) -> bool:
+    """True for ``/ui`` and the paths below it."""
+    return path == VIEWER_PREFIX or path.startswith(VIEWER_PREFIX + "/")
+
+
+def _is_viewer_route(request: web.Request) -> bool:
+    """True if the router matched a route of the viewer (decided by the matched route, not by
+    the request's path, so no spelling of a path can skip the key check of an API route)."""
+    resource = request.match_info.route.resource
+    return resource is not None and is_viewer_path(resource.canonical)
 
 
 if hasattr(web, "RequestKey"):  # aiohttp >= 3.13
@@ -51,7 +66,11 @@ def make_auth_middleware(db_getter: Any) -> Any:
 
     @web.middleware
     async def auth_middleware(request: web.Request, handler: Any) -> web.StreamResponse:
-        if (request.method, request.path) in PUBLIC_ROUTES or ("*", request.path) in PUBLIC_ROUTES:
+        if (
+            (request.method, request.path) in PUBLIC_ROUTES
+            or ("*", request.path) in PUBLIC_ROUTES
+            or _is_viewer_route(request)
+        ):
             response: web.StreamResponse = await handler(request)
             return response
         key = _presented_key(request)

@@ -14,7 +14,7 @@ from typing import Any
 
 import msgspec
 from aiohttp import BodyPartReader, web
-from aiohttp.http_exceptions import BadHttpMessage
+from aiohttp.http_exceptions import HttpProcessingError
 
 from elluminate.schemas import (
     ColumnTypeEnum,
@@ -34,6 +34,7 @@ from .collection_rules import cell_rules, check_collection_name, check_collectio
 from .errors import HTTPError, bad_gateway, bad_request, conflict, not_found, unprocessable
 from .http import (
     check_name,
+    check_no_nul,
     get_db,
     get_providers,
     json_response,
@@ -408,7 +409,7 @@ async def _read_upload(request: web.Request) -> bytes:
         return await request.read()
     try:
         return await _read_file_part(request)
-    except (ValueError, AssertionError, LookupError, RuntimeError, BadHttpMessage) as exc:
+    except (ValueError, AssertionError, LookupError, RuntimeError, HttpProcessingError) as exc:
         raise unprocessable(
             f"malformed multipart body ({exc}); send multipart/form-data with a part 'file'"
         ) from None
@@ -448,6 +449,7 @@ def parse_jsonl(data: bytes) -> list[dict[str, Any]]:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise unprocessable(f"the upload is not UTF-8 text: {exc}") from None
+    maybe_nul = "\\u0000" in text
     stripped = text.strip()
     if stripped.startswith("["):
         try:
@@ -461,6 +463,8 @@ def parse_jsonl(data: bytes) -> list[dict[str, Any]]:
                 raise unprocessable(
                     f"item {index}: expected a JSON object, got {json_type_name(row)}"
                 )
+            if maybe_nul:
+                check_no_nul(row, what=f"item {index}: ")
         return list(rows)
     result: list[dict[str, Any]] = []
     for number, line in enumerate(text.split("\n"), start=1):
@@ -478,6 +482,8 @@ def parse_jsonl(data: bytes) -> list[dict[str, Any]]:
                 f"line {number}: expected a JSON object (one row per line), got "
                 f"{json_type_name(row)}; nothing was added"
             )
+        if maybe_nul:
+            check_no_nul(row, what=f"line {number}: ")
         result.append(row)
     return result
 

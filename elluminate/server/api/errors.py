@@ -8,7 +8,7 @@ from typing import Any
 import msgspec
 from aiohttp import web
 
-from ..store.errors import NotFound
+from ..store.errors import NotFound, TextNotStorable
 
 log = logging.getLogger("elluminate.server.api.errors")
 
@@ -86,6 +86,10 @@ async def error_middleware(request: web.Request, handler: Any) -> web.StreamResp
         return error_response(exc.status, exc.body())
     except NotFound as exc:
         return error_response(404, {"detail": str(exc)})
+    except TextNotStorable:
+        return error_response(
+            422, {"detail": "text values must not contain NUL (\\u0000) characters"}
+        )
     except web.HTTPException as exc:
         if exc.status < 400:
             raise

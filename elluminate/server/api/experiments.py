@@ -395,13 +395,21 @@ async def run_experiment(request: web.Request) -> web.Response:
     return json_response(await _view(request, experiment_id, task_id))
 
 
-@routes.post(ONE + "/retry-failed")
-async def retry_failed(request: web.Request) -> web.Response:
-    """Delete failed responses and generate (and rate) what the experiment is missing."""
-    experiment_id = path_id(request, "experiment_id", "experiment")
-    db, pid, engine = get_db(request), project_id(request), get_engine(request)
-    data = await read_raw_json(request, allow_empty=True)
-    body = convert(data if data is not None else {}, RetryFailedRequest)
+async def retry_failed_run(
+    db: Any,
+    engine: TaskEngine,
+    pid: int,
+    experiment_id: int,
+    *,
+    rating_mode: str,
+    discard_annotations: bool = False,
+) -> str | None:
+    """Delete the experiment's failed responses and start a task for what is missing.
+
+    Returns the task id, or None when nothing is left to do; 409 while it runs, before its
+    first run, while it is being deleted, or (unless ``discard_annotations``) when failed
+    responses carry annotations. Shared by the API and the web viewer.
+    """
     task_id: str | None = None
     async with db.begin() as conn:
         exp = await store.get(conn, pid, experiment_id, lock=True)
@@ -412,14 +420,14 @@ async def retry_failed(request: web.Request) -> web.Response:
                 f"experiment {exp['name']!r} is running (task {running}); wait or cancel"
             )
         if exp["evaluation_mode"] == EvaluationMode.AGENTIC.value:  # re-rate, delete nothing
-            deleted, task_id = 0, await _retry_agentic(conn, engine, pid, exp, body)
+            deleted, task_id = 0, await _retry_agentic(conn, engine, pid, exp, rating_mode)
         else:
             if not exp["has_run"]:
                 raise conflict(
                     f"experiment {exp['name']!r} has not run yet: start it with POST .../run"
                 )
             annotated = await store.annotated_failures(conn, experiment_id)
-            if annotated and not body.discard_annotations:
+            if annotated and not discard_annotations:
                 raise conflict(
                     f"{annotated} failed response(s) of experiment {exp['name']!r} carry "
                     "annotations; pass discard_annotations=true to delete them anyway"
@@ -433,7 +441,7 @@ async def retry_failed(request: web.Request) -> web.Response:
                 await check_runnable(conn, exp)
                 await modes.check_runnable(conn, exp)
                 task_id = await start_task(
-                    conn, engine, pid, exp, {"rating_mode": body.rating_mode.value, "retry": True}
+                    conn, engine, pid, exp, {"rating_mode": rating_mode, "retry": True}
                 )
             else:
                 await store.touch(conn, experiment_id)
@@ -443,11 +451,40 @@ async def retry_failed(request: web.Request) -> web.Response:
         deleted,
         f"task {task_id}" if task_id else "nothing to do",
     )
+    return task_id
+
+
+async def cancel_run(db: Any, engine: TaskEngine, pid: int, experiment_id: int) -> None:
+    """Revoke the experiment's running task and wait until it ended; 409 if nothing runs.
+    Shared by the API and the web viewer."""
+    async with db.connect() as conn:
+        exp = await store.get(conn, pid, experiment_id)
+    task_id = running_task(exp)
+    if task_id is None:
+        raise conflict(f"experiment {exp['name']!r} has no running task to cancel")
+    await engine.cancel(task_id)
+
+
+@routes.post(ONE + "/retry-failed")
+async def retry_failed(request: web.Request) -> web.Response:
+    """Delete failed responses and generate (and rate) what the experiment is missing."""
+    experiment_id = path_id(request, "experiment_id", "experiment")
+    db, pid, engine = get_db(request), project_id(request), get_engine(request)
+    data = await read_raw_json(request, allow_empty=True)
+    body = convert(data if data is not None else {}, RetryFailedRequest)
+    task_id = await retry_failed_run(
+        db,
+        engine,
+        pid,
+        experiment_id,
+        rating_mode=body.rating_mode.value,
+        discard_annotations=body.discard_annotations,
+    )
     return json_response(await _view(request, experiment_id, task_id))
 
 
 async def _retry_agentic(
-    conn: Connection, engine: TaskEngine, pid: int, exp: Any, body: RetryFailedRequest
+    conn: Connection, engine: TaskEngine, pid: int, exp: Any, rating_mode: str
 ) -> str | None:
     """retry-failed of an AGENTIC experiment: the judge again for uploaded responses whose
     criteria are not all rated (failed ratings included); None when there are none."""
@@ -455,7 +492,7 @@ async def _retry_agentic(
     if not waiting:
         await store.touch(conn, exp["id"])
         return None
-    payload = {"rating_mode": body.rating_mode.value, "response_ids": waiting}
+    payload = {"rating_mode": rating_mode, "response_ids": waiting}
     return await start_task(conn, engine, pid, exp, payload)
 
 
@@ -463,13 +500,7 @@ async def _retry_agentic(
 async def cancel_experiment(request: web.Request) -> web.Response:
     """Revoke the experiment's running task (it ends REVOKED); 409 if nothing runs."""
     experiment_id = path_id(request, "experiment_id", "experiment")
-    db, pid, engine = get_db(request), project_id(request), get_engine(request)
-    async with db.connect() as conn:
-        exp = await store.get(conn, pid, experiment_id)
-    task_id = running_task(exp)
-    if task_id is None:
-        raise conflict(f"experiment {exp['name']!r} has no running task to cancel")
-    await engine.cancel(task_id)
+    await cancel_run(get_db(request), get_engine(request), project_id(request), experiment_id)
     return json_response(await _view(request, experiment_id))
 
 

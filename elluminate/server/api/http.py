@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import sqlite3
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -14,8 +13,7 @@ from sqlalchemy import Select
 from ..config import ServerConfig
 from ..engine.engine import TaskEngine
 from ..store.common import named_list
-from ..store.connection import Connection
-from ..store.database import Database
+from ..store.connection import Connection, Store
 from ..store.pages import fetch_page
 from ..store.projects import Principal
 from .auth import PRINCIPAL_KEY
@@ -26,7 +24,7 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 
-DB_KEY: web.AppKey[Database] = web.AppKey("elluminate_db", Database)
+DB_KEY: web.AppKey[Store] = web.AppKey("elluminate_db")
 CONFIG_KEY: web.AppKey[ServerConfig] = web.AppKey("elluminate_config", ServerConfig)
 PROVIDERS_KEY: web.AppKey[Providers] = web.AppKey("elluminate_providers")
 ENGINE_KEY: web.AppKey[TaskEngine] = web.AppKey("elluminate_task_engine", TaskEngine)
@@ -43,7 +41,7 @@ _MSGSPEC_PATH = re.compile(r" - at `\$(.*)`$")
 # ---- request context --------------------------------------------------------------------
 
 
-def get_db(request: web.Request) -> Database:
+def get_db(request: web.Request) -> Store:
     """The server's database."""
     return request.app[DB_KEY]
 
@@ -128,8 +126,12 @@ def query_bool(request: web.Request, name: str, default: bool = False) -> bool:
 
 
 def query_str(request: web.Request, name: str) -> str | None:
-    """An optional string query parameter (absent gives None)."""
-    return request.query.get(name)
+    """An optional string query parameter (absent gives None); 422 for a NUL character,
+    which no database text can hold."""
+    value = request.query.get(name)
+    if value is not None and "\x00" in value:
+        raise unprocessable(f"query parameter {name!r} must not contain NUL (\\0) characters")
+    return value
 
 
 def page_param(request: web.Request) -> int:
@@ -176,7 +178,38 @@ async def read_raw_json(request: web.Request, *, allow_empty: bool = False) -> A
     except RecursionError:
         raise unprocessable(TOO_DEEP) from None
     check_int_range(data)
+    if b"\\u0000" in body:
+        check_no_nul(data)
     return data
+
+
+def _first_nul(data: Any) -> str | None:
+    """Path of the first string (key or value) holding a NUL character, else None."""
+    stack: list[tuple[Any, str]] = [(data, "")]
+    while stack:
+        value, where = stack.pop()
+        if isinstance(value, str):
+            if "\x00" in value:
+                return where.lstrip(".") or "body"
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                if "\x00" in key:
+                    return f"{where}.{key!r}".lstrip(".")
+                stack.append((item, f"{where}.{key}"))
+        elif isinstance(value, list):
+            stack.extend((item, f"{where}[{i}]") for i, item in enumerate(value))
+    return None
+
+
+def check_no_nul(data: Any, *, what: str = "") -> None:
+    """422 naming the first text holding a NUL (\\u0000): no backend stores it alike
+    (PostgreSQL cannot store it at all), so it is refused everywhere."""
+    where = _first_nul(data)
+    if where is not None:
+        raise unprocessable(
+            f"{what}the text at `{where}` contains a NUL (\\u0000) character; remove it "
+            "(text values must not contain NUL characters)"
+        )
 
 
 def _first_out_of_range(data: Any) -> str | None:
@@ -294,65 +327,6 @@ class PageBody(msgspec.Struct):
     count: int
 
 
-def live_row(db: Database, table: str, kind: str, pid: int, ident: int) -> sqlite3.Row:
-    """The non-deleted row ``ident`` of ``table`` in project ``pid``, or 404 naming ``kind``."""
-    row = db.fetchone(
-        f"SELECT * FROM {table} WHERE id = ? AND project_id = ? AND deleted_at IS NULL",
-        (ident, pid),
-    )
-    if row is None:
-        raise not_found(kind, ident)
-    return row
-
-
-def list_named(
-    request: web.Request, table: str, build: Callable[[list[sqlite3.Row]], list[Any]]
-) -> web.Response:
-    """A page of the project's non-deleted rows of ``table``; ``name`` filters exactly."""
-    where = "project_id = ? AND deleted_at IS NULL"
-    params: list[Any] = [project_id(request)]
-    name = query_str(request, "name")
-    if name is not None:
-        where += " AND name = ?"
-        params.append(name.strip())
-    return paginate(
-        get_db(request),
-        request,
-        select=f"SELECT * FROM {table}",
-        where=where,
-        params=params,
-        order_by="id",
-        build=build,
-    )
-
-
-def paginate(
-    db: Database,
-    request: web.Request,
-    *,
-    select: str,
-    where: str,
-    params: Sequence[Any],
-    order_by: str,
-    build: Callable[[list[Any]], Sequence[Any]],
-    page: int | None = None,
-) -> web.Response:
-    """Run a paginated list query and answer ``{"items", "count"}``.
-
-    ``select`` is ``"SELECT ... FROM t"``, ``where`` the condition (without WHERE), ``build``
-    turns the page's rows into wire objects. ``count`` is the total over all pages.
-    """
-    page = page if page is not None else page_param(request)
-    size = get_config(request).page_size
-    from_part = select[select.upper().index(" FROM ") :]
-    count = db.fetchval(f"SELECT COUNT(*) {from_part} WHERE {where}", params)
-    rows = db.fetchall(
-        f"{select} WHERE {where} ORDER BY {order_by} LIMIT ? OFFSET ?",
-        (*params, size, (page - 1) * size),
-    )
-    return json_response(PageBody(items=build(rows), count=int(count or 0)))
-
-
 async def page_response(
     request: web.Request,
     conn: Connection,
@@ -385,14 +359,6 @@ async def named_page_response(
     )
 
 
-def page_of(items: Sequence[Any], request: web.Request) -> web.Response:
-    """Paginate an in-memory list (for filters computed in Python)."""
-    page = page_param(request)
-    size = get_config(request).page_size
-    chunk = items[(page - 1) * size : page * size]
-    return json_response(PageBody(items=chunk, count=len(items)))
-
-
 def check_name(value: Any, *, what: str = "name", max_length: int = 255) -> str:
     """A stripped, non-empty name of at most ``max_length`` characters (else 422)."""
     if not isinstance(value, str):
@@ -400,6 +366,8 @@ def check_name(value: Any, *, what: str = "name", max_length: int = 255) -> str:
     name = value.strip()
     if not name:
         raise unprocessable(f"{what} must not be empty")
+    if "\x00" in name:
+        raise unprocessable(f"{what} must not contain NUL (\\0) characters")
     if len(name) > max_length:
         raise unprocessable(f"{what} is {len(name)} characters long; the maximum is {max_length}")
     return name
@@ -421,9 +389,7 @@ __all__ = [
     "json_response",
     "json_type_name",
     "no_content",
-    "page_of",
     "page_param",
-    "paginate",
     "path_id",
     "principal",
     "project_id",

@@ -34,7 +34,7 @@ from aiohttp import web
 
 from elluminate import schemas as s
 
-from .auth import PUBLIC_ROUTES
+from .auth import PUBLIC_ROUTES, is_viewer_path
 from .projects import Health, ProjectWithKey, server_version
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -335,13 +335,16 @@ def _path_params(resource: web.AbstractResource) -> dict[str, str]:
 
 
 def iter_routes(app: web.Application) -> Iterator[RouteInfo]:
-    """Every (method, path) the app serves, without the implicit ``HEAD`` twins of GETs."""
+    """Every (method, path) of the API the app serves, without the implicit ``HEAD`` twins of
+    GETs and without the web viewer's HTML pages (``/ui``, not part of the API)."""
     seen: set[tuple[str, str]] = set()
     all_routes = [(r.method.upper(), r.resource) for r in app.router.routes()]
     gets = {res.canonical for method, res in all_routes if method == "GET" and res is not None}
     for route in app.router.routes():
         resource = route.resource
         if resource is None:  # pragma: no cover - only for sub-apps
+            continue
+        if is_viewer_path(resource.canonical):
             continue
         method = route.method.upper()
         if method == "HEAD" and resource.canonical in gets:

@@ -15,6 +15,7 @@ from elluminate.schemas import CreateProjectRequest, Project, VersionCheckRespon
 
 from ..store import projects as store
 from ..store.views import Views
+from .auth import VIEWER_PREFIX
 from .errors import HTTPError
 from .http import (
     CONFIG_KEY,
@@ -59,9 +60,18 @@ class ProjectWithKey(Project, kw_only=True):
     api_key: str
 
 
+def _browser_navigation(request: web.Request) -> bool:
+    """True for a browser opening the page (it asks for HTML); API clients ask for JSON or
+    anything (``*/*``) and get the health JSON."""
+    accept = request.headers.get("Accept", "")
+    return "text/html" in accept and "application/json" not in accept
+
+
 @routes.get("/")
 async def health(request: web.Request) -> web.Response:
-    """Liveness check (no auth)."""
+    """Liveness check (no auth); a browser is sent to the web viewer at ``/ui/``."""
+    if _browser_navigation(request):
+        return web.Response(status=302, headers={"Location": VIEWER_PREFIX + "/"})
     config = request.app[CONFIG_KEY]
     return json_response(
         Health(

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import sqlite3
 from typing import Any
 
 from aiohttp import web
@@ -13,7 +12,7 @@ from elluminate._templates import TemplateSyntaxError, check_messages, message_p
 from elluminate.schemas import CreatePromptTemplateRequest
 
 from ..store import templates as store
-from ..store.database import Database, dumps_canonical
+from ..store.database import dumps_canonical
 from ..store.views import Views
 from .errors import HTTPError, conflict, unprocessable
 from .http import (
@@ -22,7 +21,6 @@ from .http import (
     get_config,
     get_db,
     json_response,
-    live_row,
     no_content,
     page_param,
     path_id,
@@ -110,12 +108,6 @@ def validate_tools(tools: list[dict[str, Any]] | None, tool_choice: Any) -> None
             )
         if name not in names:
             raise unprocessable(f"tool_choice names the function {name!r}, which is not in tools")
-
-
-# legacy: used by api/collections.py until it is ported (async: store.templates.live_template)
-def template_row(db: Database, pid: int, template_id: int) -> sqlite3.Row:
-    """The (non-deleted) template row of this project, or 404."""
-    return live_row(db, "prompt_templates", "prompt template", pid, template_id)
 
 
 @routes.get(BASE)

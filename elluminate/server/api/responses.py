@@ -31,6 +31,7 @@ from ..store.responses import LIST_INT_FILTERS, LIST_RANGES, DuplicateResponse
 from ..store.views_experiments import ExperimentViews
 from .errors import HTTPError, bad_request, conflict, not_found, unprocessable
 from .http import (
+    MAX_INT,
     get_config,
     get_db,
     get_providers,
@@ -159,9 +160,12 @@ def _query_float(request: web.Request, name: str) -> float | None:
     if raw is None or raw.strip().lower() in ("", "none", "null"):
         return None
     try:
-        return float(raw)
+        value = float(raw)
     except ValueError:
-        raise unprocessable(f"query parameter {name!r} must be a number, got {raw!r}") from None
+        value = math.nan
+    if not math.isfinite(value):
+        raise unprocessable(f"query parameter {name!r} must be a number, got {raw!r}")
+    return value
 
 
 @routes.get(BASE)
@@ -200,7 +204,13 @@ async def list_responses(request: web.Request) -> web.Response:
             if column == "duration_seconds":
                 params[key] = number
             else:  # token counts are integers: the same bound, rounded inward
-                params[key] = math.ceil(number) if op == ">=" else math.floor(number)
+                bound = math.ceil(number) if op == ">=" else math.floor(number)
+                if abs(bound) > MAX_INT:  # beyond what an integer column holds
+                    raise unprocessable(
+                        f"query parameter {key!r} must be between {-MAX_INT} and {MAX_INT}, "
+                        f"got {request.query[key]!r}"
+                    )
+                params[key] = bound
     page = page_param(request)
     size = get_config(request).page_size
     async with db.connect() as conn:

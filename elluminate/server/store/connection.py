@@ -36,6 +36,10 @@ class ForeignKeyViolation(IntegrityError):
     """A row is still referenced, or references a row that does not exist."""
 
 
+class TextNotStorable(Exception):
+    """A text value the database cannot store (PostgreSQL: a NUL character)."""
+
+
 class Row(Protocol):
     """A result row: by column name or by position."""
 
@@ -96,6 +100,14 @@ class Store(Protocol):
     dialect_name: str
     #: the database file, or the URL without its password
     path: str
+
+    async def start(self) -> None:
+        """Open the database: connect, migrate the schema."""
+        ...
+
+    async def stop(self) -> None:
+        """Close it (idempotent)."""
+        ...
 
     def begin(self) -> contextlib.AbstractAsyncContextManager[Any]:
         """A write transaction: ``async with store.begin() as conn`` (a :class:`Connection`)."""

@@ -1,22 +1,19 @@
-"""SQLite storage: one connection, used synchronously from the event-loop thread.
+"""The SQLite store (the embedded default): one file, one server, one connection.
 
-Design:
-
-* One ``sqlite3`` connection per server (WAL, ``foreign_keys=ON``, ``busy_timeout``), opened
-  in autocommit mode; writes happen inside ``with db.transaction():`` (``BEGIN IMMEDIATE`` ...
-  ``COMMIT``/``ROLLBACK``). A transaction block must contain **no** ``await``: then each
-  request's writes are atomic, and no two requests ever interleave inside one transaction, so
-  "database is locked" cannot happen. (Entering a transaction that another task holds open
-  raises ``RuntimeError``: it means somebody awaited inside a transaction.)
-* Reads outside a transaction see committed data only.
+* One ``sqlite3`` connection per server (WAL, ``foreign_keys=ON``, ``busy_timeout``), in
+  autocommit mode. Statements are SQLAlchemy Core statements compiled once for SQLite
+  (:mod:`.compiler`) and run inline on the event-loop thread: a few microseconds each, no
+  thread hop. ``async with db.begin() as conn`` is a write transaction (``BEGIN IMMEDIATE``
+  ... ``COMMIT``, ``ROLLBACK`` when the block raises), ``async with db.connect() as conn`` a
+  read; an async lock makes blocks exclusive, so even an ``await`` inside a transaction never
+  lets another request's statements into it, and "database is locked" cannot happen.
+* One server per file: an exclusive lock on ``<db>.lock`` (see :class:`_FileLock`).
 * The schema is created or migrated on open (:mod:`.migrate`: Alembic revisions).
 * JSON columns are TEXT written with :func:`dumps` (msgspec) and read with :func:`loads`.
-* Timestamps are ISO-8601 UTC strings (``...Z``) written by :func:`now`.
+* Timestamps are ISO-8601 UTC text (``...Z``, sortable): write ``utcnow()`` datetimes, read
+  with :func:`ts` (which also reads the datetimes of PostgreSQL).
 * Integer ids are ``AUTOINCREMENT``: an id is never reused, so a stale id never finds a
   different object.
-* Historical objects (templates, collections, rows, criteria, criterion sets, LLM configs)
-  have a ``deleted_at`` column: :meth:`Database.delete_or_hide` deletes a row when nothing
-  references it and hides it (soft delete) otherwise, so past experiments keep their meaning.
 """
 
 from __future__ import annotations
@@ -27,7 +24,7 @@ import logging
 import os
 import sqlite3
 import sys
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -113,6 +110,15 @@ def ts_or_none(value: str | datetime | None) -> datetime | None:
 DURABILITY_PRAGMAS = {"full": "FULL", "normal": "NORMAL"}
 
 
+def sqlite_path(value: str) -> str:
+    """The file of a SQLite ``--db``: ``PATH`` or ``sqlite:///PATH`` (``sqlite:////abs``)."""
+    if value.startswith("sqlite:///"):
+        return value[len("sqlite:///") :] or ":memory:"
+    if value.startswith("sqlite://"):
+        return value[len("sqlite://") :] or ":memory:"
+    return value
+
+
 class DatabaseInUseError(RuntimeError):
     """Another server holds the database file (one server per SQLite file)."""
 
@@ -127,7 +133,7 @@ class Database:
             raise ValueError(
                 f"durability must be one of {', '.join(DURABILITY_PRAGMAS)}, not {durability!r}"
             )
-        self.path = str(path)
+        self.path = sqlite_path(str(path))
         self.durability = durability
         self.dialect_name = "sqlite"
         self.statements = StatementCache(sqlite_dialect.dialect())
@@ -168,6 +174,14 @@ class Database:
             self.close()
             raise
 
+    async def start(self) -> None:
+        """:meth:`open` (the store interface the app uses for both databases)."""
+        self.open()
+
+    async def stop(self) -> None:
+        """:meth:`close`."""
+        self.close()
+
     def close(self) -> None:
         """Close the connection (idempotent)."""
         conn, self._conn = self._conn, None
@@ -192,52 +206,6 @@ class Database:
 
     # -- transactions -----------------------------------------------------------------------
 
-    @contextlib.contextmanager
-    def transaction(self) -> Iterator[None]:
-        """``BEGIN IMMEDIATE`` ... ``COMMIT`` (``ROLLBACK`` on error); nesting joins the outer.
-
-        Never ``await`` inside: the block must run to completion without yielding.
-        """
-        owner = _current_owner()
-        if self._depth:
-            if owner is not self._owner:
-                raise RuntimeError(
-                    "a transaction is already open in another task: never await inside "
-                    "`with db.transaction():`"
-                )
-            self._depth += 1
-            try:
-                yield
-            finally:
-                self._depth -= 1
-            return
-        self.conn.execute("BEGIN IMMEDIATE")
-        self._depth, self._owner = 1, owner
-        try:
-            yield
-        except BaseException:
-            self._depth, self._owner = 0, None
-            self.conn.execute("ROLLBACK")
-            raise
-        self._depth, self._owner = 0, None
-        self.conn.execute("COMMIT")
-
-    @property
-    def in_transaction(self) -> bool:
-        return self._depth > 0
-
-    @contextlib.contextmanager
-    def savepoint(self, name: str = "sp") -> Iterator[None]:
-        """A nested savepoint inside the current transaction (rolled back on error)."""
-        self.conn.execute(f"SAVEPOINT {name}")
-        try:
-            yield
-        except BaseException:
-            self.conn.execute(f"ROLLBACK TO {name}")
-            self.conn.execute(f"RELEASE {name}")
-            raise
-        self.conn.execute(f"RELEASE {name}")
-
     # -- the async API (SQLAlchemy Core statements; see .connection) ------------------------
 
     @contextlib.asynccontextmanager
@@ -249,11 +217,6 @@ class Database:
             yield SQLiteConnection(self)
             return
         async with self._block:
-            if self._depth:
-                raise RuntimeError(
-                    "a synchronous transaction is open in another task: never await inside "
-                    "`with db.transaction():`"
-                )
             self.conn.execute("BEGIN IMMEDIATE")
             self._depth, self._owner = 1, owner
             connection = SQLiteConnection(self)
@@ -288,51 +251,6 @@ class Database:
                     callback(payload)
                 except Exception:  # pragma: no cover - a listener's bug must not stop others
                     log.exception("listener of %s failed", channel)
-
-    # -- queries ----------------------------------------------------------------------------
-
-    def execute(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> sqlite3.Cursor:
-        return self.conn.execute(sql, params)
-
-    def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> sqlite3.Cursor:
-        return self.conn.executemany(sql, rows)
-
-    def fetchone(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> sqlite3.Row | None:
-        row: sqlite3.Row | None = self.conn.execute(sql, params).fetchone()
-        return row
-
-    def fetchall(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> list[sqlite3.Row]:
-        return self.conn.execute(sql, params).fetchall()
-
-    def fetchval(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> Any:
-        row = self.conn.execute(sql, params).fetchone()
-        return None if row is None else row[0]
-
-    def insert(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> int:
-        """Run an INSERT and return the new row id."""
-        cursor = self.conn.execute(sql, params)
-        rowid = cursor.lastrowid
-        assert rowid is not None
-        return rowid
-
-    def delete_or_hide(self, table: str, row_id: int) -> bool:
-        """Delete a row; if other rows still reference it, set ``deleted_at`` instead.
-
-        Returns True for a real delete. Must run inside a transaction.
-        """
-        if not self.in_transaction:
-            raise RuntimeError("delete_or_hide must run inside db.transaction()")
-        try:
-            with self.savepoint("delete_or_hide"):
-                self.conn.execute(f"DELETE FROM {table} WHERE id = ?", (row_id,))
-            return True
-        except sqlite3.IntegrityError:
-            self.conn.execute(
-                f"UPDATE {table} SET deleted_at = ? WHERE id = ? AND deleted_at IS NULL",
-                (now(), row_id),
-            )
-            return False
-
 
 class SQLiteConnection:
     """:class:`~.connection.Connection` over the database's one ``sqlite3`` connection.

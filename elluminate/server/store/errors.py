@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .connection import ForeignKeyViolation, IntegrityError, UniqueViolation
+from .connection import ForeignKeyViolation, IntegrityError, TextNotStorable, UniqueViolation
 
 
 class NotFound(LookupError):
@@ -22,4 +22,11 @@ class NameTaken(Exception):
         self.existing_id = existing_id
 
 
-__all__ = ["ForeignKeyViolation", "IntegrityError", "NameTaken", "NotFound", "UniqueViolation"]
+__all__ = [
+    "ForeignKeyViolation",
+    "IntegrityError",
+    "NameTaken",
+    "NotFound",
+    "TextNotStorable",
+    "UniqueViolation",
+]

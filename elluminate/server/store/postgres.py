@@ -22,7 +22,7 @@ from sqlalchemy.dialects.postgresql import asyncpg as asyncpg_dialect
 from sqlalchemy.sql import ClauseElement
 
 from .compiler import StatementCache
-from .connection import ForeignKeyViolation, IntegrityError, UniqueViolation
+from .connection import ForeignKeyViolation, IntegrityError, TextNotStorable, UniqueViolation
 from .migrate import HEAD, VERSION_TABLE, create_statements, needs_upgrade
 
 log = logging.getLogger("elluminate.server.store.postgres")
@@ -132,6 +132,8 @@ async def _mapped_errors() -> AsyncIterator[None]:
         raise ForeignKeyViolation(str(exc)) from exc
     except asyncpg.IntegrityConstraintViolationError as exc:
         raise IntegrityError(str(exc)) from exc
+    except (asyncpg.CharacterNotInRepertoireError, asyncpg.UntranslatableCharacterError) as exc:
+        raise TextNotStorable(str(exc)) from exc
 
 
 class PostgresDatabase:
@@ -214,6 +216,14 @@ class PostgresDatabase:
                 await conn.run_sync(alembic_upgrade)
         finally:
             await engine.dispose()
+
+    async def start(self) -> None:
+        """:meth:`open` (the store interface the app uses for both databases)."""
+        await self.open()
+
+    async def stop(self) -> None:
+        """:meth:`close`."""
+        await self.close()
 
     async def close(self) -> None:
         """Close the listener and the pool (idempotent)."""

@@ -12,7 +12,7 @@ import logging
 import secrets
 from dataclasses import dataclass
 
-from sqlalchemy import bindparam, delete, insert, select
+from sqlalchemy import bindparam, delete, func, insert, select
 
 from . import schema as S
 from .connection import Connection
@@ -56,6 +56,8 @@ ADD_KEY = insert(_K).values(
 )
 DELETE_KEY = delete(_K).where(_K.c.id == bindparam("id"))
 DELETE_KEY_HASH = delete(_K).where(_K.c.key_hash == bindparam("hash"))
+#: PostgreSQL: replicas starting together bootstrap one after the other ("boot").
+BOOTSTRAP_LOCK = select(func.pg_advisory_xact_lock(0x626F6F74))
 PRINCIPAL = (
     select(_K.c.id, _K.c.key_hash, _K.c.project_id, _P.c.organization_id)
     .join(_P, _P.c.id == _K.c.project_id)
@@ -135,6 +137,8 @@ async def bootstrap(
     Returns a newly generated key (to be shown once), or None.
     """
     moment = utcnow()
+    if conn.dialect_name == "postgresql":
+        await conn.fetchval(BOOTSTRAP_LOCK)
     org_id = await conn.fetchval(FIRST_ORGANIZATION)
     if org_id is None:
         org_id = await conn.insert(ADD_ORGANIZATION, {"name": organization_name, "ts": moment})

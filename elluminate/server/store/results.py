@@ -47,7 +47,7 @@ def _fractions(yes: int, no: int) -> MeanRating:
     return MeanRating(yes=yes / total, no=no / total)
 
 
-def _row_filter(columns: int) -> Any:
+def categorical_condition(columns: int) -> Any:
     """The categorical condition on ``template_variables``: per column ``k`` the value at
     JSON key ``:cat_key_k`` is one of ``:cat_values_k`` (OR within a column, AND across)."""
     return and_(
@@ -69,7 +69,7 @@ def _statements(columns: int | None) -> tuple[Select[Any], Select[Any], Select[A
         source = _R.join(_TV, _TV.c.id == _R.c.template_variables_id)
     cond: Any = _R.c.experiment_id.in_(_IDS)
     if columns is not None:
-        cond = and_(cond, _row_filter(columns)) if columns else and_(cond, false())
+        cond = and_(cond, categorical_condition(columns)) if columns else and_(cond, false())
     responses = (
         select(
             _R.c.experiment_id,
@@ -111,7 +111,12 @@ PRICES = select(
 ).where(S.llm_configs.c.id.in_(_IDS))
 
 
-def _filter_params(filters: dict[str, list[Any]] | None) -> tuple[int | None, dict[str, Any]]:
+def categorical_params(
+    filters: dict[str, list[Any]] | None,
+) -> tuple[int | None, dict[str, Any]]:
+    """The parameters of :func:`categorical_condition` for ``filters`` (column -> allowed
+    values) and its number of columns: None without filters, 0 when a column allows nothing
+    (then nothing matches)."""
     if filters is None or not filters:
         return None, {}
     if not all(filters.values()):  # a column that allows nothing matches nothing
@@ -158,7 +163,7 @@ async def _results_of_chunk(
     categorical_filters: dict[str, list[Any]] | None,
 ) -> dict[int, ExperimentResults | None]:
     ids = [e["id"] for e in experiments]
-    columns, filter_params = _filter_params(categorical_filters)
+    columns, filter_params = categorical_params(categorical_filters)
     responses_stmt, counts_stmt, rated_stmt = _statements(columns)
     responses_of: dict[int, list[Any]] = {i: [] for i in ids}
     for r in await conn.fetchall(responses_stmt, {"ids": ids, **filter_params}):

@@ -473,7 +473,8 @@ def test_transport_errors_are_named_right(server, proxy, blackhole, case):
             base_url=base_url,
             api_key=server.api_key,
             retry_config=ONCE,
-            timeout=0.3,
+            # Short only where the timeout is the point: a loaded machine may be slow to answer.
+            timeout=0.3 if error in (ConnectTimeoutError, RequestTimeoutError) else 30.0,
             skip_version_check=True,
         )
         try:
@@ -592,7 +593,8 @@ def stream_events(client, name="Streamed"):
 
 @pytest.mark.parametrize("fault", STREAM_FAULTS, ids=str)
 def test_broken_stream_falls_back_to_polling(server, proxy, fault):
-    with make_client(proxy, server, timeout=1.0) as client:
+    # A short read timeout is what turns the stall into a fallback; the others need none.
+    with make_client(proxy, server, timeout=1.0 if fault == "stall" else 30.0) as client:
         proxy.script(STREAM_FAULTS[fault], method="GET", path=STREAM)
         events = stream_events(client)
     assert sum(event.is_complete for event in events) == 1
@@ -608,12 +610,14 @@ def test_broken_stream_falls_back_to_polling(server, proxy, fault):
 
 @pytest.mark.parametrize("events_before_cut", [1, 2])
 def test_fallback_does_not_repeat_the_streamed_log(client, direct, proxy, events_before_cut):
-    proxy.script(Fault.cut(after_events=events_before_cut), method="GET", path=STREAM)
+    # Count from the first event with log text: on a loaded machine earlier ones carry none.
+    cut = Fault.cut(after_events=events_before_cut, counting_from=b"Generating")
+    proxy.script(cut, method="GET", path=STREAM)
     events = stream_events(client)
     assert sum(event.is_complete for event in events) == 1 and events[-1].is_success
     assert proxy.count("GET", POLL) >= 1  # the rest came from polling
-    streamed = "".join(e.logs_delta or "" for e in events[:events_before_cut])
-    assert "Generating" in streamed  # the stream delivered log text before it broke
+    # The proxy cut the stream after it delivered "Generating"; polling must not repeat it.
+    assert "".join(e.logs_delta or "" for e in events).count("Generating") == 1
     [stream_path] = {path for method, path in proxy.seen if path.endswith("/stream")}
     # A poll without a consumer id answers the whole log (CONTRACT.md 5.2).
     resp = direct._http.request("GET", stream_path.removesuffix("/stream"))

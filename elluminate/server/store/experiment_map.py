@@ -1,0 +1,157 @@
+"""The experiment map (``GET @/experiments/{id}/map``, CONTRACT.md 4.8, 7.15): one page of the
+rows an experiment answered, with per-response metadata and no messages, from the per-response
+summaries of :mod:`.samples`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import bindparam, distinct, func, select
+
+from elluminate.schemas import ExperimentMap, ExperimentMapResponse, ExperimentMapSample
+
+from . import schema as S
+from .connection import Connection
+from .database import loads
+from .samples import Summary, group_rows, summaries_of, summary_statement
+
+_R, _TV = S.responses, S.template_variables
+_IDS: Any = bindparam("ids", expanding=True)
+
+MAP_COUNTS = select(
+    func.count(distinct(_R.c.template_variables_id)), func.count()
+).where(_R.c.experiment_id == bindparam("experiment_id"))
+MAP_ROWS = (
+    select(_R.c.template_variables_id)
+    .where(_R.c.experiment_id == bindparam("experiment_id"))
+    .group_by(_R.c.template_variables_id)
+    .order_by(_R.c.template_variables_id)
+    .limit(bindparam("limit"))
+    .offset(bindparam("offset"))
+)
+TRAJECTORIES = select(_R.c.id, _R.c.trajectory).where(_R.c.id.in_(_IDS))
+ROW_VALUES = select(_TV.c.id, _TV.c.input_values).where(_TV.c.id.in_(_IDS))
+COLLECTION_TYPE = select(S.collections.c.collection_type).where(
+    S.collections.c.id == bindparam("id")
+)
+PRICES = select(
+    S.llm_configs.c.id, S.llm_configs.c.input_price_per_mtok, S.llm_configs.c.output_price_per_mtok
+).where(S.llm_configs.c.id.in_(_IDS))
+#: The column that names an AGENTIC collection's task (CONTRACT.md 10.4).
+TASK_COLUMN = "task"
+
+
+def _trajectory_figures(trajectory: Any) -> tuple[int | None, float | None]:
+    """(total steps, total cost in USD) of an ATIF trajectory: its ``final_metrics`` where
+    given, else the number of steps and the sum of the steps' costs (None without any)."""
+    if not isinstance(trajectory, dict):
+        return None, None
+    final = trajectory.get("final_metrics")
+    final = final if isinstance(final, dict) else {}
+    steps = trajectory.get("steps")
+    steps = steps if isinstance(steps, list) else []
+    total_steps = final.get("total_steps")
+    if not isinstance(total_steps, int) or isinstance(total_steps, bool):
+        total_steps = len(steps)
+    cost = final.get("total_cost_usd")
+    if not isinstance(cost, (int, float)) or isinstance(cost, bool):
+        costs = [
+            c
+            for s in steps
+            if isinstance(s, dict) and isinstance(s.get("metrics"), dict)
+            for c in [s["metrics"].get("cost_usd")]
+            if isinstance(c, (int, float)) and not isinstance(c, bool)
+        ]
+        cost = sum(costs) if costs else None
+    return total_steps, None if cost is None else float(cost)
+
+
+def _token_cost(summary: Summary, prices: Any) -> float | None:
+    """Tokens times the LLM config's prices per million (None without prices or tokens)."""
+    if prices is None or (
+        prices["input_price_per_mtok"] is None and prices["output_price_per_mtok"] is None
+    ):
+        return None
+    if summary.input_tokens is None and summary.output_tokens is None:
+        return None
+    return (
+        (summary.input_tokens or 0) * float(prices["input_price_per_mtok"] or 0.0)
+        + (summary.output_tokens or 0) * float(prices["output_price_per_mtok"] or 0.0)
+    ) / 1e6
+
+
+async def experiment_map(
+    conn: Connection, experiment: Any, *, page: int, limit: int
+) -> ExperimentMap:
+    """Page ``page`` (``limit`` rows each, by row id) of the rows an experiment answered, with
+    per-response metadata; ``experiment`` is its ``experiments`` row.
+
+    ``num_samples`` / ``num_responses`` count the whole experiment. Per response:
+    ``num_criteria_passed`` / ``_failed`` are its YES / NO ratings (None when it has no rating
+    at all); ``total_steps`` and ``total_cost_usd`` come from its trajectory, else the cost is
+    its tokens at its LLM config's prices (None when unknown); ``task_name`` is the row's
+    ``task`` value in AGENTIC collections.
+    """
+    experiment_id = experiment["id"]
+    counts = await conn.fetchone(MAP_COUNTS, {"experiment_id": experiment_id})
+    num_samples, num_responses = (int(counts[0] or 0), int(counts[1] or 0)) if counts else (0, 0)
+    row_ids = [
+        int(r[0])
+        for r in await conn.fetchall(
+            MAP_ROWS,
+            {"experiment_id": experiment_id, "limit": limit, "offset": (page - 1) * limit},
+        )
+    ]
+    summaries: list[Summary] = []
+    if row_ids:
+        summaries = await summaries_of(
+            conn, summary_statement("rows"), {"experiment_id": experiment_id, "ids": row_ids}
+        )
+    figures: dict[int, tuple[int | None, float | None]] = {}
+    with_trajectory = [s.id for s in summaries if s.has_trajectory]
+    for start in range(0, len(with_trajectory), 100):
+        chunk = with_trajectory[start : start + 100]
+        for r in await conn.fetchall(TRAJECTORIES, {"ids": chunk}):
+            figures[int(r["id"])] = _trajectory_figures(loads(r["trajectory"]))
+    tasks: dict[int, str | None] = {}
+    kind = await conn.fetchval(COLLECTION_TYPE, {"id": experiment["collection_id"]})
+    if kind == "AGENTIC" and row_ids:
+        for r in await conn.fetchall(ROW_VALUES, {"ids": row_ids}):
+            value = (loads(r["input_values"]) or {}).get(TASK_COLUMN)
+            tasks[int(r["id"])] = None if value is None else str(value)
+    config_ids = sorted({s.llm_config_id for s in summaries if s.llm_config_id is not None})
+    prices: dict[int, Any] = {}
+    if config_ids:
+        prices = {int(r["id"]): r for r in await conn.fetchall(PRICES, {"ids": config_ids})}
+
+    def response(s: Summary) -> ExperimentMapResponse:
+        steps, cost = figures.get(s.id, (None, None))
+        if cost is None and s.llm_config_id is not None:
+            cost = _token_cost(s, prices.get(s.llm_config_id))
+        return ExperimentMapResponse(
+            response_id=s.id,
+            epoch=s.epoch,
+            task_name=tasks.get(s.row_id),
+            has_trajectory=s.has_trajectory,
+            total_steps=steps,
+            total_cost_usd=cost,
+            has_error=s.has_error,
+            num_criteria_passed=s.yes if s.rated else None,
+            num_criteria_failed=s.no if s.rated else None,
+        )
+
+    rows = group_rows(summaries)
+    return ExperimentMap(
+        experiment_id=experiment_id,
+        name=experiment["name"],
+        num_samples=num_samples,
+        num_responses=num_responses,
+        samples=[
+            ExperimentMapSample(
+                template_variables_id=row_id,
+                persona=None,
+                responses=[response(s) for s in rows[(experiment_id, row_id)].responses],
+            )
+            for row_id in row_ids
+        ],
+    )

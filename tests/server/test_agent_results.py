@@ -700,3 +700,34 @@ async def test_responses_of_agentic_experiments_come_only_from_uploads(client: A
         body = item if path.endswith("responses") else {"prompt_response_ins": [item]}
         assert "agent-results" in await client.err("POST", path, 400, json=body)
     assert await responses_of(client, exp) == []
+
+
+async def test_the_map_shows_what_uploads_reported(client: Any) -> None:
+    made = await agentic_setup(client)
+    exp = made["experiment"]
+    await client.ok(
+        "POST",
+        results_path(exp),
+        json={
+            "results": [
+                {"task_name": "fix-bug", "trajectory": trajectory(3)},
+                {"task_name": "add-docs", "steps": 7, "cost_usd": 1.5, "trajectory": trajectory()},
+            ],
+            "evaluate": False,
+        },
+    )
+    rows = made["collection"]["variables"]
+    await client.ok(  # renamed later: the map keeps the frozen name
+        "PUT",
+        f"{P}/collections/{made['collection']['id']}/entries/{rows[0]['id']}",
+        json={"input_values": {**rows[0]["input_values"], "task": "fix-bug-2"}},
+    )
+    mapped = await client.ok("GET", f"{P}/experiments/{exp['id']}/map")
+    got = {
+        r["task_name"]: (r["has_trajectory"], r["total_steps"], r["total_cost_usd"])
+        for s in mapped["samples"]
+        for r in s["responses"]
+    }
+    # from the trajectory's final_metrics, else what the upload reported
+    assert got == {"fix-bug": (True, 3, 0.25), "add-docs": (True, 7, 1.5)}
+    assert all(s["persona"] is None for s in mapped["samples"])

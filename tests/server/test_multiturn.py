@@ -263,3 +263,20 @@ async def test_deleting_the_sources_of_a_run_keeps_its_conversations(client: Any
     assert len(await responses_of(client, exp["id"])) == 4
     retried = await client.ok("POST", f"{P}/experiments/{exp['id']}/retry-failed", json={})
     assert retried["generation_task_id"] is None  # nothing failed, nothing missing
+
+
+async def test_the_map_has_a_sample_per_scenario_and_persona(client: Any) -> None:
+    made = await setup(client)
+    exp = await client.ok(
+        "POST", f"{P}/experiments", json=body(made, generate=True, agent_config={"max_turns": 1})
+    )
+    await wait(client, exp["id"], exp["generation_task_id"])
+    mapped = await client.ok("GET", f"{P}/experiments/{exp['id']}/map", params={"limit": 1})
+    assert (mapped["num_samples"], mapped["num_responses"]) == (4, 4)
+    samples = mapped["samples"]  # the page's one row, once per persona
+    assert len({s["template_variables_id"] for s in samples}) == 1
+    assert [s["persona"]["name"] for s in samples] == ["Ann", "Bob"]
+    assert all(s["persona"]["version"] == 1 for s in samples)
+    for sample in samples:
+        (response,) = sample["responses"]
+        assert response["num_criteria_passed"] == 2 and response["has_trajectory"] is False

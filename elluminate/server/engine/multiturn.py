@@ -9,8 +9,9 @@ yet, it holds one conversation:
 1. The **user simulator** (the server's default LLM, as for the judge) gets a system message
    with the persona (its row's values), the goal and the scenario's fields, and the
    conversation so far with the roles swapped (the model's answers are its ``user`` turns). Its
-   answer is the next user message. An answer that is empty or contains :data:`END_MARKER`
-   ends the conversation (``termination_reason`` ``user_ended``).
+   answer (at most :data:`SIMULATED_USER_MAX_TOKENS` tokens) is the next user message. An
+   answer that is empty or contains :data:`END_MARKER` ends the conversation
+   (``termination_reason`` ``user_ended``).
 2. The **model under test** (the experiment's LLM config, else the server default) gets the
    rendered prompt template (if the experiment has one; with the scenario's values) followed
    by the conversation, and answers as the assistant.
@@ -39,7 +40,7 @@ from elluminate.schemas import GenerationMetadata
 from ..evaluation import prompts as llm_prompts
 from ..evaluation.generation import Generator, prompt_messages
 from ..evaluation.judging import Criterion, applicable, judge_all
-from ..evaluation.providers import Completion, ProviderError
+from ..evaluation.providers import ChatParams, Completion, ProviderError
 from ..evaluation.transcripts import render_conversation
 from ..store import multiturn as store
 from ..store import responses as responses_store
@@ -52,6 +53,9 @@ from .planning import Setup, load_setup
 
 #: A simulated user's answer containing this ends the conversation.
 END_MARKER = "[END]"
+#: Longest answer of the user simulator (users write short messages; it bounds the time a
+#: conversation takes on a small local model).
+SIMULATED_USER_MAX_TOKENS = 128
 
 
 @dataclass
@@ -242,6 +246,7 @@ async def conversation_task(ctx: TaskContext) -> None:
     goal = store.goal_column(dict(setup.columns)) or store.GOAL
     model = base._generator(ctx.providers, setup.llm_row, loads(exp["generation_params"]))
     simulator = base._generator(ctx.providers, None)
+    simulator.params = ChatParams(max_tokens=SIMULATED_USER_MAX_TOKENS)
     judge = base._judge(
         ctx.providers, exp["rating_version"], payload.get("rating_mode") or exp["rating_mode"]
     )

@@ -123,9 +123,8 @@ async def test_an_envelope_is_the_prompt_of_an_experiment_without_template(clien
             ],
         },
     )
-    cset = await client.ok(
-        "POST", f"{P}/criterion_sets", json={"name": "C", "criteria": [{"criterion_str": "Is it brief?"}]}
-    )
+    criteria = [{"criterion_str": "Is it brief?"}]
+    cset = await client.ok("POST", f"{P}/criterion_sets", json={"name": "C", "criteria": criteria})
     exp = await client.ok(
         "POST",
         f"{P}/experiments",

@@ -49,7 +49,7 @@ from .http import (
     read_json,
     read_raw_json,
 )
-from .sse import find_task, get_engine, status_payload, stream_task
+from .sse import find_task, get_engine, stream_task
 
 log = logging.getLogger("elluminate.server.api.experiments")
 
@@ -511,15 +511,20 @@ async def cancel_experiment(request: web.Request) -> web.Response:
 async def generation_status(request: web.Request) -> web.Response:
     """Status of an experiment task (+ the experiment's current task and error flag)."""
     experiment_id = path_id(request, "experiment_id", "experiment")
-    db, pid = get_db(request), project_id(request)
+    db, pid, task_id = get_db(request), project_id(request), request.match_info["task_id"]
+    # The task first, then the experiment: a task's end and its experiment's release commit
+    # together, so a task read as ended is never paired with an experiment still holding it.
+    state = await find_task(request, task_id, "experiment", experiment_id)
     async with db.connect() as conn:
         exp = await store.get(conn, pid, experiment_id)
-    task = await find_task(request, request.match_info["task_id"], "experiment", experiment_id)
-    payload = await status_payload(
-        request, request.match_info["task_id"], "experiment", experiment_id
+    if state is not None and not state.terminal and exp["generation_task_id"] != task_id:
+        state = await find_task(request, task_id, "experiment", experiment_id)  # it just ended
+    consumer = request.query.get("connection_uuid") or None
+    payload = await get_engine(request).payload(
+        state, consumer=consumer, compat=consumer is None
     )
     async with db.connect() as conn:
-        payload["generation_task_id"] = await modes.reported_task(conn, exp, task)
+        payload["generation_task_id"] = await modes.reported_task(conn, exp, state)
     payload["has_internal_error"] = bool(exp["has_internal_error"])
     return json_response(payload)
 

@@ -2,7 +2,8 @@
 each conversation against the scenario's expected outcome.
 
     python examples/multi_turn.py                # embedded server, echo provider (dry run)
-    python examples/multi_turn.py --llm local    # the bundled local model plays all parts (CPU)
+    python examples/multi_turn.py --llm local    # the bundled local model plays all parts
+                                                 # (about 24 model calls: many minutes on a CPU)
 
 Or set ELLUMINATE_BASE_URL and ELLUMINATE_API_KEY to use a running server.
 """

@@ -49,13 +49,16 @@ from ..evaluation.generation import (
     generate,
     generator_for,
     prompt_messages,
+    prompt_settings,
     response_text,
 )
 from ..evaluation.judging import Criterion, Judge, applicable, judge_all, judge_for
 from ..store import responses as store
+from ..store import runs
 from ..store.connection import Connection
 from ..store.database import loads
 from ..store.responses import DuplicateResponse, Outcome
+from . import agentic, multiturn
 from .engine import TaskContext, TaskFailed, TaskRejected
 from .planning import criteria_of_set, load_setup, plan_work
 
@@ -221,8 +224,9 @@ async def experiment_task(ctx: TaskContext) -> None:
             async with ctx.write() as conn:
                 if not await store.row_is_live(conn, row_id):
                     raise LookupError("the row was deleted during the run")
+                settings = prompt_settings(setup.template_messages, values, setup.columns)
                 prompt_id = await store.insert_prompt(
-                    conn, project_id, setup.id, setup.template, row_id, prompt
+                    conn, project_id, setup.id, setup.template, row_id, prompt, settings
                 )
                 response_id = await store.insert_response(
                     conn,
@@ -368,12 +372,18 @@ async def generate_and_store(
         error: str | None
         messages: list[dict[str, Any]] = []
         metadata: GenerationMetadata | None = None
+        settings = None
         try:
-            _, prompt = await row_prompt(conn, template, item["template_variables_id"], strict=True)
+            values, prompt = await row_prompt(
+                conn, template, item["template_variables_id"], strict=True
+            )
         except ValueError as exc:
             prompt, error = [], f"cannot render the prompt: {exc}"
         else:
             error = None
+            if template is None:
+                _, columns = await store.row_and_columns(conn, item["template_variables_id"])
+                settings = prompt_settings(None, values, columns)
     if error is None:
         messages, metadata, error = await generate(
             limiter, gen, prompt, epoch=item.get("epoch") or 1
@@ -386,7 +396,7 @@ async def generate_and_store(
                 "response was generated"
             )
         prompt_id = await store.insert_prompt(
-            conn, project_id, exp["id"], template, item["template_variables_id"], prompt
+            conn, project_id, exp["id"], template, item["template_variables_id"], prompt, settings
         )
         response_id = await store.insert_response(
             conn,
@@ -584,8 +594,25 @@ async def rating_batch_task(ctx: TaskContext) -> None:
         )
 
 
+async def experiment_run(ctx: TaskContext) -> None:
+    """The ``experiment`` task: the run of the experiment's evaluation mode (STANDARD: generate
+    and rate, :func:`experiment_task`; AGENTIC: rate uploaded trials,
+    :func:`.agentic.evaluation_task`; MULTI_TURN: hold and rate conversations,
+    :func:`.multiturn.conversation_task`). One task kind for every mode, so the experiment's
+    ``generation_task_id``, status, stream, cancel and release work the same for all."""
+    assert ctx.state.experiment_id is not None
+    async with ctx.db.connect() as conn:
+        mode = await runs.evaluation_mode(conn, ctx.state.experiment_id)
+    if mode == "AGENTIC":
+        await agentic.evaluation_task(ctx)
+    elif mode == "MULTI_TURN":
+        await multiturn.conversation_task(ctx)
+    else:
+        await experiment_task(ctx)
+
+
 HANDLERS: dict[str, Callable[[TaskContext], Awaitable[None]]] = {
-    "experiment": experiment_task,
+    "experiment": experiment_run,
     "responses": response_batch_task,
     "ratings": rating_batch_task,
 }

@@ -9,6 +9,7 @@ from typing import Any, Protocol, TypeVar
 from elluminate._templates import render_messages
 from elluminate.schemas import GenerationMetadata, LLMConfig
 
+from ..store.columns import InvalidCell, conversation_envelope
 from ..store.serializers import llm_config_from_row
 from . import prompts as llm_prompts
 from .cache import LLMCache, call_key
@@ -116,11 +117,15 @@ def prompt_messages(
 ) -> list[dict[str, Any]]:
     """The rendered prompt of one row (ValueError naming missing placeholders).
 
-    Without a template, a ``raw_input`` column supplies the prompt (a string becomes one user
-    message, a list is taken as messages), or a ``conversation`` column's messages.
+    Without a template, a ``conversation`` column's envelope supplies the prompt (its
+    ``input.messages``), else a ``raw_input`` column (a string becomes one user message, a
+    list is taken as messages).
     """
     if template_messages is not None:
         return render_messages(template_messages, values)
+    envelope = _envelope(values, input_columns)
+    if envelope is not None:
+        return [dict(m) for m in envelope.input.messages]
     for name, column_type in input_columns:
         value = values.get(name)
         if column_type == "raw_input" and isinstance(value, str):
@@ -130,6 +135,48 @@ def prompt_messages(
         if isinstance(value, dict) and isinstance(value.get("messages"), list):
             return list(value["messages"])
     raise ValueError("the row has no raw_input or conversation value to use as the prompt")
+
+
+def _envelope(values: dict[str, Any], input_columns: Sequence[tuple[str, str]]) -> Any:
+    for name, column_type in input_columns:
+        if column_type == "conversation":
+            try:
+                envelope = conversation_envelope(values.get(name), name)
+            except InvalidCell:  # stored before envelopes were checked: not a prompt
+                continue
+            if envelope is not None:
+                return envelope
+    return None
+
+
+def prompt_settings(
+    template_messages: list[dict[str, Any]] | None,
+    values: dict[str, Any],
+    input_columns: Sequence[tuple[str, str]] = (),
+) -> dict[str, Any] | None:
+    """Without a template, the ``tools``, ``tool_choice`` and ``response_format`` (OpenAI
+    form) of the row's conversation envelope, recorded on the prompt it resolves to (None:
+    no envelope, or the template's own apply)."""
+    if template_messages is not None:
+        return None
+    envelope = _envelope(values, input_columns)
+    if envelope is None:
+        return None
+    body = envelope.input
+    response_format: dict[str, Any] | None = None
+    if body.response_format is not None:
+        if body.response_format.response_schema is not None:
+            response_format = {
+                "type": "json_schema",
+                "json_schema": {"name": "response", "schema": body.response_format.response_schema},
+            }
+        elif body.response_format.hint is not None:
+            response_format = {"type": body.response_format.hint}
+    return {
+        "tools": body.tools,
+        "tool_choice": body.tool_choice,
+        "response_format": response_format,
+    }
 
 
 def response_text(messages: Sequence[dict[str, Any]]) -> str:

@@ -7,7 +7,7 @@ with :class:`DuplicateResponse`.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -126,6 +126,7 @@ CHECKED_EXPERIMENT = (
         _E.c.name,
         _E.c.collection_id,
         _E.c.prompt_template_id,
+        _E.c.evaluation_mode,
         S.collections.c.name.label("collection"),
     )
     .join(S.collections, S.collections.c.id == _E.c.collection_id)
@@ -188,9 +189,18 @@ async def insert_prompt(
     template: Any,
     row_id: int,
     messages: list[dict[str, Any]],
+    settings: Mapping[str, Any] | None = None,
 ) -> int:
     """Store a rendered prompt (in the caller's transaction); ``template`` is a
-    ``prompt_templates`` row or None."""
+    ``prompt_templates`` row or None. Without a template, ``settings`` (``tools``,
+    ``tool_choice``, ``response_format``: a conversation envelope's) are recorded instead."""
+    if template is not None:
+        tools, choice = template["tools"], template["tool_choice"]
+        response_format = template["response_format_json_schema"]
+    else:
+        given = settings or {}
+        tools, choice = dumps(given.get("tools")), dumps(given.get("tool_choice"))
+        response_format = dumps(given.get("response_format"))
     new_id: int = await conn.insert(
         ADD_PROMPT,
         {
@@ -199,11 +209,9 @@ async def insert_prompt(
             "template_id": None if template is None else template["id"],
             "row_id": row_id,
             "messages": dumps(messages),
-            "tools": None if template is None else template["tools"],
-            "tool_choice": None if template is None else template["tool_choice"],
-            "response_format": (
-                None if template is None else template["response_format_json_schema"]
-            ),
+            "tools": tools,
+            "tool_choice": choice,
+            "response_format": response_format,
             "ts": utcnow(),
         },
     )
@@ -378,8 +386,8 @@ async def llm_config_row(conn: Connection, config_id: int) -> Any:
 
 
 async def checked_experiment(conn: Connection, project_id: int, experiment_id: int) -> Any:
-    """``(id, name, collection_id, prompt_template_id, collection)`` of the project's
-    experiment, or None."""
+    """``(id, name, collection_id, prompt_template_id, evaluation_mode, collection)`` of the
+    project's experiment, or None."""
     return await conn.fetchone(CHECKED_EXPERIMENT, {"id": experiment_id, "pid": project_id})
 
 

@@ -167,7 +167,7 @@ class ExperimentsMixin:
 
         ``evaluation_mode`` (STANDARD, AGENTIC, MULTI_TURN), the agent configs,
         ``persona_group_id`` and ``scenario_set`` (instead of ``collection``) are sent as
-        given; a server that does not support them answers 422.
+        given; the server checks them (400 saying what to fix).
         """
         try:
             mode = EvaluationMode(evaluation_mode)

@@ -308,6 +308,8 @@ class GenerationMetadata(Wire, kw_only=True):
     cached_tokens: int | None = None
     custom_api_info: CustomApiInfo | None = None
     trajectory_ingest_error: str | None = None
+    #: set by the self-hosted server: the answer came from its LLM call cache (no provider call)
+    from_cache: bool | None = None
 
 
 class Rating(Wire, kw_only=True):
@@ -390,6 +392,9 @@ class ExperimentResults(Wire, kw_only=True):
     estimated_input_cost_usd: float = 0.0
     estimated_output_cost_usd: float = 0.0
     estimated_total_cost_usd: float = 0.0
+    #: self-hosted server: responses / ratings answered by its LLM call cache
+    num_cached_responses: int = 0
+    num_cached_ratings: int = 0
 
     def get_criterion_summary(self, criterion_id: int) -> str:
         """One line: the pass rate of one criterion (or that it has no ratings)."""

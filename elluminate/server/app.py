@@ -24,6 +24,7 @@ from .api.openapi import setup as setup_openapi
 from .config import ServerConfig
 from .engine.engine import TaskEngine
 from .engine.handlers import HANDLERS
+from .evaluation.cache import LLMCache
 from .evaluation.registry import Providers
 from .store.connection import Store
 from .store.database import Database
@@ -58,7 +59,8 @@ def create_app(config: ServerConfig | None = None) -> web.Application:
     """Build the aiohttp application (the database is opened on startup)."""
     config = config or ServerConfig()
     db = open_store(config)
-    providers = Providers(config)
+    cache = LLMCache(db, config.llm_cache_ttl) if config.llm_cache else None
+    providers = Providers(config, cache)
     engine = TaskEngine(db, config, providers, dict(HANDLERS))
 
     app = web.Application(
@@ -89,10 +91,12 @@ def create_app(config: ServerConfig | None = None) -> web.Application:
     async def start_engine(app: web.Application) -> None:
         await engine.start()
         log.info(
-            "elluminate server ready (db %s, default LLM %s, %d concurrent LLM calls)",
+            "elluminate server ready (db %s, default LLM %s, %d concurrent LLM calls, "
+            "LLM cache %s)",
             db.path,
             config.llm,
             engine.concurrency,
+            f"on for {config.llm_cache_ttl:g} s" if config.llm_cache else "off",
         )
 
     async def stop_engine(app: web.Application) -> None:

@@ -7,6 +7,7 @@ Every flag has an environment variable ``ELLUMINATE_SERVER_<FLAG>`` (e.g.
 from __future__ import annotations
 
 import argparse
+import gc
 import logging
 import os
 import sys
@@ -66,6 +67,12 @@ _OPTIONS: list[tuple[str, str, Any, Any, str]] = [
      "on: with --llm local, criteria a deterministic check can decide (language, digits, "
      "lists, JSON, length, questions, refusals, rude words, a name to mention) are rated by "
      "that check, the rest by the model; off: the model rates every criterion"),
+    ("--llm-cache", "llm_cache", "bool", False,
+     "answer an LLM call identical to an earlier one (same provider, model, parameters, "
+     "messages and epoch) from the database instead of calling the provider; off by default, "
+     "since a repeated experiment then shows the same answers instead of new samples"),
+    ("--llm-cache-ttl", "llm_cache_ttl", "duration", "14d",
+     "how long a cached LLM answer is used: seconds, or a number with s, m, h or d"),
     ("--max-concurrency", "max_concurrency", int, DEFAULT_MAX_CONCURRENCY,
      "concurrent LLM calls of all background tasks together (default: by provider: "
      "local 1, openai 8, echo 256)"),
@@ -91,6 +98,40 @@ ECHO_FALLBACK_NOTICE = (
 )
 
 
+_TRUE = frozenset({"1", "true", "yes", "on"})
+_FALSE = frozenset({"0", "false", "no", "off"})
+_UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+
+
+def parse_bool(raw: str) -> bool:
+    """``1/true/yes/on`` or ``0/false/no/off`` (any case)."""
+    word = raw.strip().lower()
+    if word in _TRUE:
+        return True
+    if word in _FALSE:
+        return False
+    raise ValueError(f"{raw!r} is not a yes/no value (use true or false)")
+
+
+def parse_duration(raw: str) -> float:
+    """Seconds from ``3600``, ``90s``, ``30m``, ``12h`` or ``14d`` (positive)."""
+    text = raw.strip().lower()
+    factor = _UNITS.get(text[-1:], None)
+    number = text[:-1] if factor is not None else text
+    try:
+        seconds = float(number) * (factor or 1.0)
+    except ValueError:
+        raise ValueError(
+            f"{raw!r} is not a duration (seconds, or a number with s, m, h or d: 14d)"
+        ) from None
+    if not seconds > 0 or seconds == float("inf"):
+        raise ValueError(f"{raw!r} is not a positive duration")
+    return seconds
+
+
+_TYPES: dict[Any, Any] = {"bool": parse_bool, "duration": parse_duration}
+
+
 def _env_name(flag: str) -> str:
     return ENV_PREFIX + flag.lstrip("-").replace("-", "_").upper()
 
@@ -105,7 +146,9 @@ def build_parser() -> argparse.ArgumentParser:
         f"{ENV_PREFIX}PORT; the flag wins.",
     )
     for flag, dest, type_, default, help_text in _OPTIONS:
-        kwargs: dict[str, Any] = {"dest": dest, "type": type_, "default": None}
+        kwargs: dict[str, Any] = {"dest": dest, "type": _TYPES.get(type_, type_), "default": None}
+        if type_ == "bool":  # ``--llm-cache`` alone means yes; ``--llm-cache false`` no
+            kwargs.update(nargs="?", const=True, metavar="BOOL")
         if flag == "--llm":
             kwargs["choices"] = LLM_KINDS
         elif flag == "--durability":
@@ -128,16 +171,18 @@ def config_from_args(
     values: dict[str, Any] = {}
     for flag, dest, type_, default, _ in _OPTIONS:
         value = getattr(args, dest)
+        convert = _TYPES.get(type_, type_)
         if value is None:
             raw = environ.get(_env_name(flag))
             if raw is not None and raw != "":
                 try:
-                    value = type_(raw)
-                except ValueError:
-                    what = "on or off" if type_ is on_off else f"a valid {type_.__name__}"
-                    parser.error(f"{_env_name(flag)}={raw!r} is not {what}")
+                    value = convert(raw)
+                except ValueError as exc:
+                    what = type_ if isinstance(type_, str) else type_.__name__
+                    what = "on or off" if type_ is on_off else f"a valid {what}"
+                    parser.error(f"{_env_name(flag)}={raw!r} is not {what}: {exc}")
         if value is None:
-            value = default
+            value = convert(default) if isinstance(default, str) and convert is not str else default
         values[dest] = value
     if values["llm"] is None:
         values["llm"] = default_llm_kind()
@@ -185,6 +230,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
     app = create_app(config)
     url = f"http://{config.host}:{config.port}"
+    # The modules and the app live as long as the process: moved out of the collector's
+    # generations, they are not walked again by every collection that requests trigger.
+    gc.collect()
+    gc.freeze()
     try:
         web.run_app(
             app,

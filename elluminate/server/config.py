@@ -22,6 +22,7 @@ DEFAULT_CLIENT_MAX_SIZE = 32 * 1024 * 1024
 DURABILITY_LEVELS: tuple[str, ...] = ("normal", "full")
 DEFAULT_DURABILITY = "normal"
 DEFAULT_LEASE_SECONDS = 30.0
+DEFAULT_LLM_CACHE_TTL = 14 * 24 * 3600.0  # 14 days
 
 
 def default_llm_kind() -> LLMKind:
@@ -67,6 +68,11 @@ class ServerConfig:
     llm_notice: str | None = None
     #: seconds a replica holds a task without renewing before another may take it over
     lease_seconds: float = DEFAULT_LEASE_SECONDS
+    #: keep LLM answers in the database and answer identical calls from there (see
+    #: ``evaluation/cache.py``); off by default: a repeated call then samples the model again
+    llm_cache: bool = False
+    #: seconds a cached LLM answer is used
+    llm_cache_ttl: float = DEFAULT_LLM_CACHE_TTL
     #: called once with a freshly generated bootstrap key (the CLI prints it)
     on_new_api_key: Callable[[str], None] | None = field(default=None, repr=False, compare=False)
 
@@ -83,6 +89,8 @@ class ServerConfig:
             raise ValueError("task_timeout must be positive")
         if self.echo_latency < 0:
             raise ValueError("echo_latency must not be negative")
+        if self.llm_cache_ttl <= 0:
+            raise ValueError("llm_cache_ttl must be positive")
         if self.lease_seconds < 1:
             raise ValueError("lease_seconds must be at least 1")
         if self.durability not in DURABILITY_LEVELS:

@@ -127,17 +127,18 @@ async def test_create_experiment_passes_the_agentic_and_multi_turn_keys(stub, re
     )
 
 
-async def test_unsupported_evaluation_settings_are_a_422_from_the_server(
+async def test_evaluation_settings_that_do_not_fit_are_a_400_from_the_server(
     client, template, collection
 ):
-    for kwargs in (
-        {"collection": collection, "evaluation_mode": "AGENTIC"},
-        {"collection": collection, "persona_group_id": 3},
-        {"scenario_set": 9},
+    for kwargs, hint in (
+        ({"collection": collection, "evaluation_mode": "AGENTIC"}, "AGENTIC collection"),
+        ({"collection": collection, "persona_group_id": 3}, "only for MULTI_TURN"),
+        ({"scenario_set": 9}, "only for MULTI_TURN"),
     ):
         with pytest.raises(APIError) as info:
             await client.create_experiment(name="X", prompt_template=template, **kwargs)
-        assert info.value.status_code == 422, kwargs
+        assert info.value.status_code == 400, kwargs
+        assert hint in str(info.value), (kwargs, info.value)
     assert await client.list_experiments() == []
 
 

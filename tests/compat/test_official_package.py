@@ -67,3 +67,23 @@ def test_projects_resource(server, tmp_path):
 def test_views_samples_comparison_stats_map(server, tmp_path):
     line = run_flow(server, "views", tmp_path)
     assert "improved=2" in line and "requests=4" in line
+
+
+def test_scenario_sets(server, tmp_path):
+    line = run_flow(server, "scenario_sets", tmp_path)
+    assert "scenarios=2" in line
+
+
+def test_agent_results_and_the_agentic_wait(server, tmp_path):
+    line = run_flow(server, "agent_results", tmp_path)
+    assert "responses=4" in line
+
+
+def test_agentic_stream_and_waits(server, tmp_path):
+    line = run_flow(server, "agent_stream", tmp_path)
+    assert "events=" in line
+
+
+def test_multi_turn_experiments_and_conversation_cells(server, tmp_path):
+    line = run_flow(server, "multi_turn", tmp_path)
+    assert "conversations=4" in line

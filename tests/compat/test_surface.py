@@ -57,6 +57,11 @@ EXTRAS: dict[str, str] = {
         "defaults for errors without an HTTP request (a name lookup that matched nothing)"
     ),
     r"^elluminate\.ResponseInfo\.redact_url: ": "the URL redaction on its own",
+    r"^elluminate\.(schemas\.)?GenerationMetadata\.from_cache \(field\): field$": (
+        "whether the local server answered this call from its LLM cache (absent elsewhere)"
+    ),
+    r"^elluminate\.(schemas\.)?ExperimentResults\.num_cached_(responses|ratings) \(field\): "
+    r"field$": "how many responses and ratings the local server's LLM cache answered",
     r"^elluminate\.exceptions\.(BadRequestError|RequestTimeoutError|TaskFailedError"
     r"|TaskTimeoutError): name$": (
         "finer errors, each a subclass of what the official package raises there: "

@@ -26,6 +26,11 @@ SCRIPTS = {
     "error_handling.py": ["conflict:", "not found:", "rejected (4"],
     "sync_to_async.py": ["sync pass rate:  100.0%", "async pass rate: 100.0%"],
     "streaming_progress.py": ["done: pass rate 100.0%"],
+    "agent_evaluation.py": ["uploaded: 2 runs, 1 given ratings, 3 left to the judge",
+                            "evaluation: SUCCESS", "NO  Did the agent run the tests",
+                            "complete the task 'add-docs'", "pass rate 75.0%"],
+    "multi_turn.py": ["4 conversations (2 scenarios x 2 personas)", "(4 messages)",
+                      "pass rate 100.0%"],
 }
 
 

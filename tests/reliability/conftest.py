@@ -164,6 +164,17 @@ def seed_objects(api: Api, tag: str = "") -> dict[str, Any]:
                            json={"prompt_response_ids": response_ids[:1]})
     api.wait_task(f"{p}/ratings/batches/{rating_task}")
     ratings = api.call("GET", f"{p}/ratings")["items"]
+    scenario_set = api.call("POST", f"{p}/scenario-sets", json={
+        "name": f"Scenarios{tag}", "description": "", "fields": ["persona"]})
+    scenario = api.call("POST", f"{p}/scenario-sets/{scenario_set['id']}/scenarios", json={
+        "goal": "Get a refund", "expected_conversation_outcome": "Refund issued",
+        "field_values": {"persona": "calm"}})
+    tasks = api.call("POST", f"{p}/collections", json={
+        "name": f"Tasks{tag}", "collection_type": "AGENTIC",
+        "variables": [{"task": "fix-bug", "instruction": "Fix the bug"}]})
+    agentic = api.call("POST", f"{p}/experiments", json={
+        "name": f"Agentic{tag}", "collection_id": tasks["id"], "criterion_set_id": cset["id"],
+        "evaluation_mode": "AGENTIC", "rating_version": "mock"})
     return {
         "template_id": template["id"],
         "collection_id": collection["id"],
@@ -177,6 +188,12 @@ def seed_objects(api: Api, tag: str = "") -> dict[str, Any]:
         "response_ids": response_ids,
         "rating_id": ratings[0]["id"] if ratings else None,
         "rating_task_id": rating_task,
+        "scenario_set_id": scenario_set["id"],
+        "scenario_set_name": scenario_set["name"],
+        "field_id": scenario_set["fields"][0]["id"],
+        "scenario_id": scenario["id"],
+        "agentic_experiment_id": agentic["id"],
+        "task_row_id": tasks["variables"][0]["id"],
     }
 
 

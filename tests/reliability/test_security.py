@@ -34,7 +34,8 @@ from elluminate.server.store import projects as key_store
 PUBLIC = {("GET", "/"), ("HEAD", "/"), ("GET", "/openapi.json"), ("HEAD", "/openapi.json"),
           ("POST", "/api/v0/version/compatible")}
 ID_PARAMS = {"project_id", "template_id", "collection_id", "entry_id", "criterion_id", "set_id",
-             "config_id", "experiment_id", "response_id", "task_id"}
+             "config_id", "experiment_id", "response_id", "task_id", "scenario_set_id",
+             "field_id", "scenario_id"}
 
 
 def all_routes(app: web.Application) -> list[tuple[str, str]]:
@@ -56,6 +57,8 @@ def path_ids(seeded: dict[str, Any], pid: int) -> dict[str, Any]:
         "criterion_id": seeded["criterion_id"], "set_id": seeded["set_id"],
         "config_id": seeded["config_id"], "experiment_id": seeded["experiment_id"],
         "response_id": seeded["response_id"], "task_id": seeded["task_id"],
+        "scenario_set_id": seeded["scenario_set_id"], "field_id": seeded["field_id"],
+        "scenario_id": seeded["scenario_id"],
     }
 
 
@@ -186,6 +189,17 @@ BODIES: dict[tuple[str, str], Any] = {
     ("POST", "/collections/{collection_id}/entries"): {"input_values": {"topic": "x"}},
     ("PUT", "/criteria/{criterion_id}"): {"criterion_str": "hijacked?"},
     ("PATCH", "/responses/{response_id}"): {"annotation": "hijacked"},
+    ("PUT", "/scenario-sets/{scenario_set_id}"): {"name": "hijack"},
+    ("POST", "/scenario-sets/{scenario_set_id}/fields"): {"name": "hijack", "default_value": ""},
+    ("PUT", "/scenario-sets/{scenario_set_id}/fields/{field_id}"): {"name": "hijack"},
+    ("POST", "/scenario-sets/{scenario_set_id}/scenarios"): {
+        "goal": "hijack", "expected_conversation_outcome": "x"},
+    ("PUT", "/scenario-sets/{scenario_set_id}/scenarios/{scenario_id}"): {
+        "goal": "hijack", "expected_conversation_outcome": "x"},
+    ("POST", "/scenario-sets/{scenario_set_id}/scenarios/batch"): {
+        "scenarios": [{"goal": "hijack", "expected_conversation_outcome": "x"}]},
+    ("POST", "/experiments/{experiment_id}/agent-results/preview"): {"results": []},
+    ("POST", "/experiments/{experiment_id}/agent-results"): {"results": [{"task_id": 1}]},
 }
 
 

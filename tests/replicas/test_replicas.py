@@ -320,14 +320,17 @@ def test_startup_recovery_leaves_a_live_replicas_task_alone(
     replicas: list[Replica], postgres_url: str, tmp_path: Path
 ) -> None:
     with replicas[0].client() as client:
-        experiment = setup_experiment(client, "untouched", rows=60)
+        # long enough (about 15 s at 4 calls of 0.05 s at a time) to outlast a slow start-up
+        experiment = setup_experiment(client, "untouched", rows=400)
         task_id = start_run(client, experiment)
     owner = owner_pid(postgres_url, task_id)
     fence = db_query(postgres_url, "SELECT fence FROM tasks WHERE id = $1", task_id)[0][0]
     late = Replica(postgres_url, tmp_path)  # a fourth replica starts while the task runs
     try:
         time.sleep(1.0)
-        row = db_query(postgres_url, "SELECT fence, owner FROM tasks WHERE id = $1", task_id)[0]
-        assert row[0] == fence and int(str(row[1]).rsplit("-", 2)[-2]) == owner
+        query = "SELECT status, fence, owner FROM tasks WHERE id = $1"
+        status, now_fence, now_owner = db_query(postgres_url, query, task_id)[0]
+        assert status == "STARTED", f"the task ended ({status}) before the check could be made"
+        assert now_fence == fence and int(str(now_owner).rsplit("-", 2)[-2]) == owner
     finally:
         late.stop()

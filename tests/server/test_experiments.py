@@ -277,8 +277,11 @@ async def test_bad_inputs_are_refused_and_write_nothing(
     assert "greeting" in detail and "name" in detail
     assert client.last_error_body["missing_placeholders"] == ["greeting", "name"]
     assert "n_epochs" in await client.err("POST", post, 422, json=h.experiment_body(fx, n_epochs=0))
+    assert "AGENTIC collection" in await client.err(
+        "POST", post, 400, json=h.experiment_body(fx, evaluation_mode="AGENTIC")
+    )
     assert "evaluation_mode" in await client.err(
-        "POST", post, 422, json=h.experiment_body(fx, evaluation_mode="AGENTIC")
+        "POST", post, 422, json=h.experiment_body(fx, evaluation_mode="agentic")
     )
     assert "collection_id" in await client.err(
         "POST", post, 422, json=h.experiment_body(fx, collection_id=None)

@@ -20,7 +20,8 @@ LEGACY_DB = Path(__file__).resolve().parents[1] / "golden" / "legacy-v1.db"
 
 
 def sqlite_shape(path: Path) -> dict[str, Any]:
-    """Tables with their columns (name, not null, pk) and indexes (columns, unique, where)."""
+    """Tables with their columns (name, not null, pk), indexes (columns, unique, where),
+    foreign keys and triggers."""
     conn = sqlite3.connect(path)
     try:
         shape: dict[str, Any] = {}
@@ -48,7 +49,16 @@ def sqlite_shape(path: Path) -> dict[str, Any]:
             fks = sorted(
                 (r[3], r[2], r[4], r[6]) for r in conn.execute(f"PRAGMA foreign_key_list({table})")
             )
-            shape[table] = {"columns": columns, "indexes": indexes, "fks": fks}
+            triggers = sorted(
+                r[0]
+                for r in conn.execute(
+                    "SELECT sql FROM sqlite_master WHERE type = 'trigger' AND tbl_name = ?",
+                    (table,),
+                )
+            )
+            shape[table] = {
+                "columns": columns, "indexes": indexes, "fks": fks, "triggers": triggers
+            }
         return shape
     finally:
         conn.close()
@@ -272,3 +282,62 @@ async def test_postgres_new_database_equals_one_built_by_every_migration(
     await engine.dispose()
     assert await _postgres_shape(postgres_url) == fresh
     assert any(c[3] == "timestamp with time zone" for c in fresh["columns"])
+
+
+async def _pg_shape(url: str) -> dict[str, Any]:
+    import asyncpg
+
+    from elluminate.server.store.postgres import dsn
+
+    conn = await asyncpg.connect(dsn(url))
+    try:
+        columns = sorted(
+            tuple(r)
+            for r in await conn.fetch(
+                "SELECT table_name, column_name, is_nullable, data_type FROM "
+                "information_schema.columns WHERE table_schema = current_schema()"
+            )
+        )
+        triggers = sorted(
+            tuple(r)
+            for r in await conn.fetch(
+                "SELECT tgname, tgrelid::regclass::text FROM pg_trigger WHERE NOT tgisinternal"
+            )
+        )
+        return {"columns": columns, "triggers": triggers}
+    finally:
+        await conn.close()
+
+
+async def test_a_postgres_database_at_0002_migrates_to_the_schema_of_a_new_one(
+    postgres_url: str, postgres_database: Any
+) -> None:
+    from alembic import command
+    from alembic.config import Config
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    from elluminate.server.store.postgres import PostgresDatabase, dsn
+
+    fresh = PostgresDatabase(postgres_url)
+    await fresh.open()
+    await fresh.close()
+    with postgres_database() as old_url:
+        def to_0002(connection: Any) -> None:
+            config = Config()
+            config.set_main_option("script_location", str(MIGRATIONS_DIR))
+            config.attributes["connection"] = connection
+            command.upgrade(config, "0002")
+
+        engine = create_async_engine("postgresql+asyncpg://" + dsn(old_url).split("://", 1)[1])
+        try:
+            async with engine.connect() as conn:
+                await conn.run_sync(to_0002)
+                await conn.commit()
+        finally:
+            await engine.dispose()
+        old = PostgresDatabase(old_url)
+        await old.open()  # upgrades to HEAD
+        await old.close()
+        want, got = await _pg_shape(postgres_url), await _pg_shape(old_url)
+    assert ("tr_ratings_results", "ratings") in want["triggers"]
+    assert want == got

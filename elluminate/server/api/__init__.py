@@ -10,6 +10,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from . import (
+    agent_results,
     collections,
     criteria,
     criterion_sets,
@@ -19,11 +20,13 @@ from . import (
     prompt_templates,
     ratings,
     responses,
+    scenario_sets,
     views,
 )
 
 #: The resource modules, each with a ``routes`` table, registered in this order.
 RESOURCES = (
+    agent_results,
     collections,
     criteria,
     criterion_sets,
@@ -33,6 +36,7 @@ RESOURCES = (
     prompt_templates,
     ratings,
     responses,
+    scenario_sets,
     views,
 )
 

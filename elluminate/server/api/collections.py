@@ -26,10 +26,11 @@ from elluminate.schemas import (
 
 from ..store import collections as store
 from ..store import entries
-from ..store.columns import ColumnSpec, InvalidColumns
+from ..store.columns import ColumnSpec, InvalidCell, InvalidColumns
 from ..store.common import live_row
 from ..store.database import loads
 from ..store.views import Views
+from .collection_rules import cell_rules, check_collection_name, check_collection_rows
 from .errors import HTTPError, bad_gateway, bad_request, conflict, not_found, unprocessable
 from .http import (
     check_name,
@@ -47,6 +48,7 @@ from .http import (
     query_str,
     read_json,
 )
+from .sse import get_engine
 
 log = logging.getLogger("elluminate.server.api.collections")
 
@@ -181,6 +183,7 @@ async def create_collection(request: web.Request) -> web.Response:
     rows = [(_check_row(v, f"variables[{i}]"), None) for i, v in enumerate(body.variables or [])]
     db, pid = get_db(request), project_id(request)
     async with db.begin() as conn:
+        await check_collection_name(conn, pid, name)
         try:
             collection_id = await store.create_collection(
                 conn,
@@ -197,7 +200,9 @@ async def create_collection(request: web.Request) -> web.Response:
         if rows:
             _check_keys(values for values, _ in rows)
             collection = await store.collection_row(conn, pid, collection_id)
-            await entries.insert_entries(conn, collection, rows)
+            async with cell_rules():
+                await entries.insert_entries(conn, collection, rows)
+        await check_collection_rows(conn, pid, collection_id)
     log.debug("created collection %r (id %d, %d rows)", name, collection_id, len(rows))
     async with db.connect() as conn:
         created = await Views(conn, pid).collection_with_entries(collection_id)
@@ -221,6 +226,7 @@ async def update_collection(request: web.Request) -> web.Response:
     db, pid = get_db(request), project_id(request)
     async with db.begin() as conn:
         collection = await store.collection_row(conn, pid, collection_id, lock=True)
+        await check_collection_name(conn, pid, name, current=collection["name"])
         try:
             await store.update_collection(
                 conn,
@@ -236,6 +242,9 @@ async def update_collection(request: web.Request) -> web.Response:
             raise _name_conflict(exc) from None
         except InvalidColumns as exc:
             raise unprocessable(str(exc)) from None
+        except InvalidCell as exc:
+            raise bad_request(f"{exc}; change the values first, nothing was stored") from None
+        await check_collection_rows(conn, pid, collection_id)
     async with db.connect() as conn:
         updated = await Views(conn, pid).collection(collection_id)
     return json_response(updated)
@@ -300,8 +309,10 @@ async def _generate_row(
         {k: str(v) for k, v in values.items() if k in placeholders} for values in existing_rows
     ]
     try:
-        values = await prompts.generate_test_case(
-            provider, loads(template["messages"]), placeholders, existing=existing
+        values = await get_engine(request).llm(  # under the LLM call limit, as tasks are
+            lambda: prompts.generate_test_case(
+                provider, loads(template["messages"]), placeholders, existing=existing
+            )
         )
     except ProviderError as exc:
         raise bad_gateway(f"test case generation failed: {exc}") from None
@@ -336,9 +347,11 @@ async def create_entry(request: web.Request) -> web.Response:
         collection = await store.collection_row(conn, pid, collection_id, lock=True)
         _writable(collection)  # it may have changed during the generation
         _check_keys([values])
-        (entry_id,) = await entries.insert_entries(
-            conn, collection, [(values, body.environment_config)]
-        )
+        async with cell_rules():
+            (entry_id,) = await entries.insert_entries(
+                conn, collection, [(values, body.environment_config)]
+            )
+        await check_collection_rows(conn, pid, collection_id)
     async with db.connect() as conn:
         entry = await Views(conn, pid).template_variables(entry_id)
     return json_response(entry, status=201)
@@ -363,7 +376,9 @@ async def update_entry(request: web.Request) -> web.Response:
             else loads(row["environment_config"])
         )
         _check_keys([body.input_values])
-        await entries.update_entry(conn, collection, entry_id, body.input_values, env)
+        async with cell_rules():
+            await entries.update_entry(conn, collection, entry_id, body.input_values, env)
+        await check_collection_rows(conn, pid, collection_id)
     async with db.connect() as conn:
         entry = await Views(conn, pid).template_variables(entry_id)
     return json_response(entry)
@@ -489,9 +504,11 @@ async def upload_entries(request: web.Request) -> web.Response:
         collection = await store.collection_row(conn, pid, collection_id, lock=True)
         _writable(collection)
         _check_keys(rows)
-        new_ids = await entries.insert_entries(
-            conn, collection, [(r, None) for r in rows], skip_existing=skip_existing
-        )
+        async with cell_rules():
+            new_ids = await entries.insert_entries(
+                conn, collection, [(r, None) for r in rows], skip_existing=skip_existing
+            )
+        await check_collection_rows(conn, pid, collection_id)
     async with db.connect() as conn:
         views = Views(conn, pid)
         added = [

@@ -27,6 +27,7 @@ from .http import (
     query_int,
     read_json,
 )
+from .sse import get_engine
 
 log = logging.getLogger("elluminate.server.api.criteria")
 
@@ -46,8 +47,10 @@ async def _generate(request: web.Request, template: Any) -> list[CriterionIn]:
     except (ImportError, ValueError) as exc:
         raise HTTPError(503, f"the server's LLM provider is not available: {exc}") from None
     try:
-        texts = await prompts.generate_criteria(
-            provider, loads(template["messages"]), n=GENERATED_CRITERIA
+        texts = await get_engine(request).llm(  # under the LLM call limit, as tasks are
+            lambda: prompts.generate_criteria(
+                provider, loads(template["messages"]), n=GENERATED_CRITERIA
+            )
         )
     except ProviderError as exc:
         raise bad_gateway(f"criteria generation failed: {exc}") from None

@@ -23,7 +23,8 @@ from elluminate.schemas import (
     RunExperimentRequest,
 )
 
-from ..engine.engine import TaskEngine
+from ..engine.engine import TaskEngine, TaskState
+from ..engine.multiturn import plan_conversations
 from ..engine.planning import load_setup, plan_work
 from ..evaluation.judging import resolve_rating_version
 from ..store import experiments as store
@@ -32,6 +33,7 @@ from ..store.connection import Connection, UniqueViolation
 from ..store.database import dumps, loads
 from ..store.tasks import lines_after
 from ..store.views_experiments import ExperimentViews
+from . import experiment_modes as modes
 from .errors import conflict, unprocessable
 from .http import (
     check_name,
@@ -47,7 +49,7 @@ from .http import (
     read_json,
     read_raw_json,
 )
-from .sse import get_engine, status_payload, stream_task
+from .sse import find_task, get_engine, stream_task
 
 log = logging.getLogger("elluminate.server.api.experiments")
 
@@ -176,17 +178,7 @@ async def create_experiment(request: web.Request) -> web.Response:
     body, _ = await read_json(request, CreateExperimentRequest)
     name = check_name(body.name)
     check_epochs(body.n_epochs)
-    if body.evaluation_mode is not EvaluationMode.STANDARD:
-        raise unprocessable(
-            f"evaluation_mode {body.evaluation_mode.value} is not supported by this server; "
-            "use STANDARD"
-        )
-    if body.scenario_set_id is not None or body.persona_group_id is not None:
-        raise unprocessable(
-            "scenario sets and persona groups are not supported by this server; use a collection"
-        )
-    if body.collection_id is None:
-        raise unprocessable("collection_id is required")
+    modes.check_request(body)
     db, pid, engine = get_db(request), project_id(request), get_engine(request)
     try:
         async with db.begin() as conn:
@@ -198,11 +190,15 @@ async def create_experiment(request: web.Request) -> web.Response:
                 template = await live_row(
                     conn, "prompt_templates", "prompt template", pid, body.prompt_template_id
                 )
-            collection = await live_row(conn, "collections", "collection", pid, body.collection_id)
+            source = await modes.resolve_source(conn, pid, body)
+            collection = source.collection
             if body.llm_config_id is not None:
                 await live_row(conn, "llm_configs", "LLM config", pid, body.llm_config_id)
             set_id = await _resolve_criterion_set(conn, pid, body, template)
-            columns = await _check_columns(conn, collection, template)
+            if template is None and body.evaluation_mode is not EvaluationMode.STANDARD:
+                columns = await store.column_types(conn, collection["id"])  # no template needed
+            else:
+                columns = await _check_columns(conn, collection, template)
             response_column_id = body.response_column_id
             if response_column_id is not None:
                 column = await store.column(conn, response_column_id, collection["id"])
@@ -235,10 +231,12 @@ async def create_experiment(request: web.Request) -> web.Response:
                 agent_config=dumps(body.agent_config),
                 evaluation_agent_config=dumps(body.evaluation_agent_config),
             )
+            await modes.after_create(conn, experiment_id, body, source, set_id)
             task_id = None
             if body.generate:
                 exp = await store.get(conn, pid, experiment_id)
                 await check_runnable(conn, exp)
+                await modes.check_runnable(conn, exp)
                 task_id = await start_task(
                     conn, engine, pid, exp, {"rating_mode": body.rating_mode.value}
                 )
@@ -388,6 +386,7 @@ async def run_experiment(request: web.Request) -> web.Response:
         params = exp["generation_params"]
         if body.generation_params is not None:
             params = dumps(msgspec.to_builtins(body.generation_params))
+        await modes.check_runnable(conn, exp)
         n_epochs = 1 if exp["response_column_id"] is not None else body.n_epochs
         await store.set_run_params(conn, experiment_id, body.rating_mode.value, n_epochs, params)
         exp = await store.get(conn, pid, experiment_id)
@@ -420,25 +419,32 @@ async def retry_failed_run(
             raise conflict(
                 f"experiment {exp['name']!r} is running (task {running}); wait or cancel"
             )
-        if not exp["has_run"]:
-            raise conflict(
-                f"experiment {exp['name']!r} has not run yet: start it with POST .../run"
-            )
-        annotated = await store.annotated_failures(conn, experiment_id)
-        if annotated and not discard_annotations:
-            raise conflict(
-                f"{annotated} failed response(s) of experiment {exp['name']!r} carry annotations; "
-                "pass discard_annotations=true to delete them anyway"
-            )
-        deleted = await store.delete_failed_responses(conn, experiment_id)
-        plan = await plan_work(conn, await load_setup(conn, pid, experiment_id))
-        if plan.total:
-            await check_runnable(conn, exp)
-            task_id = await start_task(
-                conn, engine, pid, exp, {"rating_mode": rating_mode, "retry": True}
-            )
+        if exp["evaluation_mode"] == EvaluationMode.AGENTIC.value:  # re-rate, delete nothing
+            deleted, task_id = 0, await _retry_agentic(conn, engine, pid, exp, rating_mode)
         else:
-            await store.touch(conn, experiment_id)
+            if not exp["has_run"]:
+                raise conflict(
+                    f"experiment {exp['name']!r} has not run yet: start it with POST .../run"
+                )
+            annotated = await store.annotated_failures(conn, experiment_id)
+            if annotated and not discard_annotations:
+                raise conflict(
+                    f"{annotated} failed response(s) of experiment {exp['name']!r} carry "
+                    "annotations; pass discard_annotations=true to delete them anyway"
+                )
+            deleted = await store.delete_failed_responses(conn, experiment_id)
+            if exp["evaluation_mode"] == EvaluationMode.MULTI_TURN.value:
+                missing = (await plan_conversations(conn, pid, experiment_id)).total
+            else:
+                missing = (await plan_work(conn, await load_setup(conn, pid, experiment_id))).total
+            if missing:
+                await check_runnable(conn, exp)
+                await modes.check_runnable(conn, exp)
+                task_id = await start_task(
+                    conn, engine, pid, exp, {"rating_mode": rating_mode, "retry": True}
+                )
+            else:
+                await store.touch(conn, experiment_id)
     log.info(
         "experiment %d retry: %d failed responses deleted, %s",
         experiment_id,
@@ -477,6 +483,19 @@ async def retry_failed(request: web.Request) -> web.Response:
     return json_response(await _view(request, experiment_id, task_id))
 
 
+async def _retry_agentic(
+    conn: Connection, engine: TaskEngine, pid: int, exp: Any, rating_mode: str
+) -> str | None:
+    """retry-failed of an AGENTIC experiment: the judge again for uploaded responses whose
+    criteria are not all rated (failed ratings included); None when there are none."""
+    waiting = await modes.agentic_retry(conn, exp)
+    if not waiting:
+        await store.touch(conn, exp["id"])
+        return None
+    payload = {"rating_mode": rating_mode, "response_ids": waiting}
+    return await start_task(conn, engine, pid, exp, payload)
+
+
 @routes.post(ONE + "/cancel")
 async def cancel_experiment(request: web.Request) -> web.Response:
     """Revoke the experiment's running task (it ends REVOKED); 409 if nothing runs."""
@@ -492,13 +511,20 @@ async def cancel_experiment(request: web.Request) -> web.Response:
 async def generation_status(request: web.Request) -> web.Response:
     """Status of an experiment task (+ the experiment's current task and error flag)."""
     experiment_id = path_id(request, "experiment_id", "experiment")
-    db, pid = get_db(request), project_id(request)
+    db, pid, task_id = get_db(request), project_id(request), request.match_info["task_id"]
+    # The task first, then the experiment: a task's end and its experiment's release commit
+    # together, so a task read as ended is never paired with an experiment still holding it.
+    state = await find_task(request, task_id, "experiment", experiment_id)
     async with db.connect() as conn:
         exp = await store.get(conn, pid, experiment_id)
-    payload = await status_payload(
-        request, request.match_info["task_id"], "experiment", experiment_id
+    if state is not None and not state.terminal and exp["generation_task_id"] != task_id:
+        state = await find_task(request, task_id, "experiment", experiment_id)  # it just ended
+    consumer = request.query.get("connection_uuid") or None
+    payload = await get_engine(request).payload(
+        state, consumer=consumer, compat=consumer is None
     )
-    payload["generation_task_id"] = exp["generation_task_id"]
+    async with db.connect() as conn:
+        payload["generation_task_id"] = await modes.reported_task(conn, exp, state)
     payload["has_internal_error"] = bool(exp["has_internal_error"])
     return json_response(payload)
 
@@ -507,6 +533,18 @@ async def generation_status(request: web.Request) -> web.Response:
 async def generation_stream(request: web.Request) -> web.StreamResponse:
     """SSE progress of an experiment task (CONTRACT.md 5.5)."""
     experiment_id = path_id(request, "experiment_id", "experiment")
-    async with get_db(request).connect() as conn:
-        await store.get(conn, project_id(request), experiment_id)
-    return await stream_task(request, request.match_info["task_id"], "experiment", experiment_id)
+    db, pid = get_db(request), project_id(request)
+    async with db.connect() as conn:
+        await store.get(conn, pid, experiment_id)
+
+    async def experiment_keys(task: TaskState | None) -> dict[str, Any]:
+        async with db.connect() as conn:
+            exp = await store.get(conn, pid, experiment_id)
+            return {
+                "generation_task_id": await modes.reported_task(conn, exp, task),
+                "has_internal_error": bool(exp["has_internal_error"]),
+            }
+
+    return await stream_task(
+        request, request.match_info["task_id"], "experiment", experiment_id, extra=experiment_keys
+    )

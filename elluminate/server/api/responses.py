@@ -29,7 +29,7 @@ from ..store.connection import Connection
 from ..store.pages import fetch_page
 from ..store.responses import LIST_INT_FILTERS, LIST_RANGES, DuplicateResponse
 from ..store.views_experiments import ExperimentViews
-from .errors import HTTPError, conflict, not_found, unprocessable
+from .errors import HTTPError, bad_request, conflict, not_found, unprocessable
 from .http import (
     MAX_INT,
     get_config,
@@ -101,6 +101,16 @@ async def check_item(
                 404, f"{where}: experiment {item.experiment_id} not found in this project"
             )
         cache[item.experiment_id] = exp
+    if exp["evaluation_mode"] == "AGENTIC":
+        raise bad_request(
+            f"{where}: experiment {exp['name']!r} is AGENTIC: its responses are agent runs, "
+            "uploaded with POST .../experiments/{id}/agent-results"
+        )
+    if exp["evaluation_mode"] == "MULTI_TURN":
+        raise bad_request(
+            f"{where}: experiment {exp['name']!r} is MULTI_TURN: its responses are the "
+            "conversations its run holds (POST .../experiments/{id}/run)"
+        )
     if not await store.row_in_collection(conn, item.template_variables_id, exp["collection_id"]):
         raise HTTPError(
             404,

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import msgspec
@@ -83,9 +84,19 @@ def polling_interval(request: web.Request) -> float:
 
 
 async def stream_task(
-    request: web.Request, task_id: str, kind: str, experiment_id: int | None = None
+    request: web.Request,
+    task_id: str,
+    kind: str,
+    experiment_id: int | None = None,
+    *,
+    extra: Callable[[TaskState | None], Awaitable[dict[str, Any]]] | None = None,
 ) -> web.StreamResponse:
-    """Serve a task's status as Server-Sent Events until its one terminal event."""
+    """Serve a task's status as Server-Sent Events until its one terminal event.
+
+    ``extra(state)`` adds keys to every event (the experiment stream: the experiment's
+    ``generation_task_id`` and ``has_internal_error``); a change of them is worth an event,
+    and an event naming another task in ``generation_task_id`` (a hand-off) ends the stream.
+    """
     interval = polling_interval(request)
     engine = get_engine(request)
     loop = asyncio.get_running_loop()
@@ -106,22 +117,28 @@ async def stream_task(
         while True:
             changed = engine.changed(task_id)  # taken before reading: no change is missed
             state = await find_task(request, task_id, kind, experiment_id)
+            extras = {} if extra is None else await extra(state)
+            handed_over = extras.get("generation_task_id") not in (None, task_id)
             now = loop.time()
             throttled = False
             if state is None:
-                if now >= give_up:
+                if now >= give_up and not handed_over:
                     break
-                if now - last_sent >= interval * 0.999:
-                    await response.write(format_event(b'{"status":"PENDING"}'))
+                if handed_over or now - last_sent >= interval * 0.999:
+                    body = {"status": "PENDING", **extras}
+                    await response.write(format_event(_encoder.encode(body)))
                     last_sent = last_write = now
+                    if handed_over:
+                        break
             else:
-                key = (*state.key(), await engine.last_log_id(task_id))
-                if state.terminal or (key != last_key and now - last_sent >= interval * 0.999):
+                key = (*state.key(), await engine.last_log_id(task_id), *extras.values())
+                final = state.terminal or handed_over
+                if final or (key != last_key and now - last_sent >= interval * 0.999):
                     delta, cursor = await engine.logs_since(task_id, cursor)
-                    body = await engine.payload(state, logs_delta=delta)
+                    body = {**(await engine.payload(state, logs_delta=delta)), **extras}
                     await response.write(format_event(_encoder.encode(body)))
                     last_key, last_sent, last_write = key, now, now
-                    if state.terminal:
+                    if final:
                         break
                 elif key != last_key:
                     throttled = True

@@ -581,11 +581,18 @@ class TaskEngine:
                 log.exception("heartbeat failed")
 
     async def _beat(self) -> None:
-        if self._running:
+        # Judge only the tasks that were running when the leases were renewed: one claimed
+        # meanwhile is not in the answer and has not lost anything.
+        running = dict(self._running)
+        if running:
             async with self.db.begin() as conn:
-                held = await store.renew_leases(conn, self.replica_id, self.lease_seconds)
+                held = await store.renew_leases(
+                    conn, self.replica_id, list(running), self.lease_seconds
+                )
             fences = {r["id"]: (r["fence"], bool(r["cancel_requested"])) for r in held}
-            for task_id, item in list(self._running.items()):
+            for task_id, item in running.items():
+                if item.done.is_set():
+                    continue
                 found = fences.get(task_id)
                 if found is None or found[0] != item.state.fence:
                     if item.stop_reason is None and item.task is not None:

@@ -49,13 +49,16 @@ from ..evaluation.generation import (
     generate,
     generator_for,
     prompt_messages,
+    prompt_settings,
     response_text,
 )
 from ..evaluation.judging import Criterion, Judge, applicable, judge_all, judge_for
 from ..store import responses as store
+from ..store import runs
 from ..store.connection import Connection
 from ..store.database import loads
 from ..store.responses import DuplicateResponse, Outcome
+from . import agentic, multiturn
 from .engine import TaskContext, TaskFailed, TaskRejected
 from .planning import criteria_of_set, load_setup, plan_work
 
@@ -180,8 +183,11 @@ async def experiment_task(ctx: TaskContext) -> None:
         criteria: list[Criterion],
         prompt: list[dict[str, Any]],
         answer: str,
+        epoch: int,
     ) -> None:
-        outcomes = await judge_all(ctx, judge, criteria, values_of.get(row_id, {}), prompt, answer)
+        outcomes = await judge_all(
+            ctx, judge, criteria, values_of.get(row_id, {}), prompt, answer, epoch
+        )
         async with ctx.write() as conn:
             gone = not await store.response_exists(conn, response_id)
             if not gone:
@@ -211,15 +217,16 @@ async def experiment_task(ctx: TaskContext) -> None:
                 messages = [{"role": "assistant", "content": "" if text is None else str(text)}]
             else:
                 assert gen is not None
-                messages, metadata, error = await generate(ctx, gen, prompt)
+                messages, metadata, error = await generate(ctx, gen, prompt, epoch=epoch)
         skipped: str | None = None
         response_id = 0
         try:
             async with ctx.write() as conn:
                 if not await store.row_is_live(conn, row_id):
                     raise LookupError("the row was deleted during the run")
+                settings = prompt_settings(setup.template_messages, values, setup.columns)
                 prompt_id = await store.insert_prompt(
-                    conn, project_id, setup.id, setup.template, row_id, prompt
+                    conn, project_id, setup.id, setup.template, row_id, prompt, settings
                 )
                 response_id = await store.insert_response(
                     conn,
@@ -247,7 +254,7 @@ async def experiment_task(ctx: TaskContext) -> None:
             return
         criteria = applicable(setup.criteria, row_id)
         if criteria:
-            await rate(response_id, row_id, criteria, prompt, response_text(messages))
+            await rate(response_id, row_id, criteria, prompt, response_text(messages), epoch)
         else:
             async with ctx.write() as conn:
                 await ctx.progress(conn, ratings=1)
@@ -266,6 +273,7 @@ async def experiment_task(ctx: TaskContext) -> None:
             criteria,
             loads(row["prompt"]),
             response_text(loads(row["messages"])),
+            int(row["epoch"] or 1),
         )
 
     async def work(item: Any) -> None:
@@ -364,14 +372,22 @@ async def generate_and_store(
         error: str | None
         messages: list[dict[str, Any]] = []
         metadata: GenerationMetadata | None = None
+        settings = None
         try:
-            _, prompt = await row_prompt(conn, template, item["template_variables_id"], strict=True)
+            values, prompt = await row_prompt(
+                conn, template, item["template_variables_id"], strict=True
+            )
         except ValueError as exc:
             prompt, error = [], f"cannot render the prompt: {exc}"
         else:
             error = None
+            if template is None:
+                _, columns = await store.row_and_columns(conn, item["template_variables_id"])
+                settings = prompt_settings(None, values, columns)
     if error is None:
-        messages, metadata, error = await generate(limiter, gen, prompt)
+        messages, metadata, error = await generate(
+            limiter, gen, prompt, epoch=item.get("epoch") or 1
+        )
     opener = write if write is not None else db.begin
     async with opener() as conn:
         if not await store.row_is_live(conn, item["template_variables_id"]):
@@ -380,7 +396,7 @@ async def generate_and_store(
                 "response was generated"
             )
         prompt_id = await store.insert_prompt(
-            conn, project_id, exp["id"], template, item["template_variables_id"], prompt
+            conn, project_id, exp["id"], template, item["template_variables_id"], prompt, settings
         )
         response_id = await store.insert_response(
             conn,
@@ -473,6 +489,7 @@ class RatingTarget:
     values: dict[str, Any]
     criteria: list[Criterion]
     rating_version: str | None = None
+    epoch: int = 1
 
 
 async def rating_targets(conn: Connection, response_ids: Sequence[int]) -> list[RatingTarget]:
@@ -496,6 +513,7 @@ async def rating_targets(conn: Connection, response_ids: Sequence[int]) -> list[
                 values=loads(row["input_values"]),
                 criteria=applicable(set_cache[set_id], row["row_id"]),
                 rating_version=row["rating_version"],
+                epoch=int(row["epoch"] or 1),
             )
         )
     return targets
@@ -513,7 +531,13 @@ async def rate_target(
     ``write()`` opens the storing transaction, ``on_stored(conn)`` runs in it (e.g. to count
     the progress)."""
     outcomes = await judge_all(
-        limiter, judge, target.criteria, target.values, target.prompt, target.answer
+        limiter,
+        judge,
+        target.criteria,
+        target.values,
+        target.prompt,
+        target.answer,
+        target.epoch,
     )
     async with write() as conn:
         if not await store.response_exists(conn, target.response_id):  # deleted meanwhile
@@ -570,8 +594,25 @@ async def rating_batch_task(ctx: TaskContext) -> None:
         )
 
 
+async def experiment_run(ctx: TaskContext) -> None:
+    """The ``experiment`` task: the run of the experiment's evaluation mode (STANDARD: generate
+    and rate, :func:`experiment_task`; AGENTIC: rate uploaded trials,
+    :func:`.agentic.evaluation_task`; MULTI_TURN: hold and rate conversations,
+    :func:`.multiturn.conversation_task`). One task kind for every mode, so the experiment's
+    ``generation_task_id``, status, stream, cancel and release work the same for all."""
+    assert ctx.state.experiment_id is not None
+    async with ctx.db.connect() as conn:
+        mode = await runs.evaluation_mode(conn, ctx.state.experiment_id)
+    if mode == "AGENTIC":
+        await agentic.evaluation_task(ctx)
+    elif mode == "MULTI_TURN":
+        await multiturn.conversation_task(ctx)
+    else:
+        await experiment_task(ctx)
+
+
 HANDLERS: dict[str, Callable[[TaskContext], Awaitable[None]]] = {
-    "experiment": experiment_task,
+    "experiment": experiment_run,
     "responses": response_batch_task,
     "ratings": rating_batch_task,
 }

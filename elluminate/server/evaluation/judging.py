@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import logging
 import time
@@ -16,6 +17,7 @@ from elluminate.schemas import GenerationMetadata
 
 from ..store.responses import Outcome
 from . import prompts as llm_prompts
+from .cache import LLMCache, call_key
 from .checks import CheckVerdict, check_criterion
 from .generation import Limiter, Unavailable
 from .providers import GenerationError, LLMProvider, ProviderError, echo_verdict
@@ -56,6 +58,8 @@ class Judge:
     provider: LLMProvider | None
     detailed: bool = True
     checks: bool = False
+    #: the server's LLM call cache (``--llm-cache``), else None
+    cache: LLMCache | None = None
 
 
 def judge_for(providers: Providers, rating_version: str | None, rating_mode: str) -> Judge:
@@ -64,7 +68,12 @@ def judge_for(providers: Providers, rating_version: str | None, rating_mode: str
     if resolve_rating_version(rating_version) == "mock":
         return Judge(provider=None, detailed=detailed)
     try:
-        return Judge(provider=providers.default(), detailed=detailed, checks=providers.judge_checks)
+        return Judge(
+            provider=providers.default(),
+            detailed=detailed,
+            checks=providers.judge_checks,
+            cache=providers.cache,
+        )
     except Exception as exc:
         raise Unavailable(
             f"the server's judge (default LLM provider) is not available: {exc}"
@@ -86,8 +95,12 @@ async def judge_one(
     values: dict[str, Any],
     prompt: list[dict[str, Any]],
     answer: str,
+    epoch: int = 1,
 ) -> Outcome:
-    """Rate one response against one criterion; failures become failed outcomes."""
+    """Rate one response against one criterion; failures become failed outcomes.
+
+    With the LLM call cache, an identical earlier judge call (same judge, criterion, prompt,
+    response, mode and ``epoch``) gives the verdict without calling the provider."""
     text = render_criterion(criterion.text, values)
     provider = judge.provider
     if provider is None:
@@ -105,23 +118,42 @@ async def judge_one(
                 None,
                 json.dumps({"rating": check.rating.lower(), "check": check.check}),
             )
-    try:
-        verdict = await limiter.llm(
-            lambda: llm_prompts.judge_verdict(
-                provider, text, prompt, answer, detailed=judge.detailed
-            )
+    cache, key = judge.cache, ""
+    verdict: llm_prompts.Verdict | None = None
+    if cache is not None:
+        kind, messages, schema = llm_prompts.judge_request(
+            provider, text, prompt, answer, detailed=judge.detailed
         )
-    except GenerationError as exc:
-        return Outcome(criterion.id, error=str(exc), raw_text=exc.raw_text)
-    except ProviderError as exc:
-        return Outcome(criterion.id, error=str(exc) or type(exc).__name__)
+        key = call_key(kind, provider, messages, json_schema=schema, epoch=epoch)
+        verdict = _verdict(await cache.get(key))
+    from_cache = verdict is not None
+    if verdict is None:
+        try:
+            verdict = await limiter.llm(
+                lambda: llm_prompts.judge_verdict(
+                    provider, text, prompt, answer, detailed=judge.detailed
+                )
+            )
+        except GenerationError as exc:  # malformed after the retries: never cached
+            return Outcome(criterion.id, error=str(exc), raw_text=exc.raw_text)
+        except ProviderError as exc:
+            return Outcome(criterion.id, error=str(exc) or type(exc).__name__)
+        if cache is not None:
+            await cache.put(key, "verdict", verdict.model, dataclasses.asdict(verdict))
     metadata = GenerationMetadata(
         duration_seconds=verdict.duration_seconds,
         input_tokens=verdict.input_tokens,
         output_tokens=verdict.output_tokens,
+        from_cache=from_cache,
     )
     return Outcome(
-        criterion.id, verdict.rating, verdict.reasoning, metadata, None, verdict.raw_text
+        criterion.id,
+        verdict.rating,
+        verdict.reasoning,
+        metadata,
+        None,
+        verdict.raw_text,
+        from_cache=from_cache,
     )
 
 
@@ -140,6 +172,16 @@ async def _checked(criterion: str, answer: str) -> tuple[CheckVerdict, float] | 
     return (verdict, time.perf_counter() - start) if verdict is not None else None
 
 
+def _verdict(value: dict[str, Any] | None) -> llm_prompts.Verdict | None:
+    """A cached verdict, or None for a miss (or a value of another shape)."""
+    if value is None or value.get("rating") not in ("YES", "NO"):
+        return None
+    try:
+        return llm_prompts.Verdict(**value)
+    except TypeError:
+        return None
+
+
 async def judge_all(
     limiter: Limiter,
     judge: Judge,
@@ -147,9 +189,12 @@ async def judge_all(
     values: dict[str, Any],
     prompt: list[dict[str, Any]],
     answer: str,
+    epoch: int = 1,
 ) -> list[Outcome]:
     """Rate against several criteria concurrently (each call takes the semaphore); an
     unexpected error cancels the other calls (structured: none outlives this call)."""
     if len(criteria) == 1:
-        return [await judge_one(limiter, judge, criteria[0], values, prompt, answer)]
-    return await run_all(judge_one(limiter, judge, c, values, prompt, answer) for c in criteria)
+        return [await judge_one(limiter, judge, criteria[0], values, prompt, answer, epoch)]
+    return await run_all(
+        judge_one(limiter, judge, c, values, prompt, answer, epoch) for c in criteria
+    )

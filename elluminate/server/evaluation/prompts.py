@@ -46,6 +46,7 @@ __all__ = [
     "generate_test_case",
     "judge",
     "judge_messages",
+    "judge_request",
     "judge_score",
     "judge_score_messages",
     "judge_verdict",
@@ -55,6 +56,7 @@ __all__ = [
     "render_conversation",
     "row_schema",
     "verdict_schema",
+    "with_system_message",
     "yes_threshold",
 ]
 
@@ -538,6 +540,24 @@ async def _verdict_from_score(
     )
 
 
+def judge_request(
+    provider: LLMProvider,
+    criterion_str: str,
+    prompt_messages: list[dict[str, Any]],
+    response_str: str,
+    *,
+    detailed: bool = True,
+) -> tuple[str, list[dict[str, Any]], dict[str, Any] | None]:
+    """What :func:`judge_verdict` asks ``provider``: ``(kind, messages, json_schema)``, kind
+    ``score`` (token probabilities) or ``verdict`` (a generated JSON verdict). For cache keys."""
+    if isinstance(provider, SupportsYesNoScore):
+        # the score does not depend on ``detailed``; the reasoning sentence does
+        kind = "score" if detailed else "score-fast"
+        return kind, judge_score_messages(criterion_str, prompt_messages, response_str), None
+    messages = judge_messages(criterion_str, prompt_messages, response_str, detailed=detailed)
+    return "verdict", messages, verdict_schema(detailed)
+
+
 async def judge_verdict(
     provider: LLMProvider,
     criterion_str: str,
@@ -600,6 +620,14 @@ async def generate_response(
     ``system_message`` (an LLM config's) is prepended unless the prompt already starts with a
     system or developer message.
     """
+    return await provider.chat(with_system_message(messages, system_message), params=params)
+
+
+def with_system_message(
+    messages: list[dict[str, Any]], system_message: str | None
+) -> list[dict[str, Any]]:
+    """``messages`` with ``system_message`` first, unless they start with a system or
+    developer message already (or there is none to add)."""
     if system_message and not (messages and messages[0].get("role") in ("system", "developer")):
-        messages = [{"role": "system", "content": system_message}, *messages]
-    return await provider.chat(messages, params=params)
+        return [{"role": "system", "content": system_message}, *messages]
+    return messages

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from typing import Any
 
 from ..config import ServerConfig
+from .cache import LLMCache
 from .providers import LLMProvider, ProviderConfig, make_provider
 
 log = logging.getLogger("elluminate.server.evaluation.registry")
@@ -17,9 +19,11 @@ class Providers:
     Providers are created lazily on first use and closed on app cleanup.
     """
 
-    def __init__(self, config: ServerConfig) -> None:
+    def __init__(self, config: ServerConfig, cache: LLMCache | None = None) -> None:
         self._config = config
         self._cache: dict[tuple[Any, ...], LLMProvider] = {}
+        #: the LLM call cache every generation and judge call consults (None: off)
+        self.cache = cache
 
     def default_config(self) -> ProviderConfig:
         """The :class:`ProviderConfig` of the server default (``--llm`` and friends)."""
@@ -44,7 +48,12 @@ class Providers:
         return self.get(self.default_config())
 
     def get(self, provider_config: ProviderConfig) -> LLMProvider:
-        """The provider for ``provider_config`` (one instance per distinct config)."""
+        """The provider for ``provider_config`` (one instance per distinct config).
+
+        The server runs every LLM call under its adaptive limiter, which backs off and
+        retries rate limits itself: the providers hand them over (``defer_rate_limits``).
+        """
+        provider_config = dataclasses.replace(provider_config, defer_rate_limits=True)
         key = (
             provider_config.kind,
             provider_config.base_url,

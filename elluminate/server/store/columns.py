@@ -4,6 +4,11 @@ Rows are stored complete: every column present, values coerced to the column typ
 columns hold strings), so ``skip_existing`` compares the stored (typed) form through an
 identity hash. Changing the columns rewrites every row of the collection.
 
+CONVERSATION cells hold a conversation envelope (``elluminate.uce/1``, CONTRACT.md 7.18) or
+nothing (``""``, the default); :func:`conversation_envelope` checks one, and every write of a
+row (insert, update, a column's new type) checks its CONVERSATION cells: :class:`InvalidCell`
+says which and why (the API answers 400 and the write rolls back).
+
 Repository functions run on the caller's connection and transaction (see
 :mod:`.connection`); callers that change columns lock the collection row first
 (:func:`elluminate.server.store.collections.collection_row` with ``lock=True``), so that two
@@ -17,9 +22,12 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import msgspec
 from sqlalchemy import bindparam, delete, insert, select, update
 
 from elluminate.schemas import CollectionType, ColumnTypeEnum
+from elluminate.schemas._checks import check_messages
+from elluminate.schemas.conversation import UCEPayloadV1
 
 from . import schema as S
 from .connection import Connection
@@ -79,6 +87,45 @@ class InvalidColumns(ValueError):
     """A requested column list does not fit the collection (the message says why)."""
 
 
+class InvalidCell(ValueError):
+    """A row value does not fit its column (the message names the column and what to fix)."""
+
+
+UCE_VERSION = "elluminate.uce/1"
+_UCE_HINT = (
+    "a CONVERSATION cell holds a conversation envelope like {'schema_version': "
+    "'elluminate.uce/1', 'input': {'messages': [{'role': 'user', 'content': '...'}]}} "
+    "(UCEPayloadV1.from_openai(messages).to_uce_dict()), or '' for none"
+)
+
+
+def conversation_envelope(value: Any, column: str = "conversation") -> UCEPayloadV1 | None:
+    """The envelope in a CONVERSATION cell (None for an empty cell); :class:`InvalidCell`
+    names what is wrong."""
+    if value is None or value == "":
+        return None
+    if not isinstance(value, dict):
+        raise InvalidCell(f"column {column!r}: {_UCE_HINT}; got {type(value).__name__}")
+    version = value.get("schema_version")
+    if version != UCE_VERSION:
+        raise InvalidCell(
+            f"column {column!r}: a conversation envelope names schema_version {UCE_VERSION!r}, "
+            f"not {version!r}; {_UCE_HINT}"
+        )
+    try:
+        envelope = msgspec.convert(value, UCEPayloadV1)
+        check_messages("UCEInput", "messages", envelope.input.messages)
+    except (msgspec.ValidationError, ValueError) as exc:
+        raise InvalidCell(f"column {column!r}: not a valid conversation envelope: {exc}") from None
+    if not envelope.input.messages:
+        raise InvalidCell(f"column {column!r}: the conversation envelope holds no messages")
+    return envelope
+
+
+def _conversation_columns(columns: Sequence[Mapping[str, Any]]) -> list[str]:
+    return [c["name"] for c in columns if c["column_type"] == ColumnTypeEnum.CONVERSATION.value]
+
+
 @dataclass
 class ColumnSpec:
     """A requested column (from a create/update body)."""
@@ -127,10 +174,14 @@ class RowShape:
             (c["name"], c["default_value"], c["column_type"] in _TEXT_LIKE_VALUES)
             for c in self.columns
         ]
+        self._conversations = _conversation_columns(self.columns)
 
     def normalize(self, values: Mapping[str, Any]) -> dict[str, Any]:
-        """A complete row: every column, in column order, coerced; missing ones get defaults."""
+        """A complete row: every column, in column order, coerced; missing ones get defaults
+        (:class:`InvalidCell` for a CONVERSATION cell that is not an envelope)."""
         get = values.get
+        for name in self._conversations:
+            conversation_envelope(get(name), name)
         return {name: _coerce(get(name), default, text) for name, default, text in self._plan}
 
 
@@ -216,10 +267,13 @@ async def rewrite_rows(
     plan = [
         (c["name"], renames.get(c["name"], c["name"]), coerce_value(None, c)) for c in columns
     ]
+    conversations = _conversation_columns(columns)
     updates = []
     for row in rows:
         old = loads(row["input_values"])
         values = {name: old[source] if source in old else empty for name, source, empty in plan}
+        for name in conversations:
+            conversation_envelope(values[name], name)
         env = loads(row["environment_config"])
         updates.append(
             {

@@ -17,7 +17,7 @@ from sqlalchemy import Integer, Select, Text, bindparam, delete, func, insert, s
 from sqlalchemy.dialects.postgresql import ARRAY
 
 from . import schema as S
-from .columns import RowShape, ensure_columns, row_identity
+from .columns import InvalidCell, RowShape, ensure_columns, row_identity
 from .common import delete_or_hide
 from .connection import Connection, ForeignKeyViolation
 from .database import dumps, loads, utcnow
@@ -171,8 +171,11 @@ async def insert_entries(
         }
     moment = utcnow()
     new_rows: list[tuple[str | None, str | None, str]] = []
-    for values, env in rows:
-        stored = shape.normalize(values)
+    for number, (values, env) in enumerate(rows, 1):
+        try:
+            stored = shape.normalize(values)
+        except InvalidCell as exc:
+            raise InvalidCell(f"row {number}: {exc}" if len(rows) > 1 else str(exc)) from None
         identity = row_identity(stored, env)
         if skip_existing:
             if identity in seen:

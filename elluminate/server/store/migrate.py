@@ -15,13 +15,14 @@
 from __future__ import annotations
 
 import logging
+import re
 import sqlite3
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy.schema import CreateIndex, CreateTable
 
-from .schema import metadata
+from .schema import RESULTS_TRIGGERS, metadata
 
 log = logging.getLogger("elluminate.server.store.migrate")
 
@@ -29,7 +30,7 @@ MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 #: The first Alembic revision: the schema of the files made by schema version 2.
 BASELINE = "0001"
 #: The newest revision (a test checks it against the migration scripts).
-HEAD = "0002"
+HEAD = "0004"
 
 VERSION_TABLE = (
     "CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL, "
@@ -41,12 +42,17 @@ class SchemaTooNewError(RuntimeError):
     """The database was migrated by a newer elluminate than this one."""
 
 
+_REVISION = re.compile(r"^revision\s*=\s*[\"']([^\"']+)[\"']", re.MULTILINE)
+
+
 def known_revisions() -> set[str]:
-    """The revision ids of the packaged migration scripts."""
-    return {
-        path.name.split("_", 1)[0]
-        for path in (MIGRATIONS_DIR / "versions").glob("[0-9]*_*.py")
-    }
+    """The revision ids of the packaged migration scripts (their ``revision = "..."``)."""
+    found: set[str] = set()
+    for path in (MIGRATIONS_DIR / "versions").glob("[0-9]*_*.py"):
+        match = _REVISION.search(path.read_text(encoding="utf-8"))
+        if match is not None:
+            found.add(match.group(1))
+    return found
 
 
 def needs_upgrade(revision: str | None, where: str) -> bool:
@@ -62,12 +68,14 @@ def needs_upgrade(revision: str | None, where: str) -> bool:
 
 
 def create_statements(dialect: Any) -> list[str]:
-    """The DDL of the current schema: tables in dependency order, each with its indexes."""
+    """The DDL of the current schema: tables in dependency order, each with its indexes,
+    then the triggers."""
     statements: list[str] = []
     for table in metadata.sorted_tables:
         statements.append(str(CreateTable(table).compile(dialect=dialect)).strip())
         for index in sorted(table.indexes, key=lambda i: str(i.name)):
             statements.append(str(CreateIndex(index).compile(dialect=dialect)).strip())
+    statements += RESULTS_TRIGGERS[dialect.name]
     return statements
 
 

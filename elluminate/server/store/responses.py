@@ -7,7 +7,7 @@ with :class:`DuplicateResponse`.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -39,6 +39,8 @@ class Outcome:
     metadata: GenerationMetadata | None = None
     error: str | None = None
     raw_text: str | None = None
+    #: the verdict came from the LLM call cache
+    from_cache: bool = False
 
 
 ADD_PROMPT = (
@@ -76,6 +78,7 @@ ADD_RESPONSE = (
         input_tokens=bindparam("input_tokens"),
         output_tokens=bindparam("output_tokens"),
         duration_seconds=bindparam("duration_seconds"),
+        from_cache=bindparam("from_cache"),
         created_at=bindparam("ts"),
         updated_at=bindparam("ts"),
     )
@@ -92,6 +95,7 @@ ADD_RATING = insert(_G).values(
     generation_metadata=bindparam("metadata"),
     error=bindparam("error"),
     raw_text=bindparam("raw_text"),
+    from_cache=bindparam("from_cache"),
     created_at=bindparam("ts"),
 )
 ROW_IS_LIVE = select(_TV.c.id).where(_TV.c.id == _ID, _TV.c.deleted_at.is_(None))
@@ -122,6 +126,7 @@ CHECKED_EXPERIMENT = (
         _E.c.name,
         _E.c.collection_id,
         _E.c.prompt_template_id,
+        _E.c.evaluation_mode,
         S.collections.c.name.label("collection"),
     )
     .join(S.collections, S.collections.c.id == _E.c.collection_id)
@@ -140,6 +145,7 @@ RATING_TARGETS = (
         _R.c.id,
         _R.c.error,
         _R.c.messages,
+        _R.c.epoch,
         _P.c.messages.label("prompt"),
         _TV.c.id.label("row_id"),
         _TV.c.input_values,
@@ -165,7 +171,12 @@ RATINGS = (
 )
 RATINGS_OF_RESPONSE = RATINGS.where(_G.c.response_id == bindparam("response_id"))
 RESPONSE_TO_RATE = (
-    select(_R.c.messages, _P.c.messages.label("prompt"), _P.c.template_variables_id.label("row_id"))
+    select(
+        _R.c.messages,
+        _R.c.epoch,
+        _P.c.messages.label("prompt"),
+        _P.c.template_variables_id.label("row_id"),
+    )
     .join(_P, _P.c.id == _R.c.prompt_id)
     .where(_R.c.id == _ID)
 )
@@ -178,9 +189,18 @@ async def insert_prompt(
     template: Any,
     row_id: int,
     messages: list[dict[str, Any]],
+    settings: Mapping[str, Any] | None = None,
 ) -> int:
     """Store a rendered prompt (in the caller's transaction); ``template`` is a
-    ``prompt_templates`` row or None."""
+    ``prompt_templates`` row or None. Without a template, ``settings`` (``tools``,
+    ``tool_choice``, ``response_format``: a conversation envelope's) are recorded instead."""
+    if template is not None:
+        tools, choice = template["tools"], template["tool_choice"]
+        response_format = template["response_format_json_schema"]
+    else:
+        given = settings or {}
+        tools, choice = dumps(given.get("tools")), dumps(given.get("tool_choice"))
+        response_format = dumps(given.get("response_format"))
     new_id: int = await conn.insert(
         ADD_PROMPT,
         {
@@ -189,11 +209,9 @@ async def insert_prompt(
             "template_id": None if template is None else template["id"],
             "row_id": row_id,
             "messages": dumps(messages),
-            "tools": None if template is None else template["tools"],
-            "tool_choice": None if template is None else template["tool_choice"],
-            "response_format": (
-                None if template is None else template["response_format_json_schema"]
-            ),
+            "tools": tools,
+            "tool_choice": choice,
+            "response_format": response_format,
             "ts": utcnow(),
         },
     )
@@ -232,6 +250,7 @@ async def insert_response(
             "input_tokens": metadata.input_tokens,
             "output_tokens": metadata.output_tokens,
             "duration_seconds": metadata.duration_seconds,
+            "from_cache": metadata.from_cache,
         }
     elif isinstance(metadata, dict):
         meta = metadata
@@ -255,6 +274,8 @@ async def insert_response(
         "input_tokens": _int_or_none(meta.get("input_tokens")),
         "output_tokens": _int_or_none(meta.get("output_tokens")),
         "duration_seconds": None if duration is None else float(duration),
+        # only the server's own generations can say so (a client's metadata cannot)
+        "from_cache": isinstance(metadata, GenerationMetadata) and bool(metadata.from_cache),
         "ts": utcnow(),
     }
     try:
@@ -289,6 +310,7 @@ async def store_ratings(
                 "metadata": dumps(o.metadata),
                 "error": o.error,
                 "raw_text": o.raw_text,
+                "from_cache": o.from_cache,
                 "ts": moment,
             }
             for o in outcomes
@@ -364,8 +386,8 @@ async def llm_config_row(conn: Connection, config_id: int) -> Any:
 
 
 async def checked_experiment(conn: Connection, project_id: int, experiment_id: int) -> Any:
-    """``(id, name, collection_id, prompt_template_id, collection)`` of the project's
-    experiment, or None."""
+    """``(id, name, collection_id, prompt_template_id, evaluation_mode, collection)`` of the
+    project's experiment, or None."""
     return await conn.fetchone(CHECKED_EXPERIMENT, {"id": experiment_id, "pid": project_id})
 
 
@@ -399,7 +421,7 @@ async def batch_responses(conn: Connection, project_id: int, ids: Sequence[int])
 
 
 async def response_to_rate(conn: Connection, response_id: int) -> Any:
-    """``(messages, prompt, row_id)`` of a response, or None when it is gone."""
+    """``(messages, epoch, prompt, row_id)`` of a response, or None when it is gone."""
     return await conn.fetchone(RESPONSE_TO_RATE, {"id": response_id})
 
 

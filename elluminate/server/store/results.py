@@ -12,12 +12,23 @@ Definitions (documented, so clients can rely on them):
 * ``completed_epochs``: epochs in which every input row of the experiment has a response
   (at least 1); ``experiment_duration_seconds``: wall clock from the first start of a run to
   its (last) end, or to now while running.
-* estimated costs: token totals times the LLM config's ``*_price_per_mtok`` (0.0 without).
+* estimated costs: token totals times the LLM config's ``*_price_per_mtok`` (0.0 without),
+  over the generations that called the provider (a cached one cost nothing).
+* ``num_cached_responses`` / ``num_cached_ratings``: responses and successful ratings whose
+  answer came from the server's LLM call cache (``--llm-cache``) instead of a provider call.
 * ``results`` is ``None`` while the experiment has no response at all.
+
+Computed results are kept (:class:`ResultsCache`, one per database) under the experiment's
+``results_version``, which triggers raise in the transaction of every write to its responses
+or ratings (see ``schema.RESULTS_TRIGGERS``), with the run state the duration depends on; a
+list page then computes only the experiments that changed. Results with categorical filters,
+and those of a running experiment (their duration is "until now"), are always computed.
 """
 
 from __future__ import annotations
 
+import weakref
+from collections import OrderedDict
 from collections.abc import Sequence
 from datetime import datetime, timezone
 from functools import lru_cache
@@ -79,6 +90,7 @@ def _statements(columns: int | None) -> tuple[Select[Any], Select[Any], Select[A
             _R.c.input_tokens,
             _R.c.output_tokens,
             _R.c.duration_seconds,
+            _R.c.from_cache,
             _R.c.template_variables_id.label("tv_id"),
         )
         .select_from(source)
@@ -86,10 +98,16 @@ def _statements(columns: int | None) -> tuple[Select[Any], Select[Any], Select[A
         .order_by(_R.c.id)
     )
     counts = (
-        select(_R.c.experiment_id, _G.c.criterion_id, _G.c.rating, func.count().label("n"))
+        select(
+            _R.c.experiment_id,
+            _G.c.criterion_id,
+            _G.c.rating,
+            _G.c.from_cache,
+            func.count().label("n"),
+        )
         .select_from(source.join(_G, _G.c.response_id == _R.c.id))
         .where(cond, _G.c.rating.is_not(None))
-        .group_by(_R.c.experiment_id, _G.c.criterion_id, _G.c.rating)
+        .group_by(_R.c.experiment_id, _G.c.criterion_id, _G.c.rating, _G.c.from_cache)
     )
     g2 = _G.alias("g2")
     rated = (
@@ -133,10 +151,64 @@ async def compute_results(
     experiment: Any,
     *,
     categorical_filters: dict[str, list[Any]] | None = None,
+    cache: ResultsCache | None = None,
 ) -> ExperimentResults | None:
     """Results of one experiment (``experiment`` is its ``experiments`` row)."""
-    found = await compute_results_many(conn, [experiment], categorical_filters=categorical_filters)
+    found = await compute_results_many(
+        conn, [experiment], categorical_filters=categorical_filters, cache=cache
+    )
     return found[experiment["id"]]
+
+
+class ResultsCache:
+    """Computed results by experiment id, each under the version it was computed for."""
+
+    #: experiments kept per database (least recently used first out)
+    MAX_ENTRIES = 4096
+
+    def __init__(self) -> None:
+        self._entries: OrderedDict[int, tuple[tuple[Any, ...], ExperimentResults | None]] = (
+            OrderedDict()
+        )
+
+    @staticmethod
+    def version(experiment: Any) -> tuple[Any, ...] | None:
+        """What the stored results of ``experiment`` (its row) depend on, or None when they
+        depend on the clock (a run that has not ended)."""
+        started, finished = experiment["started_at"], experiment["finished_at"]
+        running = experiment["generation_task_id"] is not None
+        if started is not None and (finished is None or running):
+            return None
+        return (experiment["results_version"], started, finished, experiment["llm_config_id"])
+
+    def get(self, experiment: Any) -> tuple[bool, ExperimentResults | None]:
+        """``(found, results)``."""
+        key = self.version(experiment)
+        entry = self._entries.get(experiment["id"])
+        if key is None or entry is None or entry[0] != key:
+            return False, None
+        self._entries.move_to_end(experiment["id"])
+        return True, entry[1]
+
+    def put(self, experiment: Any, results: ExperimentResults | None) -> None:
+        key = self.version(experiment)
+        if key is None:
+            return
+        self._entries[experiment["id"]] = (key, results)
+        self._entries.move_to_end(experiment["id"])
+        while len(self._entries) > self.MAX_ENTRIES:
+            self._entries.popitem(last=False)
+
+
+_CACHES: weakref.WeakKeyDictionary[Any, ResultsCache] = weakref.WeakKeyDictionary()
+
+
+def results_cache(store: Any) -> ResultsCache:
+    """The results cache of a database object (created on first use)."""
+    cache = _CACHES.get(store)
+    if cache is None:
+        cache = _CACHES[store] = ResultsCache()
+    return cache
 
 
 async def compute_results_many(
@@ -144,16 +216,32 @@ async def compute_results_many(
     experiments: Sequence[Any],
     *,
     categorical_filters: dict[str, list[Any]] | None = None,
+    cache: ResultsCache | None = None,
 ) -> dict[int, ExperimentResults | None]:
     """Results of several experiments (their ``experiments`` rows), by experiment id.
 
     A constant number of queries whatever the number of experiments (a list page computes
-    the results of all its experiments at once).
+    the results of all its experiments at once); with ``cache``, only of those whose results
+    changed since they were last computed.
     """
     out: dict[int, ExperimentResults | None] = {}
-    for start in range(0, len(experiments), 500):
-        chunk = experiments[start : start + 500]
-        out.update(await _results_of_chunk(conn, chunk, categorical_filters))
+    if cache is not None and not categorical_filters:
+        missing = []
+        for experiment in experiments:
+            found, results = cache.get(experiment)
+            if found:
+                out[experiment["id"]] = results
+            else:
+                missing.append(experiment)
+    else:
+        cache, missing = None, list(experiments)
+    for start in range(0, len(missing), 500):
+        chunk = missing[start : start + 500]
+        computed = await _results_of_chunk(conn, chunk, categorical_filters)
+        out.update(computed)
+        if cache is not None:
+            for experiment in chunk:
+                cache.put(experiment, computed[experiment["id"]])
     return out
 
 
@@ -206,9 +294,11 @@ def _results(
     durations = [float(r["duration_seconds"] or 0.0) for r in ok]
 
     per_criterion: dict[int, list[int]] = {}
-    yes_all = no_all = 0
+    yes_all = no_all = cached_ratings = 0
     for row in counts:
         n = int(row["n"])
+        if row["from_cache"]:
+            cached_ratings += n
         bucket = per_criterion.setdefault(row["criterion_id"], [0, 0])
         if row["rating"] == "YES":
             bucket[0] += n
@@ -234,9 +324,12 @@ def _results(
         duration = max(0.0, (end - started).total_seconds())
 
     input_cost = output_cost = 0.0
-    if prices is not None:
-        input_cost = sum(input_tokens) * float(prices["input_price_per_mtok"] or 0.0) / 1e6
-        output_cost = sum(output_tokens) * float(prices["output_price_per_mtok"] or 0.0) / 1e6
+    if prices is not None:  # a cached generation cost nothing
+        paid = [r for r in ok if not r["from_cache"]]
+        paid_in = sum(int(r["input_tokens"] or 0) for r in paid)
+        paid_out = sum(int(r["output_tokens"] or 0) for r in paid)
+        input_cost = paid_in * float(prices["input_price_per_mtok"] or 0.0) / 1e6
+        output_cost = paid_out * float(prices["output_price_per_mtok"] or 0.0) / 1e6
 
     return ExperimentResults(
         mean_all_ratings=_fractions(yes_all, no_all),
@@ -259,4 +352,6 @@ def _results(
         estimated_input_cost_usd=input_cost,
         estimated_output_cost_usd=output_cost,
         estimated_total_cost_usd=input_cost + output_cost,
+        num_cached_responses=sum(1 for r in ok if r["from_cache"]),
+        num_cached_ratings=cached_ratings,
     )

@@ -17,6 +17,7 @@ _R, _G = S.responses, S.ratings
 EXPERIMENT = select(S.experiments).where(
     S.experiments.c.id == _ID, S.experiments.c.project_id == bindparam("pid")
 )
+EVALUATION_MODE = select(S.experiments.c.evaluation_mode).where(S.experiments.c.id == _ID)
 TEMPLATE = select(S.prompt_templates).where(S.prompt_templates.c.id == _ID)
 LIVE_ROWS = (
     select(_TV.c.id, _TV.c.input_values)
@@ -48,6 +49,12 @@ RATED = (
 
 async def experiment(conn: Connection, project_id: int, experiment_id: int) -> Any:
     return await conn.fetchone(EXPERIMENT, {"id": experiment_id, "pid": project_id})
+
+
+async def evaluation_mode(conn: Connection, experiment_id: int) -> str | None:
+    """The experiment's evaluation mode (None when it is gone)."""
+    value = await conn.fetchval(EVALUATION_MODE, {"id": experiment_id})
+    return None if value is None else str(value)
 
 
 async def template(conn: Connection, template_id: int) -> Any:

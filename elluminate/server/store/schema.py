@@ -186,6 +186,30 @@ collection_columns = Table(
     sqlite_autoincrement=True,
 )
 
+#: Scenario sets (revision 0004): the goals MULTI_TURN experiments run over. A set's
+#: scenarios are the rows of its backing collection (``collection_id``: columns ``goal``,
+#: ``expected_conversation_outcome`` and the declared fields), which is hidden
+#: (``deleted_at`` set) from the collection endpoints; see ``store/scenarios.py``.
+scenario_sets = Table(
+    "scenario_sets",
+    metadata,
+    _id(),
+    _fk("project_id", "projects.id", ondelete="CASCADE", nullable=False),
+    Column("name", Text, nullable=False),
+    Column("description", Text, nullable=False, server_default=""),
+    _fk("collection_id", "collections.id", nullable=False),
+    _flag("read_only"),
+    _flag("is_platform_builtin"),
+    Column("version", Text),
+    _ts("created_at"),
+    _ts("updated_at"),
+    _ts("deleted_at", nullable=True),
+    Index("ix_scenario_sets_project_name", "project_id", "name"),
+    Index("ix_scenario_sets_collection", "collection_id"),
+    _live_unique("ux_scenario_sets_name"),
+    sqlite_autoincrement=True,
+)
+
 template_variables = Table(
     "template_variables",
     metadata,
@@ -307,6 +331,13 @@ experiments = Table(
     _ts("created_at"),
     _ts("updated_at"),
     _flag("deleting"),
+    # revision 0003: +1 (by the triggers of RESULTS_TRIGGERS) on every write to the
+    # experiment's responses or their ratings, so computed results can be kept per version
+    Column("results_version", Integer, nullable=False, server_default=text("0")),
+    # revision 0004 (issue 14): MULTI_TURN sources and the frozen AGENTIC definition
+    _fk("scenario_set_id", "scenario_sets.id"),
+    _fk("persona_group_id", "collections.id"),
+    Column("definition", JSONText),
     UniqueConstraint("project_id", "name"),
     Index("ix_experiments_project_name", "project_id", "name"),
     Index("ix_experiments_template", "prompt_template_id"),
@@ -315,6 +346,8 @@ experiments = Table(
     Index("ix_experiments_llm", "llm_config_id"),
     Index("ix_experiments_response_column", "response_column_id"),
     Index("ix_experiments_task", "generation_task_id"),
+    Index("ix_experiments_scenario_set", "scenario_set_id"),
+    Index("ix_experiments_persona_group", "persona_group_id"),
     sqlite_autoincrement=True,
 )
 
@@ -359,17 +392,31 @@ responses = Table(
     _ts("created_at"),
     _ts("updated_at"),
     _fk("template_variables_id", "template_variables.id"),
+    _flag("from_cache"),  # revision 0003: the generation came from the LLM call cache
+    # revision 0004 (issue 14): which of several responses of one (row, epoch) this is
+    # (AGENTIC: the upload's sequence number, MULTI_TURN: the persona's row id; STANDARD: 0),
+    # the persona of a MULTI_TURN conversation, and what an agent run reported
+    Column("trial", Integer, nullable=False, server_default=text("0")),
+    _fk("persona_id", "template_variables.id"),
+    Column("reward", Float),
+    Column("steps", Integer),
+    Column("cost_usd", Float),
+    Column("result_metadata", JSONText),
     Index("ix_responses_project", "project_id"),
     Index("ix_responses_experiment", "experiment_id"),
     Index("ix_responses_prompt", "prompt_id"),
     Index("ix_responses_llm", "llm_config_id"),
     Index("ix_responses_tv", "template_variables_id"),
-    # one response per (experiment, row, epoch): a resumed or repeated run cannot duplicate
+    Index("ix_responses_persona", "persona_id"),
+    # one response per (experiment, row, epoch, trial): a resumed or repeated run cannot
+    # duplicate; STANDARD experiments always use trial 0, so for them (experiment, row,
+    # epoch) is unique
     Index(
-        "ux_responses_row_epoch",
+        "ux_responses_slot",
         "experiment_id",
         "template_variables_id",
         "epoch",
+        "trial",
         unique=True,
         sqlite_where=text("experiment_id IS NOT NULL"),
         postgresql_where=text("experiment_id IS NOT NULL"),
@@ -390,6 +437,7 @@ ratings = Table(
     Column("error", Text),
     Column("raw_text", Text),
     _ts("created_at"),
+    _flag("from_cache"),  # revision 0003: the verdict came from the LLM call cache
     Index("ix_ratings_project", "project_id"),
     Index("ix_ratings_response", "response_id"),
     Index("ix_ratings_criterion", "criterion_id"),
@@ -459,3 +507,49 @@ task_logs = Table(
     Index("ix_task_logs_task", "task_id", "id"),
     sqlite_autoincrement=True,
 )
+
+#: The LLM call cache (revision 0003, ``--llm-cache``): a validated answer per call key (a
+#: SHA-256 over provider, base URL, model, parameters, messages and epoch), until it expires.
+llm_cache = Table(
+    "llm_cache",
+    metadata,
+    Column("key", Text, primary_key=True),
+    Column("kind", Text, nullable=False),  # generation, verdict, score
+    Column("model", Text, nullable=False, server_default=""),
+    Column("value", JSONText, nullable=False),
+    _ts("created_at"),
+    _ts("expires_at"),
+    Index("ix_llm_cache_expires", "expires_at"),
+)
+
+#: Triggers that raise ``experiments.results_version`` on every insert, update or delete of a
+#: response of the experiment or of a rating of such a response (revision 0003), per dialect.
+#: They make a version that no write can forget: cascades and every code path included.
+RESULTS_TRIGGERS: dict[str, list[str]] = {
+    "sqlite": [
+        f"CREATE TRIGGER tr_{table}_{op.lower()}_results AFTER {op} ON {table} "
+        f"BEGIN UPDATE experiments SET results_version = results_version + 1 WHERE id = "
+        f"{target.format(row=row)}; END"
+        for table, target in (
+            ("responses", "{row}.experiment_id"),
+            ("ratings", "(SELECT experiment_id FROM responses WHERE id = {row}.response_id)"),
+        )
+        for op, rows in (("INSERT", ("NEW",)), ("UPDATE", ("NEW",)), ("DELETE", ("OLD",)))
+        for row in rows
+    ],
+    "postgresql": [
+        "CREATE FUNCTION elluminate_response_results() RETURNS trigger LANGUAGE plpgsql AS $$ "
+        "BEGIN UPDATE experiments SET results_version = results_version + 1 WHERE id = "
+        "CASE WHEN TG_OP = 'DELETE' THEN OLD.experiment_id ELSE NEW.experiment_id END; "
+        "RETURN NULL; END $$",
+        "CREATE FUNCTION elluminate_rating_results() RETURNS trigger LANGUAGE plpgsql AS $$ "
+        "BEGIN UPDATE experiments SET results_version = results_version + 1 WHERE id = "
+        "(SELECT experiment_id FROM responses WHERE id = "
+        "CASE WHEN TG_OP = 'DELETE' THEN OLD.response_id ELSE NEW.response_id END); "
+        "RETURN NULL; END $$",
+        "CREATE TRIGGER tr_responses_results AFTER INSERT OR UPDATE OR DELETE ON responses "
+        "FOR EACH ROW EXECUTE FUNCTION elluminate_response_results()",
+        "CREATE TRIGGER tr_ratings_results AFTER INSERT OR UPDATE OR DELETE ON ratings "
+        "FOR EACH ROW EXECUTE FUNCTION elluminate_rating_results()",
+    ],
+}

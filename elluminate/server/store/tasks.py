@@ -9,6 +9,7 @@ on each claim): a replica that lost its lease can no longer write.
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -63,7 +64,11 @@ CLAIM = (
 )
 RENEW = (
     update(_T)
-    .where(_T.c.owner == bindparam("owner"), _T.c.status == TaskStatus.STARTED.value)
+    .where(
+        _T.c.id.in_(bindparam("ids", expanding=True)),
+        _T.c.owner == bindparam("owner"),
+        _T.c.status == TaskStatus.STARTED.value,
+    )
     .values(lease_expires_at=bindparam("lease"))
     .returning(_T.c.id, _T.c.fence, _T.c.cancel_requested, _T.c.cancel_reason)
 )
@@ -217,11 +222,14 @@ async def claim_next(conn: Connection, owner: str, lease_seconds: float) -> Any:
     )
 
 
-async def renew_leases(conn: Connection, owner: str, lease_seconds: float) -> list[Any]:
-    """Extend the leases of the tasks ``owner`` runs: ``(id, fence, cancel_requested,
+async def renew_leases(
+    conn: Connection, owner: str, task_ids: Sequence[str], lease_seconds: float
+) -> list[Any]:
+    """Extend the leases of the tasks ``owner`` runs (``task_ids``; a claim it no longer
+    runs is left to expire, so another replica takes it): ``(id, fence, cancel_requested,
     cancel_reason)`` of each task it still holds."""
     lease = utcnow() + timedelta(seconds=lease_seconds)
-    return await conn.fetchall(RENEW, {"owner": owner, "lease": lease})
+    return await conn.fetchall(RENEW, {"ids": list(task_ids), "owner": owner, "lease": lease})
 
 
 async def holds(conn: Connection, task_id: str, owner: str, fence: int) -> bool:

@@ -50,6 +50,14 @@ SAME_CONTENT = (
     .limit(1)
 )
 LATEST_VERSION = select(func.max(_T.c.version)).where(_T.c.project_id == _PID, _T.c.name == _NAME)
+#: The live version with this content and the highest version number, read in ONE statement:
+#: on PostgreSQL each statement sees its own snapshot, and a version committed between two
+#: separate reads would count for the number but not for the content (two equal versions).
+SAME_AND_LATEST = select(
+    SAME_CONTENT.with_only_columns(_T.c.id).scalar_subquery().label("same_id"),
+    SAME_CONTENT.with_only_columns(_T.c.version).scalar_subquery().label("same_version"),
+    LATEST_VERSION.scalar_subquery().label("latest"),
+)
 INSERT_TEMPLATE = (
     insert(_T)
     .values(
@@ -131,11 +139,11 @@ async def create_template(
     }
     for _ in range(MAX_VERSION_ATTEMPTS):
         await conn.fetchall(FAMILY, family)  # PostgreSQL: wait for creates of this name
-        same = await conn.fetchone(SAME_CONTENT, {**family, "content_hash": content_hash})
-        if same is not None:
-            raise SameContent(same["id"], same["version"])
-        latest = await conn.fetchval(LATEST_VERSION, family)
-        version = int(latest or 0) + 1
+        found = await conn.fetchone(SAME_AND_LATEST, {**family, "content_hash": content_hash})
+        assert found is not None  # one row of scalar subqueries
+        if found["same_id"] is not None:
+            raise SameContent(found["same_id"], found["same_version"])
+        version = int(found["latest"] or 0) + 1
         try:
             async with conn.savepoint():
                 template_id: int = await conn.insert(

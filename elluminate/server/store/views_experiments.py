@@ -34,7 +34,7 @@ from .connection import Connection
 from .database import loads, ts
 from .errors import NotFound
 from .experiments import get as experiment_row
-from .results import compute_results, compute_results_many
+from .results import ResultsCache, compute_results, compute_results_many, results_cache
 from .serializers import raw
 from .views import Views
 
@@ -153,6 +153,8 @@ class ExperimentViews:
         self.project_id = project_id
         self.views = views or Views(conn, project_id)
         self.store = store
+        #: computed results kept across requests, per experiment version (with a store)
+        self._results = None if store is None else results_cache(store)
 
     # -- experiments ----------------------------------------------------------------------
 
@@ -192,7 +194,9 @@ class ExperimentViews:
         if running is not None:
             logs, _ = await task_store.lines_after(self.conn, running, 0)
         if with_results and results is _COMPUTE:
-            results = await compute_results(self.conn, row, categorical_filters=categorical_filters)
+            results = await compute_results(
+                self.conn, row, categorical_filters=categorical_filters, cache=self._results
+            )
         return Experiment(
             id=row["id"],
             name=row["name"],
@@ -227,9 +231,26 @@ class ExperimentViews:
         )
 
     async def experiments_from_rows(self, rows: Sequence[Any]) -> list[Experiment]:
-        """Several experiments, their results computed together (a list page)."""
-        results = await compute_results_many(self.conn, rows)
-        return [await self.experiment_from_row(r, results=results[r["id"]]) for r in rows]
+        """Several experiments, their results computed together (a list page).
+
+        While the database is unchanged (see :func:`unchanged_structs`) an experiment that is
+        not running is built once, not once per request."""
+        shared = unchanged_structs(self.conn, self.store if self.store is not None else self)
+        built: dict[int, Experiment] = {}
+        todo = []
+        for row in rows:
+            found = shared.get(("experiment", row["id"]))
+            if found is not None:
+                built[row["id"]] = found
+            else:
+                todo.append(row)
+        results = await compute_results_many(self.conn, todo, cache=self._results)
+        for row in todo:
+            experiment = await self.experiment_from_row(row, results=results[row["id"]])
+            built[row["id"]] = experiment
+            if ResultsCache.version(row) is not None:  # not running: nothing depends on now
+                shared[("experiment", row["id"])] = experiment
+        return [built[row["id"]] for row in rows]
 
     # -- responses ------------------------------------------------------------------------
 

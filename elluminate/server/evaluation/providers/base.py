@@ -51,13 +51,28 @@ class Completion:
 
 
 class ProviderError(Exception):
-    """A user-facing LLM failure; ``retryable`` tells whether trying again may help."""
+    """A user-facing LLM failure; ``retryable`` tells whether trying again may help.
 
-    def __init__(self, message: str, *, retryable: bool = False, status: int | None = None) -> None:
+    ``rate_limited``: the provider refused the call for its rate limit (HTTP 429, or a 503
+    with ``Retry-After``), and ``retry_after`` is the wait it asked for (None: it did not
+    say); the server's LLM limiter backs off on such errors and runs the call again.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        retryable: bool = False,
+        status: int | None = None,
+        retry_after: float | None = None,
+        rate_limited: bool = False,
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.retryable = retryable
         self.status = status
+        self.retry_after = retry_after
+        self.rate_limited = rate_limited
 
     def __str__(self) -> str:
         return self.message
@@ -141,6 +156,9 @@ class ProviderConfig:
     max_connections: int = 10
     timeout: float | None = None
     max_retries: int | None = None
+    #: raise rate limits (429, ``Retry-After``) at once, for a caller that backs off and
+    #: retries them itself (the server's adaptive LLM limiter), instead of retrying inside
+    defer_rate_limits: bool = False
 
     def __repr__(self) -> str:  # never show the API key
         key = "'***'" if self.api_key else "None"
@@ -148,7 +166,7 @@ class ProviderConfig:
             f"ProviderConfig(kind={self.kind!r}, base_url={self.base_url!r}, model={self.model!r}, "
             f"api_key={key}, echo_latency={self.echo_latency!r}, "
             f"max_connections={self.max_connections!r}, timeout={self.timeout!r}, "
-            f"max_retries={self.max_retries!r})"
+            f"max_retries={self.max_retries!r}, defer_rate_limits={self.defer_rate_limits!r})"
         )
 
 
@@ -170,6 +188,7 @@ def make_provider(cfg: ProviderConfig) -> LLMProvider:
             max_connections=cfg.max_connections,
             timeout=cfg.timeout,
             max_retries=cfg.max_retries,
+            defer_rate_limits=cfg.defer_rate_limits,
         )
     if cfg.kind == "local":
         from .local import LocalProvider

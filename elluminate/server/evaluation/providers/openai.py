@@ -8,6 +8,13 @@ Retries (up to ``max_retries``, default 2): 408, 429 and 5xx answers and connect
 with exponential backoff and jitter; ``Retry-After`` / ``retry-after-ms`` are honoured (capped
 at 60 s). Any other 4xx fails at once. ``timeout`` (default 120 s) bounds the whole call,
 retries and waits included.
+
+With ``defer_rate_limits`` (how the server builds it) a rate limit, HTTP 429 or a 503 with a
+``Retry-After``, is not retried here: it raises a :class:`ProviderError` with
+``rate_limited`` and the hinted ``retry_after`` at once, so that the server's LLM limiter
+pauses all calls, shrinks the calls in flight and runs this one again when the provider
+takes calls again (see ``engine/limiter.py``). Retrying inside the call would keep its
+permit and send it back into the limit together with every other call in flight.
 """
 
 from __future__ import annotations
@@ -99,6 +106,7 @@ class OpenAIProvider:
         backoff_base: float = 0.5,
         backoff_max: float = 8.0,
         retry_after_cap: float = RETRY_AFTER_CAP,
+        defer_rate_limits: bool = False,
     ) -> None:
         self.model = model
         self.base_url = (base_url or DEFAULT_BASE_URL).rstrip("/")
@@ -113,6 +121,7 @@ class OpenAIProvider:
         self.backoff_base = backoff_base
         self.backoff_max = backoff_max
         self.retry_after_cap = retry_after_cap
+        self.defer_rate_limits = defer_rate_limits
         self._session: aiohttp.ClientSession | None = None
         self._session_loop: asyncio.AbstractEventLoop | None = None
         url = URL(self.base_url)
@@ -217,13 +226,21 @@ class OpenAIProvider:
             if status not in _RETRY_STATUSES and status < 500:
                 raise self._fail(f"HTTP {status}: {message}", retryable=False, status=status)
             label = "rate limited (HTTP 429)" if status == 429 else f"HTTP {status}"
+            hinted = retry_after_from_headers(headers)
+            if self.defer_rate_limits and (status == 429 or (status == 503 and hinted is not None)):
+                raise ProviderError(
+                    self._redact(f"{self._who()}: {label}: {message}"),
+                    retryable=True,
+                    status=status,
+                    retry_after=None if hinted is None else min(self.retry_after_cap, hinted),
+                    rate_limited=True,
+                )
             if attempt >= retries:
                 raise self._fail(
                     f"{label} after {attempt + 1} attempt(s): {message}",
                     retryable=True,
                     status=status,
                 )
-            hinted = retry_after_from_headers(headers)
             wait = (
                 min(self.retry_after_cap, hinted) if hinted is not None else self._backoff(attempt)
             )

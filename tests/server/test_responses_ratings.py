@@ -211,7 +211,11 @@ async def test_response_batches_add_and_generate(client: Any, tasks_helpers: Any
     assert isinstance(task_id, str)
     final = await h.poll(client, f"{P}/responses/batches/{task_id}")
     assert final["status"] == "SUCCESS" and final["completed_responses"] == 3
-    responses = await h.all_responses(client, exp["id"])
+    # by (row, epoch): the batch generates concurrently, so ids come in any order
+    responses = sorted(
+        await h.all_responses(client, exp["id"]),
+        key=lambda r: (fx.row_ids.index(r["prompt"]["template_variables"]["id"]), r["epoch"]),
+    )
     assert [r["messages"][0]["content"] if r["messages"] else None for r in responses] == [
         "given",
         "Echo: Explain a",

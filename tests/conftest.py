@@ -176,7 +176,7 @@ def recorder() -> Iterator[Recorder]:
 # ---- PostgreSQL -----------------------------------------------------------------------------
 
 #: A PostgreSQL server for the tests (a database is created per test and dropped after it),
-#: e.g. ``postgresql://elluminate@127.0.0.1:55432/postgres``; ``.ci/run`` starts a throwaway
+#: e.g. ``postgresql://USER@HOST:PORT/postgres``; ``.ci/run`` starts a throwaway
 #: cluster and sets it. ``ELLUMINATE_REQUIRE_POSTGRES=1`` (set by CI) makes its absence an error.
 POSTGRES_ENV = "ELLUMINATE_TEST_POSTGRES_URL"
 POSTGRES_HOWTO = (

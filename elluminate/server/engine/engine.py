@@ -6,9 +6,9 @@ States (CONTRACT.md 5.3): ``PENDING`` -> ``STARTED`` -> one of ``SUCCESS`` / ``F
 
 * :meth:`TaskEngine.submit` stores a task row in the caller's transaction and wakes the
   replicas. Each replica's claim loop takes free tasks (PENDING, or STARTED without a live
-  owner) with a lease (``--lease-seconds``) and runs their handler; the claim skips rows another replica has locked
-  (``store.tasks.claim_next``), so replicas of one PostgreSQL claim different tasks. A heartbeat renews
-  the leases of the tasks a replica runs. A replica that dies stops renewing; once the lease
+  owner) with a lease (``--lease-seconds``) and runs their handler; the claim skips rows
+  another replica has locked (``store.tasks.claim_next``), so replicas of one PostgreSQL
+  claim different tasks. A heartbeat renews the leases of the tasks a replica runs. A replica that dies stops renewing; once the lease
   has run out another replica claims the task and its handler resumes from what is stored
   (work is planned from the stored rows; one response per (experiment, row, epoch)).
 * Fencing: each claim raises the task's ``fence``. Every write of a handler runs in

@@ -9,8 +9,9 @@ States (CONTRACT.md 5.3): ``PENDING`` -> ``STARTED`` -> one of ``SUCCESS`` / ``F
   owner) with a lease (``--lease-seconds``) and runs their handler; the claim skips rows
   another replica has locked (``store.tasks.claim_next``), so replicas of one PostgreSQL
   claim different tasks. A heartbeat renews the leases of the tasks a replica runs. A
-  replica that dies stops renewing; once the lease has run out another replica claims the task and its handler resumes from what is stored
-  (work is planned from the stored rows; one response per (experiment, row, epoch)).
+  replica that dies stops renewing; once the lease has run out another replica claims the
+  task and its handler resumes from what is stored (work is planned from the stored rows;
+  one response per (experiment, row, epoch)).
 * Fencing: each claim raises the task's ``fence``. Every write of a handler runs in
   :meth:`TaskContext.write`, which first checks (and on PostgreSQL locks) that this replica
   still holds that claim; a replica that lost its lease gets :class:`LeaseLost` and stops,

@@ -23,6 +23,7 @@ from . import (
     scenario_sets,
     views,
 )
+from .routing import add_routes
 
 #: The resource modules, each with a ``routes`` table, registered in this order.
 RESOURCES = (
@@ -41,7 +42,10 @@ RESOURCES = (
 )
 
 
+#: Every project-scoped route starts here (looked up by :mod:`.routing`'s shape index).
+PROJECT_PREFIX = "/api/v0/projects/{project_id}"
+
+
 def setup_routes(app: web.Application) -> None:
     """Register the routes of every resource module."""
-    for module in RESOURCES:
-        app.router.add_routes(module.routes)
+    add_routes(app, PROJECT_PREFIX, (module.routes for module in RESOURCES))

@@ -45,9 +45,17 @@ class Compiled:
     plan: tuple[tuple[int, Any, int, Any], ...]
     #: expanding parameter names and the sizes they were compiled for
     expanding: tuple[tuple[str, int], ...]
+    #: the parameter names, in order, when every argument is a plain parameter without a
+    #: bind processor (most statements): their arguments are a simple lookup
+    names: tuple[str, ...] | None = None
 
     def arguments(self, params: Mapping[str, Any]) -> list[Any]:
         """The positional arguments for ``params`` (IN lists padded to the compiled size)."""
+        if self.names is not None:
+            try:
+                return [params[name] for name in self.names]
+            except KeyError as exc:
+                raise KeyError(f"missing SQL parameter {exc.args[0]!r}") from None
         args: list[Any] = []
         append = args.append
         for kind, name, index, processor in self.plan:
@@ -79,6 +87,8 @@ class StatementCache:
     def __init__(self, dialect: Dialect) -> None:
         self.dialect = dialect
         self._expanding: dict[int, tuple[ClauseElement, tuple[str, ...]]] = {}
+        #: statements without IN lists: one lookup by statement
+        self._plain: dict[int, tuple[ClauseElement, Compiled]] = {}
         self._compiled: OrderedDict[tuple[int, tuple[int, ...]], tuple[ClauseElement, Compiled]] = (
             OrderedDict()
         )
@@ -86,6 +96,9 @@ class StatementCache:
 
     def compiled(self, stmt: ClauseElement, params: Mapping[str, Any]) -> Compiled:
         """The compiled form of ``stmt`` for the IN list sizes found in ``params``."""
+        plain = self._plain.get(id(stmt))
+        if plain is not None and plain[0] is stmt:
+            return plain[1]
         names = self._expanding_names(stmt)
         sizes = tuple(_padded(len(params[name])) for name in names)
         key = (id(stmt), sizes)
@@ -94,6 +107,10 @@ class StatementCache:
             return hit[1]
         compiled = self._compile(stmt, dict(zip(names, sizes, strict=True)))
         with self._lock:
+            if not names:
+                if len(self._plain) > MAX_COMPILED:
+                    self._plain.clear()
+                self._plain[id(stmt)] = (stmt, compiled)
             self._compiled[key] = (stmt, compiled)
             while len(self._compiled) > MAX_COMPILED:
                 self._compiled.popitem(last=False)
@@ -141,7 +158,9 @@ class StatementCache:
                 value = state.parameters[name]
                 convert = processor(name)
                 plan.append((_CONSTANT, value if convert is None else convert(value), 0, None))
-        return Compiled(state.statement, tuple(plan), tuple(sizes.items()))
+        simple = all(kind == _SCALAR and convert is None for kind, _, _, convert in plan)
+        names = tuple(name for _, name, _, _ in plan) if simple else None
+        return Compiled(state.statement, tuple(plan), tuple(sizes.items()), names)
 
 
 def describe(stmt: ClauseElement, dialect: Dialect) -> str:

@@ -3,10 +3,14 @@
 * One ``sqlite3`` connection per server (WAL, ``foreign_keys=ON``, ``busy_timeout``), in
   autocommit mode. Statements are SQLAlchemy Core statements compiled once for SQLite
   (:mod:`.compiler`) and run inline on the event-loop thread: a few microseconds each, no
-  thread hop. ``async with db.begin() as conn`` is a write transaction (``BEGIN IMMEDIATE``
-  ... ``COMMIT``, ``ROLLBACK`` when the block raises), ``async with db.connect() as conn`` a
-  read; an async lock makes blocks exclusive, so even an ``await`` inside a transaction never
-  lets another request's statements into it, and "database is locked" cannot happen.
+  thread hop. ``async with db.begin() as conn`` is a write block: all of its writes commit or
+  none do, and it returns once they are committed; ``async with db.connect() as conn`` a read.
+  An async lock makes blocks exclusive, so even an ``await`` inside a transaction never lets
+  another request's statements into it, and "database is locked" cannot happen.
+* Group commit: the write blocks of one event-loop turn share one ``BEGIN IMMEDIATE`` ...
+  ``COMMIT`` (each block after the first in a ``SAVEPOINT``, undone alone when it raises),
+  since the commit is most of a small write's cost. A read commits the open group first, so
+  reads see committed data only (see :meth:`Database.begin`).
 * One server per file: an exclusive lock on ``<db>.lock`` (see :class:`_FileLock`).
 * The schema is created or migrated on open (:mod:`.migrate`: Alembic revisions).
 * JSON columns are TEXT written with :func:`dumps` (msgspec) and read with :func:`loads`.
@@ -143,6 +147,8 @@ class Database:
         self._depth = 0
         self._owner: object = None
         self._block = asyncio.Lock()  # one async block (transaction or read) at a time
+        self._group: _CommitGroup | None = None  # the open transaction of group commit
+        self._committer: asyncio.Task[None] | None = None
         self._listeners: dict[str, list[Callable[[str], None]]] = {}
 
     # -- lifecycle --------------------------------------------------------------------------
@@ -183,7 +189,9 @@ class Database:
         self.close()
 
     def close(self) -> None:
-        """Close the connection (idempotent)."""
+        """Close the connection (idempotent); an open commit group is committed first."""
+        if self._conn is not None:
+            self._commit_group()
         conn, self._conn = self._conn, None
         if conn is not None:
             try:
@@ -210,25 +218,89 @@ class Database:
 
     @contextlib.asynccontextmanager
     async def begin(self) -> AsyncIterator[SQLiteConnection]:
-        """A write transaction: ``BEGIN IMMEDIATE`` ... ``COMMIT``, ``ROLLBACK`` when the block
-        raises. Inside the task that holds a transaction, it joins that transaction."""
+        """A write transaction: all of the block's writes commit, or none (``ROLLBACK`` when
+        the block raises), and the block returns only once they are committed. Inside the
+        task that holds a transaction, it joins that transaction.
+
+        Group commit: the blocks that run in one turn of the event loop share one
+        ``COMMIT`` (each after the first in its own ``SAVEPOINT``, so a block that raises
+        undoes only its own writes). A commit is the expensive part of a small write; a
+        reader commits the open group first, so reads see committed data only.
+        """
         owner = _current_owner()
         if self._depth and owner is self._owner:
             yield SQLiteConnection(self)
             return
         async with self._block:
-            self.conn.execute("BEGIN IMMEDIATE")
+            group = self._group
+            joined = group is not None
+            if group is None:
+                self.conn.execute("BEGIN IMMEDIATE")
+                group = self._group = _CommitGroup(asyncio.get_running_loop())
+                group.loop.call_soon(self._commit_when_free, group)
+            else:
+                self.conn.execute("SAVEPOINT block")
             self._depth, self._owner = 1, owner
             connection = SQLiteConnection(self)
             try:
                 yield connection
             except BaseException:
                 self._depth, self._owner = 0, None
-                self.conn.execute("ROLLBACK")
+                self._undo_block(group, joined)
                 raise
             self._depth, self._owner = 0, None
+            if joined:
+                self.conn.execute("RELEASE block")
+            group.notifications.extend(connection.pending_notifications)
+            group.blocks += 1
+        # shielded: a caller cancelled here does not cancel the others' wait for the commit
+        await asyncio.shield(group.committed)
+
+    def _undo_block(self, group: _CommitGroup, joined: bool) -> None:
+        """Undo a block that raised: its savepoint, or the whole transaction when it was
+        the first (no other block's writes are in it yet)."""
+        if not self.conn.in_transaction:  # SQLite rolled the transaction back itself
+            self._group = None
+            group.fail(sqlite3.OperationalError("the transaction was rolled back by SQLite"))
+        elif joined:
+            self.conn.execute("ROLLBACK TO block")
+            self.conn.execute("RELEASE block")
+        else:
+            self._group = None
+            self.conn.execute("ROLLBACK")
+            group.fail(None)
+
+    def _commit_when_free(self, group: _CommitGroup) -> None:
+        """Commit ``group`` at the start of the next loop turn, or as soon as the block that
+        holds the connection now (one that awaits inside its transaction) is done."""
+        if self._group is not group:
+            return  # committed by a reader, or rolled back
+        if self._block.locked():
+            self._committer = group.loop.create_task(self._commit_after_block(group))
+        else:
+            self._commit_group()
+
+    async def _commit_after_block(self, group: _CommitGroup) -> None:
+        async with self._block:
+            if self._group is group:
+                self._commit_group()
+
+    def _commit_group(self) -> None:
+        """``COMMIT`` the open group and wake its blocks (or hand them the error)."""
+        group, self._group = self._group, None
+        if group is None:
+            return
+        try:
             self.conn.execute("COMMIT")
-        self._dispatch(connection.pending_notifications)
+        except sqlite3.Error as exc:
+            log.warning("commit of %d write blocks failed: %s", group.blocks, exc)
+            if self.conn.in_transaction:
+                self.conn.execute("ROLLBACK")
+            integrity = isinstance(exc, sqlite3.IntegrityError)
+            group.fail(_integrity_error(exc) if integrity else exc)
+            return
+        group.succeed()
+        self._dispatch(group.notifications)
 
     @contextlib.asynccontextmanager
     async def connect(self) -> AsyncIterator[SQLiteConnection]:
@@ -238,6 +310,7 @@ class Database:
             yield SQLiteConnection(self)
             return
         async with self._block:
+            self._commit_group()  # the open group first: no read sees uncommitted writes
             yield SQLiteConnection(self)
 
     async def listen(self, channel: str, callback: Callable[[str], None]) -> None:
@@ -251,6 +324,31 @@ class Database:
                     callback(payload)
                 except Exception:  # pragma: no cover - a listener's bug must not stop others
                     log.exception("listener of %s failed", channel)
+
+class _CommitGroup:
+    """The write blocks that share one ``COMMIT`` (see :meth:`Database.begin`)."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.committed: asyncio.Future[None] = loop.create_future()
+        self.notifications: list[tuple[str, str]] = []
+        self.blocks = 0
+
+    def succeed(self) -> None:
+        if not self.committed.done():
+            self.committed.set_result(None)
+
+    def fail(self, error: BaseException | None) -> None:
+        """The group's writes are gone: its finished blocks raise ``error`` (``None``: there
+        are none, the only block raised its own error)."""
+        if self.committed.done():
+            return
+        if error is None:
+            self.committed.set_result(None)
+        else:
+            self.committed.set_exception(error)
+            self.committed.exception()  # retrieved: no "never retrieved" warning if unawaited
+
 
 class SQLiteConnection:
     """:class:`~.connection.Connection` over the database's one ``sqlite3`` connection.

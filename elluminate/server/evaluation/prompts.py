@@ -34,6 +34,7 @@ from .providers.base import (
     SupportsYesNoScore,
     YesNoScore,
     message_text,
+    supports_yes_no_score,
 )
 
 __all__ = [
@@ -550,7 +551,7 @@ def judge_request(
 ) -> tuple[str, list[dict[str, Any]], dict[str, Any] | None]:
     """What :func:`judge_verdict` asks ``provider``: ``(kind, messages, json_schema)``, kind
     ``score`` (token probabilities) or ``verdict`` (a generated JSON verdict). For cache keys."""
-    if isinstance(provider, SupportsYesNoScore):
+    if supports_yes_no_score(provider):
         # the score does not depend on ``detailed``; the reasoning sentence does
         kind = "score" if detailed else "score-fast"
         return kind, judge_score_messages(criterion_str, prompt_messages, response_str), None
@@ -572,7 +573,7 @@ async def judge_verdict(
     A provider with ``yes_no_score`` (the local model) is judged from its token probabilities,
     any other from a generated JSON verdict (see the module docstring).
     """
-    if isinstance(provider, SupportsYesNoScore):
+    if supports_yes_no_score(provider):
         return await _verdict_from_score(
             provider, criterion_str, prompt_messages, response_str, detailed
         )

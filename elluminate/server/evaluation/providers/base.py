@@ -9,7 +9,7 @@ the model and, where relevant, the HTTP status, and never contain an API key.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal, Protocol, runtime_checkable
+from typing import Any, Literal, Protocol, TypeGuard, runtime_checkable
 
 __all__ = [
     "ChatParams",
@@ -20,6 +20,7 @@ __all__ = [
     "ProviderError",
     "ProviderKind",
     "SupportsYesNoScore",
+    "supports_yes_no_score",
     "YesNoScore",
     "make_provider",
     "message_text",
@@ -142,6 +143,15 @@ class SupportsYesNoScore(Protocol):
     ) -> YesNoScore:
         """Score the first answer token after ``messages`` (the assistant's turn begins)."""
         ...
+
+
+def supports_yes_no_score(provider: object) -> TypeGuard[SupportsYesNoScore]:
+    """Whether ``provider`` can score yes/no answers (:class:`SupportsYesNoScore`).
+
+    On every call of the judge, so it looks the method up directly: ``isinstance`` against a
+    runtime-checkable protocol inspects all of the protocol's members each time (~30 µs).
+    """
+    return callable(getattr(provider, "yes_no_score", None))
 
 
 @dataclass

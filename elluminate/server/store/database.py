@@ -296,8 +296,7 @@ class Database:
             log.warning("commit of %d write blocks failed: %s", group.blocks, exc)
             if self.conn.in_transaction:
                 self.conn.execute("ROLLBACK")
-            integrity = isinstance(exc, sqlite3.IntegrityError)
-            group.fail(_integrity_error(exc) if integrity else exc)
+            group.fail(_integrity_error(exc) if isinstance(exc, sqlite3.IntegrityError) else exc)
             return
         group.succeed()
         self._dispatch(group.notifications)

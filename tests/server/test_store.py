@@ -197,6 +197,14 @@ async def test_a_failing_block_rolls_back_and_constraint_errors_are_named(db: An
             async with conn.savepoint():
                 await conn.execute(key, {"pid": project})
         assert await conn.fetchval(select(func.count()).select_from(S.api_keys)) == 1
+        # one statement's constraint error inside statement_guard: the transaction goes on
+        with pytest.raises(UniqueViolation):
+            async with conn.statement_guard():
+                await conn.execute(key, {"pid": project})
+        await conn.insert(ADD_ORG, {"name": "after the guard", "ts": utcnow()})
+    async with db.connect() as conn:
+        assert await conn.fetchval(select(func.count()).select_from(S.api_keys)) == 1
+        assert await conn.fetchval(COUNT_ORGS) == 2  # "o" and "after the guard" committed
 
 
 async def test_notifications_come_after_commit(db: Any) -> None:

@@ -83,6 +83,12 @@ class Connection(Protocol):
         """A nested transaction: rolled back alone when its block raises."""
         ...
 
+    def statement_guard(self) -> contextlib.AbstractAsyncContextManager[None]:
+        """Around one statement whose constraint error the caller catches: the transaction
+        stays usable after it. A savepoint on PostgreSQL (where a failed statement aborts the
+        transaction); nothing on SQLite, where a failed statement undoes only itself."""
+        ...
+
     def notify(self, channel: str, payload: str) -> None:
         """Wake listeners of ``channel`` once this transaction commits."""
         ...

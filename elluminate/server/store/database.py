@@ -427,6 +427,10 @@ class SQLiteConnection:
             raise
         self._conn.execute(f"RELEASE {name}")
 
+    def statement_guard(self) -> contextlib.AbstractAsyncContextManager[None]:
+        # a statement that fails on a constraint undoes only itself (SQLite's ABORT)
+        return contextlib.nullcontext()
+
     def notify(self, channel: str, payload: str) -> None:
         self.pending_notifications.append((channel, payload))
 

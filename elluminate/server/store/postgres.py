@@ -112,6 +112,10 @@ class PostgresConnection:
         async with _mapped_errors(), self._raw.transaction():
             yield
 
+    def statement_guard(self) -> contextlib.AbstractAsyncContextManager[None]:
+        # a failed statement aborts a PostgreSQL transaction: keep it usable with a savepoint
+        return self.savepoint()
+
     def notify(self, channel: str, payload: str) -> None:
         self.pending_notifications.append((channel, payload))
 

@@ -279,7 +279,7 @@ async def insert_response(
         "ts": utcnow(),
     }
     try:
-        async with conn.savepoint():
+        async with conn.statement_guard():
             new_id: int = await conn.insert(ADD_RESPONSE, params)
     except UniqueViolation:  # stored by another writer since the check (PostgreSQL)
         raise duplicate from None

@@ -104,6 +104,13 @@ def test_bind_processors_run_where_the_dialect_has_them() -> None:
     assert pg.arguments({"seen": stamp, "id": 1}) == [stamp, 1]
 
 
+def test_a_native_type_skips_its_processor() -> None:
+    cache = StatementCache(sqlite.dialect(), native=(Boolean,))
+    compiled = cache.compiled(FLAG, {"flag": True, "id": 1})
+    assert compiled.names == ("flag", "id")  # no processor left: the simple lookup
+    assert compiled.arguments({"flag": True, "id": 1}) == [True, 1]
+
+
 def test_two_statements_with_one_shape_do_not_share_an_entry() -> None:
     cache = StatementCache(sqlite.dialect())
     a = select(items.c.id).where(items.c.id == bindparam("id"))

@@ -543,8 +543,9 @@ async def rate_target(
         if not await store.response_exists(conn, target.response_id):  # deleted meanwhile
             outcomes = []
         else:
-            await store.delete_ratings_of(conn, target.response_id)
-            await store.store_ratings(conn, project_id, target.response_id, outcomes)
+            await store.store_ratings(
+                conn, project_id, target.response_id, outcomes, replace_all=True
+            )
         if on_stored is not None:
             await on_stored(conn)
     return outcomes

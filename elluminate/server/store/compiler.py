@@ -26,6 +26,7 @@ from typing import Any, cast
 from sqlalchemy.engine.interfaces import Dialect
 from sqlalchemy.sql import ClauseElement
 from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.types import TypeEngine
 
 #: Compiled shapes kept per dialect (statements are module constants: this is a bound).
 MAX_COMPILED = 4096
@@ -84,8 +85,11 @@ def _padded(size: int) -> int:
 class StatementCache:
     """Compiled statements for one dialect, keyed by statement object and IN list sizes."""
 
-    def __init__(self, dialect: Dialect) -> None:
+    def __init__(self, dialect: Dialect, *, native: tuple[type[TypeEngine[Any]], ...] = ()) -> None:
+        """``native``: types whose values the driver takes as they are, so their bind
+        processors are skipped (``sqlite3`` stores ``bool`` as 0 and 1 by itself)."""
         self.dialect = dialect
+        self._native = native
         self._expanding: dict[int, tuple[ClauseElement, tuple[str, ...]]] = {}
         #: statements without IN lists: one lookup by statement
         self._plain: dict[int, tuple[ClauseElement, Compiled]] = {}
@@ -143,7 +147,7 @@ class StatementCache:
                 expanded[f"{name}_{i + 1}"] = (name, i)
         def processor(name: str) -> Any:
             bind = probe.binds.get(name)
-            if bind is None:
+            if bind is None or isinstance(bind.type, self._native):
                 return None
             return bind.type.dialect_impl(self.dialect).bind_processor(self.dialect)
 

@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 import msgspec
+from sqlalchemy import Boolean
 from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.sql import ClauseElement
 
@@ -140,7 +141,7 @@ class Database:
         self.path = sqlite_path(str(path))
         self.durability = durability
         self.dialect_name = "sqlite"
-        self.statements = StatementCache(sqlite_dialect.dialect())
+        self.statements = StatementCache(sqlite_dialect.dialect(), native=(Boolean,))
         self._busy_timeout_ms = busy_timeout_ms
         self._conn: sqlite3.Connection | None = None
         self._lock: _FileLock | None = None

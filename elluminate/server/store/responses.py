@@ -291,11 +291,18 @@ def _int_or_none(value: Any) -> int | None:
 
 
 async def store_ratings(
-    conn: Connection, project_id: int, response_id: int, outcomes: Sequence[Outcome]
+    conn: Connection,
+    project_id: int,
+    response_id: int,
+    outcomes: Sequence[Outcome],
+    *,
+    replace_all: bool = False,
 ) -> None:
-    """Replace the response's ratings of the outcomes' criteria (in a transaction)."""
-    ids = sorted({o.criterion_id for o in outcomes})
-    if ids:
+    """Replace the response's ratings of the outcomes' criteria (in a transaction); with
+    ``replace_all`` every earlier rating of the response goes, whatever its criterion."""
+    if replace_all:
+        await conn.execute(DELETE_RATINGS_OF, {"id": response_id})
+    elif ids := sorted({o.criterion_id for o in outcomes}):
         await conn.execute(DELETE_RATINGS_FOR, {"id": response_id, "ids": ids})
     moment = utcnow()
     await conn.executemany(
@@ -316,10 +323,6 @@ async def store_ratings(
             for o in outcomes
         ],
     )
-
-
-async def delete_ratings_of(conn: Connection, response_id: int) -> None:
-    await conn.execute(DELETE_RATINGS_OF, {"id": response_id})
 
 
 async def row_is_live(conn: Connection, row_id: int) -> bool:

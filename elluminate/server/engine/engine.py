@@ -27,9 +27,9 @@ States (CONTRACT.md 5.3): ``PENDING`` -> ``STARTED`` -> one of ``SUCCESS`` / ``F
 * Shutdown releases the tasks a replica runs (they stay STARTED without an owner), so another
   replica, or this server once restarted, resumes them. On SQLite one server holds the file,
   so at start every STARTED task is free to claim.
-* Progress and logs are in the database, so any replica serves polls and SSE streams; watchers
-  are woken by notifications (PostgreSQL ``LISTEN/NOTIFY``, in-process on SQLite) and poll
-  as a fallback.
+* Progress and logs are in the database, so any replica serves polls and SSE streams
+  (:class:`~.task_reader.TaskReader`); watchers are woken by notifications (PostgreSQL
+  ``LISTEN/NOTIFY``, in-process on SQLite) and poll as a fallback.
 * LLM calls of every task and endpoint go through one :class:`~.limiter.Limiter` whose size
   is this replica's share of ``--max-concurrency`` across replicas.
 """
@@ -55,6 +55,7 @@ from ..store.database import dumps, utcnow
 from .leases import HeldTask, LeaseKeeper
 from .limiter import Limiter
 from .task_context import Handler, LeaseLost, TaskContext, TaskFailed, TaskRejected
+from .task_reader import TaskReader
 from .task_state import TERMINAL, TaskState, log_line, state_from_row
 
 if TYPE_CHECKING:
@@ -68,9 +69,6 @@ T = TypeVar("T")
 DEFAULT_CONCURRENCY = {"local": 1, "openai": 8, "echo": 256}
 SHUTDOWN_MESSAGE = "server shut down"
 CANCEL_MESSAGE = "cancelled by the user"
-#: States the official SDK's blocking waits do not understand (they only end on
-#: SUCCESS/FAILURE); polls without ``connection_uuid`` see them as FAILURE.
-COMPAT_FAILURE = frozenset({"REVOKED", "REJECTED", "TIMEOUT"})
 #: Notification channels: a task changed (payload: its id), a task may be claimed, cancel.
 TASK_CHANNEL = "elluminate_task"
 WORK_CHANNEL = "elluminate_work"
@@ -87,8 +85,9 @@ def effective_concurrency(config: ServerConfig) -> int:
     return max(1, int(value))
 
 
-class TaskEngine:
-    """Claims, runs and finishes tasks; see the module docstring."""
+class TaskEngine(TaskReader):
+    """Claims, runs and finishes tasks (and reads them, as a :class:`TaskReader`); see the
+    module docstring."""
 
     def __init__(
         self,
@@ -97,7 +96,7 @@ class TaskEngine:
         providers: Providers | None = None,
         handlers: dict[str, Handler] | None = None,
     ) -> None:
-        self.db = db
+        super().__init__(db)
         self.config = config
         self.providers = providers
         self.handlers: dict[str, Handler] = dict(handlers or {})
@@ -174,7 +173,7 @@ class TaskEngine:
         if running:
             log.info("%d running task(s) released on shutdown", len(running))
 
-    # -- submitting, cancelling, reading ---------------------------------------------------
+    # -- submitting, cancelling -----------------------------------------------------------
 
     async def submit(
         self,
@@ -250,66 +249,6 @@ class TaskEngine:
                 return True
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(event.wait(), min(left, 0.25))
-
-    async def get(self, project_id: int | None, task_id: str) -> TaskState | None:
-        """The task (of ``project_id`` when given), or None."""
-        async with self.db.connect() as conn:
-            row = await store.task_row(conn, task_id, project_id)
-        return None if row is None else state_from_row(row)
-
-    async def logs(self, task_id: str) -> str:
-        """A task's whole log."""
-        async with self.db.connect() as conn:
-            text, _ = await store.lines_after(conn, task_id, 0)
-        return text
-
-    async def logs_since(self, task_id: str, cursor: int) -> tuple[str, int]:
-        """The log text after ``cursor`` (a line id) and the new cursor."""
-        async with self.db.connect() as conn:
-            return await store.lines_after(conn, task_id, cursor)
-
-    async def last_log_id(self, task_id: str) -> int:
-        """The id of the task's last log line (changes whenever a line is added)."""
-        async with self.db.connect() as conn:
-            return await store.last_line_id(conn, task_id)
-
-    async def logs_delta(self, state: TaskState, consumer: str | None) -> str:
-        """Log text since the consumer's previous call (the whole log without a consumer);
-        the consumer's cursor is stored, so any replica serves its next poll."""
-        if not consumer:
-            return await self.logs(state.id)
-        async with self.db.begin() as conn:
-            return await store.read_for(conn, state.id, consumer)
-
-    async def payload(
-        self,
-        state: TaskState | None,
-        *,
-        consumer: str | None = None,
-        logs_delta: str | None = None,
-        compat: bool = False,
-    ) -> dict[str, Any]:
-        """The status object of CONTRACT.md 5.2 (``{"status": "PENDING"}`` for no task).
-
-        ``compat``: report REVOKED/REJECTED/TIMEOUT as FAILURE (the official SDK's blocking
-        waits only end on SUCCESS/FAILURE); the real state is kept in ``task_status``.
-        """
-        if state is None:
-            return {"status": TaskStatus.PENDING.value}
-        delta = logs_delta if logs_delta is not None else await self.logs_delta(state, consumer)
-        body: dict[str, Any] = {
-            "status": state.status,
-            "error_msg": state.error_msg,
-            "completed_responses": state.completed_responses,
-            "completed_ratings": state.completed_ratings,
-            "total_responses": state.total_responses,
-            "logs_delta": delta,
-        }
-        if compat and state.status in COMPAT_FAILURE:
-            body["status"] = TaskStatus.FAILURE.value
-            body["task_status"] = state.status
-            body["error_msg"] = f"{state.status}: {state.error_msg}"
-        return body
 
     # -- notifications ----------------------------------------------------------------------
 

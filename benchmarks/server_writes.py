@@ -22,7 +22,7 @@ from typing import Any
 
 from elluminate.server import ServerConfig, create_app
 from elluminate.server.api.http import DB_KEY, ENGINE_KEY
-from elluminate.server.engine import engine as engine_module
+from elluminate.server.engine import task_context
 
 LINE = "response 12345: rating for criterion 67 failed: provider answered 503 (retrying)"
 
@@ -31,7 +31,7 @@ async def log_append_costs(lines: int, folder: Path) -> tuple[float, float, floa
     """(seconds per line for the first 1,000, for the last 1,000, total seconds)."""
     from aiohttp.test_utils import TestClient, TestServer
 
-    engine_module.MAX_LOG_CHARS = max(engine_module.MAX_LOG_CHARS, 64 * 1024 * 1024)
+    task_context.MAX_LOG_CHARS = max(task_context.MAX_LOG_CHARS, 64 * 1024 * 1024)
     app = create_app(ServerConfig(db_path=folder / "logs.db", api_key="bench-key", llm="echo"))
     async with TestClient(TestServer(app)) as client:
         engine = client.app[ENGINE_KEY]

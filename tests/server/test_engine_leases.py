@@ -49,11 +49,11 @@ async def test_a_task_claimed_while_the_leases_are_renewed_is_not_lost(
         return held
 
     monkeypatch.setattr(task_store, "renew_leases", renew_then_claim)
-    await engine._beat()
+    await engine.leases.beat()
     monkeypatch.setattr(task_store, "renew_leases", renew)
     [(late, release_late)] = second
     await asyncio.sleep(0.05)
-    assert late.id in engine._running and engine._running[late.id].stop_reason is None
+    assert late.id in engine.leases.held and engine.leases.held[late.id].stop_reason is None
     release_first.set()
     release_late.set()
     for state in (first, late):
@@ -68,14 +68,14 @@ async def test_a_claim_this_replica_no_longer_runs_is_left_to_expire(client: Any
     engine, db = client.app[ENGINE_KEY], client.app[DB_KEY]
     live, release_live = await _running_task(engine, db, "live")
     orphan, _ = await _running_task(engine, db, "orphan")
-    item = engine._running[orphan.id]  # its runner stops as after a lost lease: no release
+    item = engine.leases.held[orphan.id]  # its runner stops as after a lost lease: no release
     item.stop_reason = "lost"
     item.task.cancel()
     await item.done.wait()
-    assert orphan.id not in engine._running
+    assert orphan.id not in engine.leases.held
     leases = {s.id: (await _status(db, s.id))["lease_expires_at"] for s in (live, orphan)}
     await asyncio.sleep(0.01)
-    await engine._beat()
+    await engine.leases.beat()
     after = {s.id: await _status(db, s.id) for s in (live, orphan)}
     assert after[live.id]["lease_expires_at"] != leases[live.id]  # renewed
     # not renewed: once it runs out, a replica (this one too) claims and resumes the task

@@ -366,12 +366,12 @@ async def test_delete_and_retry_raced_many_times_leave_no_task_and_no_500(
         await asyncio.gather(*spammers)
         assert (await client.get(url)).status == 404, (resp.status, await resp.text())
         await asyncio.sleep(0.05)
-        running = [live.state for live in engine._running.values()]
+        running = [live.state for live in engine.leases.held.values()]
         assert all(s.experiment_id != exp["id"] for s in running), running
     assert started == []  # no run started on an experiment that was being deleted
     assert set(statuses["delete"]) == {204}
     assert set(statuses["retry"]) <= {200, 404, 409}, statuses["retry"]
-    assert not engine._running
+    assert not engine.leases.held
 
 
 # ---- 8. task logs -------------------------------------------------------------------------

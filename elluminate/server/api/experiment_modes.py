@@ -29,7 +29,7 @@ from typing import Any
 
 from elluminate.schemas import CollectionType, CreateExperimentRequest, EvaluationMode
 
-from ..engine.engine import TaskState
+from ..engine.task_state import TaskState
 from ..store import agent_results as agentic_store
 from ..store import experiments as store
 from ..store import multiturn as multiturn_store

@@ -23,9 +23,10 @@ from elluminate.schemas import (
     RunExperimentRequest,
 )
 
-from ..engine.engine import TaskEngine, TaskState
+from ..engine.engine import TaskEngine
 from ..engine.multiturn import plan_conversations
 from ..engine.planning import load_setup, plan_work
+from ..engine.task_state import TaskState
 from ..evaluation.judging import resolve_rating_version
 from ..store import experiments as store
 from ..store.common import like_escaped, live_row

@@ -28,7 +28,8 @@ from aiohttp import web
 
 from elluminate._sse import format_event
 
-from ..engine.engine import TaskEngine, TaskState
+from ..engine.engine import TaskEngine
+from ..engine.task_state import TaskState
 from .errors import unprocessable
 from .http import ENGINE_KEY, project_id
 

@@ -30,7 +30,7 @@ from ..store import agent_results as store
 from ..store import responses as responses_store
 from ..store import runs
 from . import handlers as base
-from .engine import TaskContext, TaskFailed, TaskRejected
+from .task_context import TaskContext, TaskFailed, TaskRejected
 
 
 async def evaluation_task(ctx: TaskContext) -> None:

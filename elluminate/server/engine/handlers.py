@@ -59,8 +59,8 @@ from ..store.connection import Connection
 from ..store.database import loads
 from ..store.responses import DuplicateResponse, Outcome
 from . import agentic, multiturn
-from .engine import TaskContext, TaskFailed, TaskRejected
 from .planning import criteria_of_set, load_setup, plan_work
+from .task_context import TaskContext, TaskFailed, TaskRejected
 
 log = logging.getLogger("elluminate.server.engine.handlers")
 

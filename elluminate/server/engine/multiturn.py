@@ -48,8 +48,8 @@ from ..store import runs
 from ..store.connection import Connection
 from ..store.database import loads
 from . import handlers as base
-from .engine import TaskContext, TaskFailed, TaskRejected
 from .planning import Setup, load_setup
+from .task_context import TaskContext, TaskFailed, TaskRejected
 
 #: A simulated user's answer containing this ends the conversation.
 END_MARKER = "[END]"

@@ -14,7 +14,7 @@ from ..evaluation.judging import Criterion, applicable
 from ..store import runs
 from ..store.connection import Connection
 from ..store.database import loads
-from .engine import TaskRejected
+from .task_context import TaskRejected
 
 
 @dataclass

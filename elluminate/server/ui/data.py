@@ -38,7 +38,8 @@ from elluminate.schemas import (
 
 from ..api.errors import not_found
 from ..api.experiments import cancel_run, retry_failed_run
-from ..engine.engine import TaskEngine, TaskState
+from ..engine.engine import TaskEngine
+from ..engine.task_state import TaskState
 from ..store import experiments as experiment_store
 from ..store import ui_queries as q
 from ..store.connection import Store

@@ -33,7 +33,7 @@ ratings (counted as wrong), seconds per rating (wall time of the run over its ra
 warm-up run that loads the model), and a confusion table per kind of criterion.
 
 ``--calibrate`` scores the dev split in-process with the same function the server's judge calls
-(:func:`elluminate.server.evaluation.prompts.judge_score`) and prints the P(yes) threshold that
+(:func:`elluminate.server.evaluation.llm_judge.judge_score`) and prints the P(yes) threshold that
 maximises balanced accuracy on dev, with the accuracy it gives on dev and on held-out.
 """
 
@@ -377,7 +377,7 @@ async def calibrate(items: Sequence[Item], llm_model: str | None) -> dict[str, A
     fitted threshold beats 0.5 on items it was not fitted on; held-out items are scored only
     to report what the choice gives there.
     """
-    from elluminate.server.evaluation.prompts import judge_score
+    from elluminate.server.evaluation.llm_judge import judge_score
     from elluminate.server.evaluation.providers import ProviderConfig, make_provider
 
     provider = make_provider(ProviderConfig(kind="local", model=llm_model))

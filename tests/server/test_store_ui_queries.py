@@ -1,4 +1,4 @@
-"""The web viewer's queries (``store/ui_queries.py``) and its adapter (``ui/data.py``) on
+"""The web viewer's queries (``store/ui_queries.py``) and its adapter (``ui/data/``) on
 SQLite and PostgreSQL.
 
 The viewer's HTTP and browser tests run on SQLite (the embedded server); these call the
@@ -437,7 +437,7 @@ async def test_templates_collections_and_sets(db: Any, world: World) -> None:
 async def test_the_viewer_adapter_builds_every_page_on_both_databases(
     db: Any, world: World, tmp_path: Path
 ) -> None:
-    """``ui/data.py`` over the read model, the queries and the (not started) engine: what
+    """``ui/data/`` over the read model, the queries and the (not started) engine: what
     the pages show, on each database."""
     from elluminate.server import ServerConfig
     from elluminate.server.engine.engine import TaskEngine

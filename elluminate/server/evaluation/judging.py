@@ -16,7 +16,7 @@ from elluminate._templates import render_str
 from elluminate.schemas import GenerationMetadata
 
 from ..store.responses import Outcome
-from . import prompts as llm_prompts
+from . import llm_judge
 from .cache import LLMCache, call_key
 from .checks import CheckVerdict, check_criterion
 from .generation import Limiter, Unavailable
@@ -119,9 +119,9 @@ async def judge_one(
                 json.dumps({"rating": check.rating.lower(), "check": check.check}),
             )
     cache, key = judge.cache, ""
-    verdict: llm_prompts.Verdict | None = None
+    verdict: llm_judge.Verdict | None = None
     if cache is not None:
-        kind, messages, schema = llm_prompts.judge_request(
+        kind, messages, schema = llm_judge.judge_request(
             provider, text, prompt, answer, detailed=judge.detailed
         )
         key = call_key(kind, provider, messages, json_schema=schema, epoch=epoch)
@@ -130,7 +130,7 @@ async def judge_one(
     if verdict is None:
         try:
             verdict = await limiter.llm(
-                lambda: llm_prompts.judge_verdict(
+                lambda: llm_judge.judge_verdict(
                     provider, text, prompt, answer, detailed=judge.detailed
                 )
             )
@@ -172,12 +172,12 @@ async def _checked(criterion: str, answer: str) -> tuple[CheckVerdict, float] | 
     return (verdict, time.perf_counter() - start) if verdict is not None else None
 
 
-def _verdict(value: dict[str, Any] | None) -> llm_prompts.Verdict | None:
+def _verdict(value: dict[str, Any] | None) -> llm_judge.Verdict | None:
     """A cached verdict, or None for a miss (or a value of another shape)."""
     if value is None or value.get("rating") not in ("YES", "NO"):
         return None
     try:
-        return llm_prompts.Verdict(**value)
+        return llm_judge.Verdict(**value)
     except TypeError:
         return None
 

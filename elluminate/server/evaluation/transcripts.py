@@ -1,6 +1,6 @@
 """What the judge reads of an agent trial or a conversation: plain text, bounded in size.
 
-The judge prompt (:mod:`.prompts`) takes a prompt and one response text. For an uploaded agent
+The judge prompt (:mod:`.llm_judge`) takes a prompt and one response text. For an uploaded agent
 trial that text is its messages followed by its ATIF trajectory's steps (source, message, tool
 calls and their results); for a MULTI_TURN conversation it is the conversation, one
 ``role: text`` line per turn. Texts longer than :data:`MAX_CHARS` keep their beginning and

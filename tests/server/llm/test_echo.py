@@ -1,4 +1,4 @@
-"""The deterministic echo provider, alone and through the prompts module."""
+"""The deterministic echo provider, alone and through the generation and judge prompts."""
 
 from __future__ import annotations
 
@@ -7,12 +7,11 @@ import time
 
 import pytest
 
+from elluminate.server.evaluation.llm_judge import judge, judge_verdict
 from elluminate.server.evaluation.prompts import (
     generate_criteria,
     generate_response,
     generate_test_case,
-    judge,
-    judge_verdict,
 )
 from elluminate.server.evaluation.providers import (
     ChatParams,

@@ -11,11 +11,11 @@ from typing import Any
 
 import pytest
 
+from elluminate.server.evaluation.llm_judge import judge_verdict
 from elluminate.server.evaluation.prompts import (
     generate_criteria,
     generate_response,
     generate_test_case,
-    judge_verdict,
 )
 from elluminate.server.evaluation.providers import (
     ChatParams,

@@ -14,7 +14,7 @@ import pytest
 from aiohttp import web
 
 from elluminate._retry import retry_after_from_headers
-from elluminate.server.evaluation.prompts import judge
+from elluminate.server.evaluation.llm_judge import judge
 from elluminate.server.evaluation.providers import (
     ChatParams,
     GenerationError,

@@ -1,4 +1,4 @@
-"""Parsers and the retry-then-fail rule of the prompts module (no model needed)."""
+"""Parsers, the retry-then-fail rule, the generation prompts and the judge (no model needed)."""
 
 from __future__ import annotations
 
@@ -7,23 +7,14 @@ from typing import Any
 
 import pytest
 
-from elluminate.server.evaluation import prompts
-from elluminate.server.evaluation.prompts import (
-    MAX_ATTEMPTS,
-    criteria_schema,
-    extract_json_object,
-    generate_criteria,
-    generate_test_case,
+from elluminate.server.evaluation import llm_judge
+from elluminate.server.evaluation.llm_judge import (
     judge,
     judge_score_messages,
     judge_verdict,
-    parse_criteria,
-    parse_test_case,
-    parse_verdict,
-    row_schema,
-    verdict_schema,
     yes_threshold,
 )
+from elluminate.server.evaluation.prompts import generate_criteria, generate_test_case
 from elluminate.server.evaluation.providers import (
     ChatParams,
     Completion,
@@ -31,6 +22,16 @@ from elluminate.server.evaluation.providers import (
     ProviderError,
 )
 from elluminate.server.evaluation.providers.base import YesNoScore
+from elluminate.server.evaluation.structured_output import (
+    MAX_ATTEMPTS,
+    criteria_schema,
+    extract_json_object,
+    parse_criteria,
+    parse_test_case,
+    parse_verdict,
+    row_schema,
+    verdict_schema,
+)
 
 
 class Scripted:
@@ -228,7 +229,7 @@ async def test_reasoning_never_contradicts_the_verdict(p_yes: float) -> None:
 
 
 async def test_calibrated_threshold_applies_per_model(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(prompts.JUDGE_YES_THRESHOLDS, "tiny", 0.7)
+    monkeypatch.setitem(llm_judge.JUDGE_YES_THRESHOLDS, "tiny", 0.7)
     assert yes_threshold("tiny") == 0.7 and yes_threshold("other") == 0.5
     assert (await judge(Scoring(0.65, model="tiny"), "c?", PROMPT, "r"))[0] == "NO"
     assert (await judge(Scoring(0.71, model="tiny"), "c?", PROMPT, "r"))[0] == "YES"
@@ -259,7 +260,7 @@ async def test_providers_without_scoring_keep_the_json_verdict() -> None:
 async def test_reasoning_tells_a_close_probability_from_the_threshold(
     p_yes: float, shown: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setitem(prompts.JUDGE_YES_THRESHOLDS, "tiny", 0.3571)
+    monkeypatch.setitem(llm_judge.JUDGE_YES_THRESHOLDS, "tiny", 0.3571)
     verdict = await judge_verdict(Scoring(p_yes, model="tiny"), "c?", PROMPT, "r")
     assert verdict.reasoning is not None
     assert f"yes {shown} against" in verdict.reasoning

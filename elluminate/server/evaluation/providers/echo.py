@@ -23,9 +23,9 @@ Rules (``text`` of a message = its string content, or its text parts joined by n
     is the number in ``"test case #k"`` in the last user message (default 1).
   - ``Verdict``: the criterion is the text between the first ``<criterion>`` and the next
     ``</criterion>``; the response is the text between the last ``<response>`` line and the last
-    ``</response>`` line (the layout :mod:`.prompts` uses); the answer is
-    ``{"reasoning": ..., "rating": ...}`` from :func:`echo_verdict` (only the properties the
-    schema declares).
+    ``</response>`` line (the layout :mod:`elluminate.server.evaluation.llm_judge` uses); the
+    answer is ``{"reasoning": ..., "rating": ...}`` from :func:`echo_verdict` (only the
+    properties the schema declares).
   - any other title: a minimal instance of the schema (strings ``"echo"``, numbers ``0``,
     booleans ``false``, arrays ``[]``, enums their first value, objects their required keys).
 """

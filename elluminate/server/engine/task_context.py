@@ -72,7 +72,11 @@ class TaskContext:
     @contextlib.asynccontextmanager
     async def write(self) -> AsyncIterator[Connection]:
         """A transaction for this task's writes: it first checks that this replica still
-        holds the task (:class:`LeaseLost` otherwise, nothing written)."""
+        holds the task (:class:`LeaseLost` otherwise, nothing written).
+
+        First, not at the end: on PostgreSQL the check locks the task row, and every writer
+        of a task's rows takes that lock before the others (an upload of agent results
+        does too); a check at the end would invert that order and deadlock."""
         async with self.db.begin() as conn:
             if not await store.holds(conn, self.task_id, self.engine.replica_id, self.state.fence):
                 raise LeaseLost(f"task {self.task_id}: this server no longer holds it")

@@ -19,7 +19,6 @@ from .._sse import SSEError, SSEParser
 from .._unset import _Unset
 from ..exceptions import (
     APIError,
-    ConflictError,
     ElluminateError,
     NotFoundError,
     TaskFailedError,
@@ -138,6 +137,8 @@ class ExperimentsMixin:
     if TYPE_CHECKING:  # provided by the client class
 
         async def _prefix(self) -> str: ...
+
+        async def _create(self, resource: str, type_: type[T], body: Any, kind: str) -> T: ...
 
         async def create_criterion_set(
             self, name: str, criteria: list[str | schemas.CriterionIn] | None = None
@@ -610,16 +611,6 @@ class ExperimentsMixin:
 
     async def _post_experiment(self, body: schemas.CreateExperimentRequest) -> Experiment:
         return await self._create("experiments", Experiment, body, "experiment")
-
-    async def _create(self, resource: str, type_: type[T], body: Any, kind: str) -> T:
-        """POST a new named object and bind it; a 409 names the kind and name it clashed on."""
-        prefix = await self._prefix()
-        try:
-            created = await self._http.send_json("POST", f"{prefix}/{resource}", type_, body)
-        except ConflictError as exc:
-            exc.resource_type, exc.resource_name = kind, body.name
-            raise
-        return bind(created, self)  # type: ignore[no-any-return]
 
     async def _criteria_as_set(
         self,

@@ -20,7 +20,6 @@ from .._sse import SSEError, SSEParser
 from .._unset import _Unset
 from ..exceptions import (
     APIError,
-    ConflictError,
     ElluminateError,
     NotFoundError,
     TaskFailedError,
@@ -139,6 +138,8 @@ class ExperimentsMixin:
     if TYPE_CHECKING:  # provided by the client class
 
         def _prefix(self) -> str: ...
+
+        def _create(self, resource: str, type_: type[T], body: Any, kind: str) -> T: ...
 
         def create_criterion_set(
             self, name: str, criteria: list[str | schemas.CriterionIn] | None = None
@@ -611,16 +612,6 @@ class ExperimentsMixin:
 
     def _post_experiment(self, body: schemas.CreateExperimentRequest) -> Experiment:
         return self._create("experiments", Experiment, body, "experiment")
-
-    def _create(self, resource: str, type_: type[T], body: Any, kind: str) -> T:
-        """POST a new named object and bind it; a 409 names the kind and name it clashed on."""
-        prefix = self._prefix()
-        try:
-            created = self._http.send_json("POST", f"{prefix}/{resource}", type_, body)
-        except ConflictError as exc:
-            exc.resource_type, exc.resource_name = kind, body.name
-            raise
-        return bind(created, self)  # type: ignore[no-any-return]
 
     def _criteria_as_set(
         self,

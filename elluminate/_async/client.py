@@ -2,7 +2,7 @@
 
 The client holds the connection, the credentials and the project; each group of resource
 methods is a mixin in its own module (prompt templates, collections, criteria, LLM configs,
-experiments, views, scenario sets, agent results).
+experiments, responses, tasks, views, scenario sets, agent results).
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from .llm_configs import LLMConfigsMixin
 from .models import bind
 from .projects import ProjectsResource
 from .prompt_templates import PromptTemplatesMixin
+from .responses import ResponsesMixin
 from .scenarios import ScenarioSetsMixin
 from .variable_collections import CollectionsMixin
 from .views import ViewsMixin
@@ -44,6 +45,7 @@ class AsyncClient(
     CriteriaMixin,
     LLMConfigsMixin,
     ExperimentsMixin,
+    ResponsesMixin,
     ViewsMixin,
     ScenarioSetsMixin,
     AgentResultsMixin,

@@ -3,7 +3,7 @@
 
 The client holds the connection, the credentials and the project; each group of resource
 methods is a mixin in its own module (prompt templates, collections, criteria, LLM configs,
-experiments, views, scenario sets, agent results).
+experiments, responses, tasks, views, scenario sets, agent results).
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from .llm_configs import LLMConfigsMixin
 from .models import bind
 from .projects import ProjectsResource
 from .prompt_templates import PromptTemplatesMixin
+from .responses import ResponsesMixin
 from .scenarios import ScenarioSetsMixin
 from .variable_collections import CollectionsMixin
 from .views import ViewsMixin
@@ -45,6 +46,7 @@ class Client(
     CriteriaMixin,
     LLMConfigsMixin,
     ExperimentsMixin,
+    ResponsesMixin,
     ViewsMixin,
     ScenarioSetsMixin,
     AgentResultsMixin,

@@ -3,18 +3,21 @@
 
 from __future__ import annotations
 
+import logging
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from .. import schemas
 from .._arguments import check_name_or_id, id_of
 from .._defaults import CriterionSetDefaults
-from ..exceptions import ConflictError, NotFoundError
+from ..exceptions import ConflictError, ElluminateError, NotFoundError
 from ..schemas import CriterionIn
 from .models import CriterionSet, PromptTemplate, bind
 
 if TYPE_CHECKING:
     from ._http import HTTP
 
+logger = logging.getLogger("elluminate")
 T = TypeVar("T")
 
 
@@ -216,3 +219,39 @@ class CriteriaMixin:
         if template.criterion_set_id == criterion_set.id:
             template.criterion_set_id = None
 
+    # ---- criterion sets made for an experiment's criteria= --------------------------------
+
+    def _criteria_as_set(
+        self,
+        name: str,
+        criterion_set: schemas.CriterionSet | None,
+        criteria: list[str | schemas.CriterionIn] | None,
+        *,
+        allow_empty: bool,
+    ) -> schemas.CriterionSet | None:
+        if criteria is None:
+            return criterion_set
+        if criterion_set is not None:
+            raise ValueError("pass criterion_set= or criteria=, not both")
+        if not criteria:
+            if allow_empty:
+                return None
+            raise ValueError("criteria= must not be empty")
+        stamp = datetime.now().strftime("%Y-%m-%d %H:%M")
+        created = self.create_criterion_set(f"{name} Criteria ({stamp})")
+        created.add_criteria(list(criteria))
+        return created
+
+    def _discard_criterion_set(self, criterion_set: schemas.CriterionSet) -> None:
+        """Delete a criterion set made for an experiment that was refused (best effort)."""
+        prefix = self._prefix()
+        try:
+            self._http.request("DELETE", f"{prefix}/criterion_sets/{criterion_set.id}")
+        except ElluminateError as exc:
+            logger.warning(
+                "criterion set %r (id %s) was made for a refused experiment and could not be "
+                "deleted: %s",
+                criterion_set.name,
+                criterion_set.id,
+                exc,
+            )

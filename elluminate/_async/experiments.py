@@ -1,68 +1,36 @@
-"""Experiments, responses, ratings and long-running tasks (mixed into ``AsyncClient``)."""
+"""Experiments: create, run, stream, read, clone and retry them (mixed into ``AsyncClient``).
+
+Their responses and ratings are in ``responses``, the waiting for their tasks in ``tasks``.
+"""
 
 from __future__ import annotations
 
 import logging
-import time
-import uuid
 from collections.abc import AsyncIterator
-from contextlib import aclosing
-from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import msgspec
 
 from .. import schemas
-from .._compat import asleep
 from .._progress import TaskProgress, progress_enabled
-from .._sse import SSEError, SSEParser
 from .._unset import _Unset
-from ..exceptions import (
-    APIError,
-    ConflictError,
-    ElluminateError,
-    NotFoundError,
-    TaskFailedError,
-    TaskTimeoutError,
-    TransportError,
-)
+from ..exceptions import APIError, NotFoundError
 from ..schemas import EvaluationMode, GenerationParams, RatingMode, TaskStatus
 from ..streaming import (
-    BatchStatusEvent,
     ExperimentProgress,
     ExperimentStatusEvent,
     parse_status,
     progress_from_payload,
 )
-from ._http import decoder_for
-from .models import CriterionSet, Experiment, bind
+from .models import Experiment, bind
+from .responses import NestedSharer
+from .tasks import TasksMixin, check_polling_interval, task_deadline
 
-if TYPE_CHECKING:
-    from ._http import AsyncHTTP
+# NestedSharer lived here before responses.py was split off; it stays importable from here.
+__all__ = ["ExperimentsMixin", "NestedSharer"]
 
 logger = logging.getLogger("elluminate")
 T = TypeVar("T")
-
-_WAIT_STREAM_INTERVAL = 0.1
-_POLL_MIN, _POLL_MAX = 0.05, 1.0
-
-
-def _check_polling_interval(polling_interval: float) -> None:
-    if not 0.1 <= polling_interval <= 10.0:
-        raise ValueError("polling_interval must be between 0.1 and 10.0 seconds")
-
-
-def _deadline(timeout: float | None) -> float | None:
-    if timeout is None:
-        return None
-    if timeout <= 0:
-        raise ValueError("timeout must be a positive number of seconds (or None to wait forever)")
-    return time.monotonic() + timeout
-
-
-def _check_deadline(deadline: float | None, what: str) -> None:
-    if deadline is not None and time.monotonic() > deadline:
-        raise TaskTimeoutError(f"{what} did not finish within the timeout")
 
 
 def _monotonic_progress(
@@ -78,34 +46,6 @@ def _monotonic_progress(
     )
 
 
-class NestedSharer:
-    """Makes the responses of one read share their equal nested objects.
-
-    Every response embeds its template, its collection (in its row) and each rating's full
-    criterion; across thousands of responses these are a few distinct objects. Keeping one
-    of each equal copy saves much of a large read's memory. (So mutating a shared nested
-    object changes it in every response that holds it.)
-    """
-
-    def __init__(self) -> None:
-        self._seen: dict[tuple[type, int], Any] = {}
-
-    def _one(self, obj: Any) -> Any:
-        if obj is None:
-            return None
-        known = self._seen.setdefault((type(obj), obj.id), obj)
-        return known if known is obj or known == obj else obj
-
-    def share(self, responses: list[schemas.PromptResponse]) -> None:
-        one = self._one
-        for response in responses:
-            prompt = response.prompt
-            prompt.prompt_template = one(prompt.prompt_template)
-            prompt.template_variables.collection = one(prompt.template_variables.collection)
-            for rating in response.ratings:
-                rating.criterion = one(rating.criterion)
-
-
 def _scenario_set_id(scenario_set: Any) -> int | None:
     """The id of a scenario set given as an object with ``id`` or as an int."""
     if scenario_set is None or (
@@ -118,30 +58,31 @@ def _scenario_set_id(scenario_set: Any) -> int | None:
     return ident
 
 
-def _response_messages(response: str | list[dict[str, Any]]) -> list[dict[str, Any]]:
-    if isinstance(response, str):
-        return [{"role": "assistant", "content": response}]
-    if isinstance(response, list) and all(isinstance(m, dict) for m in response):
-        if not any(m.get("role") in ("assistant", "tool") for m in response):
-            raise ValueError("a response given as messages needs an assistant or tool message")
-        return response
-    raise ValueError("each response is a string or a list of message dicts")
+class ExperimentsMixin(TasksMixin):
+    """Experiment methods of the client and the operations behind ``Experiment``."""
 
-
-class ExperimentsMixin:
-    """Experiment, response and rating methods of the client."""
-
-    _http: AsyncHTTP
     project_route_prefix: str | None
-    timeout: float
 
     if TYPE_CHECKING:  # provided by the client class
 
         async def _prefix(self) -> str: ...
 
-        async def create_criterion_set(
-            self, name: str, criteria: list[str | schemas.CriterionIn] | None = None
-        ) -> CriterionSet: ...
+        async def _create(self, resource: str, type_: type[T], body: Any, kind: str) -> T: ...
+
+        async def _fetch_responses(
+            self, experiment: schemas.Experiment
+        ) -> list[schemas.PromptResponse]: ...
+
+        async def _criteria_as_set(
+            self,
+            name: str,
+            criterion_set: schemas.CriterionSet | None,
+            criteria: list[str | schemas.CriterionIn] | None,
+            *,
+            allow_empty: bool,
+        ) -> schemas.CriterionSet | None: ...
+
+        async def _discard_criterion_set(self, criterion_set: schemas.CriterionSet) -> None: ...
 
     # ---- experiments ----------------------------------------------------------------------
 
@@ -219,7 +160,7 @@ class ExperimentsMixin:
         TaskTimeoutError if ``timeout`` seconds pass first. ``show_progress`` draws a tqdm
         bar (default: only when stderr is an interactive terminal and not in CI).
         """
-        deadline = _deadline(timeout)
+        deadline = task_deadline(timeout)
         criterion_set = await self._criteria_as_set(name, criterion_set, criteria, allow_empty=True)
         body = self._experiment_request(
             name,
@@ -262,7 +203,7 @@ class ExperimentsMixin:
 
         On SUCCESS the event's ``result`` is the finished experiment with its responses.
         """
-        _check_polling_interval(polling_interval)
+        check_polling_interval(polling_interval)
         # Checked before a criterion set is made for ``criteria``, so bad input leaves none.
         body = self._experiment_request(
             name,
@@ -358,75 +299,6 @@ class ExperimentsMixin:
         prefix = await self._prefix()
         await self._http.request("POST", f"{prefix}/experiments/{experiment.id}/cancel")
 
-    # ---- ratings --------------------------------------------------------------------------
-
-    async def stream_batch_rate(
-        self,
-        prompt_responses: list[schemas.PromptResponse],
-        rating_mode: RatingMode = RatingMode.DETAILED,
-        polling_interval: float = 0.5,
-    ) -> AsyncIterator[BatchStatusEvent]:
-        """Rate responses in one batch, yielding status events until one terminal event.
-
-        On SUCCESS the event's ``result`` is one list of ratings per response.
-        """
-        _check_polling_interval(polling_interval)
-        task_id = await self._start_rating_batch(prompt_responses, rating_mode)
-        if task_id is None:
-            yield BatchStatusEvent(status=TaskStatus.SUCCESS, result=[])
-            return
-        prefix = await self._prefix()
-        async for payload in self._follow_task(
-            f"{prefix}/ratings/batches/{task_id}", polling_interval, stream=True
-        ):
-            status = parse_status(payload.get("status"))
-            result = None
-            if status is TaskStatus.SUCCESS:
-                result = await self._ratings_of(prompt_responses)
-            yield BatchStatusEvent(status=status, error_msg=payload.get("error_msg"), result=result)
-
-    async def _start_rating_batch(
-        self, prompt_responses: list[schemas.PromptResponse], rating_mode: RatingMode
-    ) -> str | None:
-        prefix = await self._prefix()
-        body = schemas.BatchRateRequest(
-            prompt_response_ids=[r.id for r in prompt_responses],
-            rating_mode=RatingMode(rating_mode),
-        )
-        task_id: str | None = await self._http.send_json(
-            "POST", f"{prefix}/ratings/batches", str | None, body
-        )
-        return task_id
-
-    async def _ratings_of(
-        self, prompt_responses: list[schemas.PromptResponse]
-    ) -> list[list[schemas.Rating]]:
-        if not prompt_responses:
-            return []
-        prefix = await self._prefix()
-        fresh = await self._http.paginate(
-            f"{prefix}/responses",
-            schemas.PromptResponse,
-            {"response_ids": [r.id for r in prompt_responses]},
-        )
-        by_id = {r.id: r.ratings for r in fresh}
-        return [by_id.get(r.id, []) for r in prompt_responses]
-
-    # ---- used by the Experiment rich model ------------------------------------------------
-
-    async def _fetch_responses(
-        self, experiment: schemas.Experiment
-    ) -> list[schemas.PromptResponse]:
-        prefix = await self._prefix()
-        responses = await self._http.paginate(
-            f"{prefix}/responses",
-            schemas.PromptResponse,
-            {"experiment_id": experiment.id},
-            each_page=NestedSharer().share,
-        )
-        experiment.rated_responses = responses
-        return responses
-
     async def _run_experiment_task(
         self,
         experiment: Experiment,
@@ -435,7 +307,7 @@ class ExperimentsMixin:
         timeout: float | None,
         generation_params: GenerationParams | None,
     ) -> Experiment:
-        deadline = _deadline(timeout)
+        deadline = task_deadline(timeout)
         prefix = await self._prefix()
         body = schemas.RunExperimentRequest(
             rating_mode=RatingMode(rating_mode),
@@ -457,7 +329,7 @@ class ExperimentsMixin:
         discard_annotations: bool,
         timeout: float | None,
     ) -> Experiment:
-        deadline = _deadline(timeout)
+        deadline = task_deadline(timeout)
         prefix = await self._prefix()
         started = await self._http.send_json(
             "POST",
@@ -501,65 +373,6 @@ class ExperimentsMixin:
             generation_params=source.generation_params,
         )
         return await self._post_experiment(body)
-
-    async def _add_responses(
-        self,
-        experiment: Experiment,
-        responses: list[str | list[dict[str, Any]]],
-        template_variables: list[schemas.TemplateVariables],
-        epoch: int,
-        metadata: schemas.LLMConfig | schemas.GenerationMetadata | None,
-        timeout: float | None,
-    ) -> list[schemas.PromptResponse]:
-        if len(responses) != len(template_variables):
-            raise ValueError(
-                f"{len(responses)} responses but {len(template_variables)} template_variables: "
-                "pass one entry per response"
-            )
-        if isinstance(metadata, schemas.LLMConfig):
-            metadata = schemas.GenerationMetadata(llm_model_config=metadata)
-        items = [
-            schemas.CreatePromptResponseRequest(
-                template_variables_id=tv.id,
-                experiment_id=experiment.id,
-                epoch=epoch,
-                messages=_response_messages(response),
-                metadata=metadata,
-            )
-            for response, tv in zip(responses, template_variables, strict=True)
-        ]
-        if not items:
-            return []
-        deadline = _deadline(timeout)
-        before = {r.id for r in await self._fetch_responses(experiment)}
-        prefix = await self._prefix()
-        task_id: str | None = await self._http.send_json(
-            "POST",
-            f"{prefix}/responses/batches",
-            str | None,
-            schemas.BatchCreatePromptResponseRequest(prompt_response_ins=items),
-        )
-        if task_id is not None:
-            await self._wait_batch(f"{prefix}/responses/batches/{task_id}", deadline, False)
-        after = await self._fetch_responses(experiment)
-        return [r for r in after if r.id not in before]
-
-    async def _rate_experiment_responses(
-        self,
-        experiment: Experiment,
-        prompt_responses: list[schemas.PromptResponse] | None,
-        rating_mode: RatingMode,
-        timeout: float | None,
-    ) -> list[list[schemas.Rating]]:
-        deadline = _deadline(timeout)
-        targets = list(experiment.rated_responses if prompt_responses is None else prompt_responses)
-        task_id = await self._start_rating_batch(targets, rating_mode)
-        if task_id is not None:
-            prefix = await self._prefix()
-            await self._wait_batch(f"{prefix}/ratings/batches/{task_id}", deadline, True)
-        ratings = await self._ratings_of(targets)
-        await self._refresh_experiment(experiment)
-        return ratings
 
     # ---- internals ------------------------------------------------------------------------
 
@@ -611,51 +424,6 @@ class ExperimentsMixin:
     async def _post_experiment(self, body: schemas.CreateExperimentRequest) -> Experiment:
         return await self._create("experiments", Experiment, body, "experiment")
 
-    async def _create(self, resource: str, type_: type[T], body: Any, kind: str) -> T:
-        """POST a new named object and bind it; a 409 names the kind and name it clashed on."""
-        prefix = await self._prefix()
-        try:
-            created = await self._http.send_json("POST", f"{prefix}/{resource}", type_, body)
-        except ConflictError as exc:
-            exc.resource_type, exc.resource_name = kind, body.name
-            raise
-        return bind(created, self)  # type: ignore[no-any-return]
-
-    async def _criteria_as_set(
-        self,
-        name: str,
-        criterion_set: schemas.CriterionSet | None,
-        criteria: list[str | schemas.CriterionIn] | None,
-        *,
-        allow_empty: bool,
-    ) -> schemas.CriterionSet | None:
-        if criteria is None:
-            return criterion_set
-        if criterion_set is not None:
-            raise ValueError("pass criterion_set= or criteria=, not both")
-        if not criteria:
-            if allow_empty:
-                return None
-            raise ValueError("criteria= must not be empty")
-        stamp = datetime.now().strftime("%Y-%m-%d %H:%M")
-        created = await self.create_criterion_set(f"{name} Criteria ({stamp})")
-        await created.aadd_criteria(list(criteria))
-        return created
-
-    async def _discard_criterion_set(self, criterion_set: schemas.CriterionSet) -> None:
-        """Delete a criterion set made for an experiment that was refused (best effort)."""
-        prefix = await self._prefix()
-        try:
-            await self._http.request("DELETE", f"{prefix}/criterion_sets/{criterion_set.id}")
-        except ElluminateError as exc:
-            logger.warning(
-                "criterion set %r (id %s) was made for a refused experiment and could not be "
-                "deleted: %s",
-                criterion_set.name,
-                criterion_set.id,
-                exc,
-            )
-
     async def _refresh_experiment(self, experiment: Experiment) -> None:
         prefix = await self._prefix()
         fresh = await self._http.get(f"{prefix}/experiments/{experiment.id}", schemas.Experiment)
@@ -683,111 +451,3 @@ class ExperimentsMixin:
         finally:
             progress.close()
         logger.debug("experiment %s task %s ended %s", experiment.id, task_id, last.get("status"))
-
-    async def _wait_batch(
-        self,
-        status_path: str,
-        deadline: float | None,
-        stream: bool,
-        progress: TaskProgress | None = None,
-    ) -> dict[str, Any]:
-        """Wait for a task to end; returns its SUCCESS payload, raises on any other end."""
-        last: dict[str, Any] = {}
-        async for payload in self._follow_task(
-            status_path, _WAIT_STREAM_INTERVAL, stream=stream, deadline=deadline
-        ):
-            last = payload
-            if progress is not None:
-                progress.update(payload)
-        status = parse_status(last.get("status"))
-        if status is not TaskStatus.SUCCESS:
-            raise TaskFailedError(
-                status.value, last.get("error_msg"), status_path.rsplit("/", 1)[-1]
-            )
-        return last
-
-    async def _follow_task(
-        self,
-        status_path: str,
-        polling_interval: float,
-        *,
-        stream: bool,
-        deadline: float | None = None,
-    ) -> AsyncIterator[dict[str, Any]]:
-        """Status payloads of a task until exactly one terminal payload.
-
-        Follows the SSE stream when there is one; if the stream breaks before a terminal
-        event (dropped, cut, or an event that is malformed or over 1 MiB), continues by
-        polling, so the sequence still ends with one terminal payload, and the log text the
-        stream delivered is not delivered again.
-        """
-        delivered = 0  # characters of log text yielded so far (the task log is append-only)
-        if stream:
-            parser = SSEParser()
-            # A silent stream must not outlive the deadline: bound each read by the time left.
-            read_timeout = (
-                None
-                if deadline is None
-                else max(0.1, min(self.timeout, deadline - time.monotonic()))
-            )
-            lines = self._http.stream_lines(
-                f"{status_path}/stream",
-                {"polling_interval": polling_interval, "connection_uuid": str(uuid.uuid4())},
-                read_timeout=read_timeout,
-            )
-            try:
-                async with aclosing(lines):
-                    async for line in lines:
-                        _check_deadline(deadline, "the task")
-                        event = parser.feed(line)
-                        if event is None:
-                            continue
-                        status = _stream_event_status(event)
-                        delivered += len(event.get("logs_delta") or "")
-                        yield event
-                        if status.is_terminal:
-                            return
-            except TransportError as exc:
-                logger.info("progress stream broke (%s); polling instead", exc)
-        # A consumer id of its own: on any server its log cursor starts at the beginning of
-        # the log, whatever the stream's cursor was; the part the stream delivered is skipped.
-        consumer = str(uuid.uuid4())
-        skip = delivered
-        interval = _POLL_MIN
-        decoder = decoder_for(dict[str, Any])
-        while True:
-            _check_deadline(deadline, "the task")
-            resp = await self._http.request(
-                "GET", status_path, params={"connection_uuid": consumer}
-            )
-            payload: dict[str, Any] = decoder.decode(resp.content)
-            status = parse_status(payload.get("status"))
-            delta = payload.get("logs_delta")
-            if skip and isinstance(delta, str):
-                payload["logs_delta"] = delta[skip:]
-                skip -= min(skip, len(delta))
-            yield payload
-            if status.is_terminal:
-                return
-            await asleep(interval)
-            interval = min(_POLL_MAX, interval * 1.5, max(polling_interval, _POLL_MIN))
-
-
-_EVENT_COUNTERS = ("completed_responses", "completed_ratings", "total_responses")
-
-
-def _stream_event_status(event: dict[str, Any]) -> TaskStatus:
-    """The status of a stream event; SSEError if the event breaks CONTRACT.md 5.5."""
-    try:
-        status = parse_status(event.get("status"))
-    except ValueError as exc:
-        raise SSEError(f"SSE event without a valid status: {exc}") from None
-    for key in _EVENT_COUNTERS:
-        value = event.get(key)
-        if value is not None and (type(value) is not int or value < 0):
-            raise SSEError(f"SSE event with a bad {key!r}: {value!r}")
-    for key in ("logs_delta", "error_msg"):
-        value = event.get(key)
-        if value is not None and not isinstance(value, str):
-            raise SSEError(f"SSE event with a non-string {key!r}: {value!r}")
-    return status

@@ -15,7 +15,7 @@ from aiohttp import web
 
 from elluminate.schemas import BatchRateRequest, CreateRatingRequest
 
-from ..engine.handlers import rate_target, rating_targets
+from ..engine.batches import rate_target, rating_targets
 from ..evaluation.generation import Unavailable
 from ..evaluation.judging import judge_for
 from ..store import experiments as experiment_store

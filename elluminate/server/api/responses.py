@@ -21,7 +21,7 @@ from elluminate.schemas import (
     UpdateAnnotationRequest,
 )
 
-from ..engine.handlers import generate_and_store, row_prompt, store_given_response
+from ..engine.batches import generate_and_store, row_prompt, store_given_response
 from ..evaluation.generation import Unavailable
 from ..store import experiments as experiment_store
 from ..store import responses as store

@@ -29,8 +29,8 @@ from ..evaluation.transcripts import render_trial
 from ..store import agent_results as store
 from ..store import responses as responses_store
 from ..store import runs
-from . import handlers as base
 from .task_context import TaskContext, TaskFailed, TaskRejected
+from .work import Stats, judge_or_reject, log_failed_ratings, run_workers
 
 
 async def evaluation_task(ctx: TaskContext) -> None:
@@ -47,7 +47,7 @@ async def evaluation_task(ctx: TaskContext) -> None:
         todo = await store.pending(
             conn, experiment_id, definition, payload.get("response_ids") or []
         )
-    judge = base._judge(
+    judge = judge_or_reject(
         ctx.providers, exp["rating_version"], payload.get("rating_mode") or exp["rating_mode"]
     )
     if ctx.resumed:
@@ -62,7 +62,7 @@ async def evaluation_task(ctx: TaskContext) -> None:
         f"{sum(len(p.criteria) for p in todo)} rating(s) to make"
         + (f" (taking over from task {earlier})" if earlier else "")
     )
-    stats = base.Stats()
+    stats = Stats()
     state: dict[str, Any] = {"superseded": None}
 
     async def still_current() -> bool:
@@ -95,9 +95,11 @@ async def evaluation_task(ctx: TaskContext) -> None:
                 outcomes = []
             await ctx.progress(conn, ratings=1)
         stats.ratings(outcomes)
-        await base._log_ratings(ctx, item.response_id, outcomes)
+        await log_failed_ratings(ctx, item.response_id, outcomes)
 
-    await base._workers(ctx.concurrency, deque(todo), work, stop=lambda: bool(state["superseded"]))
+    await run_workers(
+        ctx.concurrency, deque(todo), work, stop=lambda: bool(state["superseded"])
+    )
     if state["superseded"]:
         await ctx.log(
             f"handed over to task {state['superseded']} (a newer upload): it rates the rest"

@@ -47,9 +47,9 @@ from ..store import responses as responses_store
 from ..store import runs
 from ..store.connection import Connection
 from ..store.database import loads
-from . import handlers as base
 from .planning import Setup, load_setup
 from .task_context import TaskContext, TaskFailed, TaskRejected
+from .work import Stats, generator_or_reject, judge_or_reject, log_failed_ratings, run_workers
 
 #: A simulated user's answer containing this ends the conversation.
 END_MARKER = "[END]"
@@ -244,10 +244,10 @@ async def conversation_task(ctx: TaskContext) -> None:
     except ValueError as exc:
         raise TaskRejected(str(exc)) from None
     goal = store.goal_column(dict(setup.columns)) or store.GOAL
-    model = base._generator(ctx.providers, setup.llm_row, loads(exp["generation_params"]))
-    simulator = base._generator(ctx.providers, None)
+    model = generator_or_reject(ctx.providers, setup.llm_row, loads(exp["generation_params"]))
+    simulator = generator_or_reject(ctx.providers, None)
     simulator.params = ChatParams(max_tokens=SIMULATED_USER_MAX_TOKENS)
-    judge = base._judge(
+    judge = judge_or_reject(
         ctx.providers, exp["rating_version"], payload.get("rating_mode") or exp["rating_mode"]
     )
     scenarios = dict(setup.rows)
@@ -267,7 +267,7 @@ async def conversation_task(ctx: TaskContext) -> None:
         f"at most {max_turns} turns each), {len(rerate)} to rate again; "
         f"{len(setup.criteria)} criteria"
     )
-    stats = base.Stats()
+    stats = Stats()
 
     async def rate(
         response_id: int, row_id: int, persona_id: int, criteria: list[Criterion], text: str
@@ -284,7 +284,7 @@ async def conversation_task(ctx: TaskContext) -> None:
             await ctx.progress(conn, ratings=1)
         if not gone:
             stats.ratings(outcomes)
-            await base._log_ratings(ctx, response_id, outcomes)
+            await log_failed_ratings(ctx, response_id, outcomes)
 
     async def hold(item: tuple[int, int, int]) -> None:
         row_id, epoch, persona_id = item
@@ -362,7 +362,7 @@ async def conversation_task(ctx: TaskContext) -> None:
             await hold(item)
 
     items: deque[Any] = deque([*rerate, *todo])
-    await base._workers(ctx.concurrency, items, work, stop=lambda: stats.dead)
+    await run_workers(ctx.concurrency, items, work, stop=lambda: stats.dead)
     await ctx.log(
         f"{stats.generated} conversations held, {stats.failed} failed; "
         f"{stats.ratings_ok} ratings, {stats.ratings_failed} failed ratings"

@@ -404,7 +404,7 @@ async def llm_config_is_live(conn: Connection, project_id: int, config_id: int) 
 
 
 async def rating_target_rows(conn: Connection, response_ids: Sequence[int]) -> dict[int, Any]:
-    """The rows :func:`engine.handlers.rating_targets` needs, by response id."""
+    """The rows :func:`engine.batches.rating_targets` needs, by response id."""
     out: dict[int, Any] = {}
     unique = list(dict.fromkeys(response_ids))
     for start in range(0, len(unique), 500):

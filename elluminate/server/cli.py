@@ -217,7 +217,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from aiohttp import web
 
     from .app import create_app
-    from .store.database import DatabaseInUseError
+    from .store.file_lock import DatabaseInUseError
 
     config.on_new_api_key = _print_new_key
     if config.llm_notice:

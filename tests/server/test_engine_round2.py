@@ -17,7 +17,8 @@ from elluminate.server import ServerConfig, create_app
 from elluminate.server.api.http import DB_KEY, ENGINE_KEY, PROVIDERS_KEY
 from elluminate.server.evaluation.providers import ChatParams, Completion, EchoProvider
 from elluminate.server.store import legacy
-from elluminate.server.store.database import Database, DatabaseInUseError
+from elluminate.server.store.database import Database
+from elluminate.server.store.file_lock import DatabaseInUseError
 from elluminate.server.store.migrate import HEAD
 
 P = "/api/v0/projects/1"

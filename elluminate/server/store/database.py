@@ -11,7 +11,7 @@
   ``COMMIT`` (each block after the first in a ``SAVEPOINT``, undone alone when it raises),
   since the commit is most of a small write's cost. A read commits the open group first, so
   reads see committed data only (see :meth:`Database.begin`).
-* One server per file: an exclusive lock on ``<db>.lock`` (see :class:`_FileLock`).
+* One server per file: an exclusive lock on ``<db>.lock`` (see :class:`.file_lock.FileLock`).
 * The schema is created or migrated on open (:mod:`.migrate`: Alembic revisions).
 * JSON columns are TEXT written with :func:`dumps` (msgspec) and read with :func:`loads`.
 * Timestamps are ISO-8601 UTC text (``...Z``, sortable): write ``utcnow()`` datetimes, read
@@ -25,9 +25,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import sqlite3
-import sys
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
@@ -40,6 +38,7 @@ from sqlalchemy.sql import ClauseElement
 
 from .compiler import StatementCache
 from .connection import ForeignKeyViolation, IntegrityError, UniqueViolation
+from .file_lock import FileLock
 from .migrate import migrate_sqlite
 
 log = logging.getLogger("elluminate.server.store.database")
@@ -124,10 +123,6 @@ def sqlite_path(value: str) -> str:
     return value
 
 
-class DatabaseInUseError(RuntimeError):
-    """Another server holds the database file (one server per SQLite file)."""
-
-
 class Database:
     """The server's single SQLite connection (see the module docstring for the rules)."""
 
@@ -144,7 +139,7 @@ class Database:
         self.statements = StatementCache(sqlite_dialect.dialect(), native=(Boolean,))
         self._busy_timeout_ms = busy_timeout_ms
         self._conn: sqlite3.Connection | None = None
-        self._lock: _FileLock | None = None
+        self._lock: FileLock | None = None
         self._depth = 0
         self._owner: object = None
         self._block = asyncio.Lock()  # one async block (transaction or read) at a time
@@ -161,7 +156,7 @@ class Database:
         if self.path != ":memory:":
             Path(self.path).expanduser().resolve().parent.mkdir(parents=True, exist_ok=True)
             # before anything touches the file: one server per database file
-            self._lock = _FileLock.acquire(self.path)
+            self._lock = FileLock.acquire(self.path)
         try:
             conn = sqlite3.connect(
                 self.path, isolation_level=None, timeout=self._busy_timeout_ms / 1e3
@@ -465,57 +460,3 @@ def _current_owner() -> object:
     import threading
 
     return threading.current_thread()
-
-
-class _FileLock:
-    """An exclusive advisory lock on ``<database>.lock``, held while the server runs.
-
-    The operating system releases it when the process ends, however it ends (SIGKILL
-    included), so a crashed server never leaves a stale lock. The lock file holds the
-    owner's process id, for the message a second server shows. (``fcntl``/``msvcrt`` from
-    the standard library: twenty lines do not justify a dependency for every SDK user.)
-    """
-
-    def __init__(self, path: str, handle: Any) -> None:
-        self.path = path
-        self._handle = handle
-
-    @classmethod
-    def acquire(cls, db_path: str) -> _FileLock:
-        lock_path = str(Path(db_path).expanduser().resolve()) + ".lock"
-        handle = open(lock_path, "a+", encoding="utf-8")  # noqa: SIM115 - held until release
-        try:
-            _lock_exclusive(handle)
-        except OSError:
-            handle.seek(0)
-            owner = handle.read().strip()
-            handle.close()
-            who = f" (process {owner})" if owner.isdigit() else ""
-            raise DatabaseInUseError(
-                f"database file {db_path} is in use by another elluminate server{who}: only one "
-                f"server may use a SQLite file at a time (lock file {lock_path}). Stop that "
-                "server, or start this one with another --db."
-            ) from None
-        handle.seek(0)
-        handle.truncate()
-        handle.write(str(os.getpid()))
-        handle.flush()
-        return cls(lock_path, handle)
-
-    def release(self) -> None:
-        handle, self._handle = self._handle, None
-        if handle is not None:
-            handle.close()  # closing the descriptor releases the lock
-
-
-def _lock_exclusive(handle: Any) -> None:
-    """Take a non-blocking exclusive lock on an open file (OSError when held elsewhere)."""
-    if sys.platform == "win32":  # pragma: no cover - not tested on this platform
-        import msvcrt
-
-        handle.seek(0)
-        msvcrt.locking(handle.fileno(), msvcrt.LK_NBLCK, 1)
-    else:
-        import fcntl
-
-        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)

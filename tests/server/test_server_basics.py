@@ -152,6 +152,7 @@ async def test_schema_and_pragmas(client: Any, db_path: Path) -> None:
     assert fetchval("SELECT version_num FROM alembic_version") == HEAD
     assert fetchval("PRAGMA journal_mode") == "wal"
     assert fetchval("PRAGMA foreign_keys") == 1
+    assert fetchval("PRAGMA temp_store") == 2  # MEMORY: statement journals off the disk
     tables = {r[0] for r in fetchall("SELECT name FROM sqlite_master WHERE type='table'")}
     for table in (
         "organizations", "projects", "api_keys", "prompt_templates", "collections",

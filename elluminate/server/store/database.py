@@ -171,6 +171,9 @@ class Database:
             conn.execute("PRAGMA journal_mode = WAL")
             conn.execute(f"PRAGMA synchronous = {DURABILITY_PRAGMAS[self.durability]}")
             conn.execute("PRAGMA foreign_keys = ON")
+            # statement journals in memory: an insert that fires a trigger on a table with a
+            # unique index (responses) writes one; as a temporary file it tripled the insert
+            conn.execute("PRAGMA temp_store = MEMORY")
             migrate_sqlite(conn, self.path)
         except BaseException:
             self.close()

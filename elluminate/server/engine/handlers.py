@@ -102,9 +102,9 @@ async def experiment_task(ctx: TaskContext) -> None:
             ctx, judge, criteria, values_of.get(row_id, {}), prompt, answer, epoch
         )
         async with ctx.write() as conn:
-            gone = not await store.response_exists(conn, response_id)
-            if not gone:
-                await store.store_ratings(conn, project_id, response_id, outcomes)
+            gone = not await store.store_ratings_if_response_exists(
+                conn, project_id, response_id, outcomes
+            )
             await ctx.progress(conn, ratings=1)
         if gone:
             await ctx.log(
@@ -152,6 +152,7 @@ async def experiment_task(ctx: TaskContext) -> None:
                     metadata=metadata,
                     error=error,
                     llm_config_id=None if gen is None else gen.llm_config_id,
+                    any_trial=False,  # STANDARD: every response is trial 0
                 )
                 await ctx.progress(conn, responses=1, ratings=1 if error else 0)
         except LookupError as exc:  # this item only (DuplicateResponse included): go on

@@ -17,7 +17,7 @@ from sqlalchemy import Select, bindparam, delete, insert, select, update
 from elluminate.schemas import GenerationMetadata
 
 from . import schema as S
-from .connection import Connection, UniqueViolation
+from .connection import Connection, ForeignKeyViolation, UniqueViolation
 from .database import dumps, utcnow
 
 _R, _P, _G, _TV = S.responses, S.prompts, S.ratings, S.template_variables
@@ -238,11 +238,14 @@ async def insert_response(
     metadata: GenerationMetadata | dict[str, Any] | None,
     error: str | None,
     llm_config_id: int | None,
+    any_trial: bool = True,
 ) -> int:
     """Store a response (in the caller's transaction); token columns feed the results.
 
     Raises :class:`DuplicateResponse` when the experiment already holds a response for this
-    (row, epoch): the unique key allows one.
+    (row, epoch): of any trial (a lookup first), or with ``any_trial=False`` of trial 0, the
+    one this stores, which the unique key alone refuses (a STANDARD run, where every
+    response is trial 0: no lookup).
     """
     meta: dict[str, Any] = {}
     if isinstance(metadata, GenerationMetadata):
@@ -258,7 +261,7 @@ async def insert_response(
         f"experiment {experiment_id} already has a response for collection entry {row_id} "
         f"epoch {epoch}; delete that response first to store another"
     )
-    if await slot_taken(conn, experiment_id, row_id, epoch) is not None:
+    if any_trial and await slot_taken(conn, experiment_id, row_id, epoch) is not None:
         raise duplicate
     duration = meta.get("duration_seconds")
     params = {
@@ -323,6 +326,21 @@ async def store_ratings(
             for o in outcomes
         ],
     )
+
+
+async def store_ratings_if_response_exists(
+    conn: Connection, project_id: int, response_id: int, outcomes: Sequence[Outcome]
+) -> bool:
+    """:func:`store_ratings`, or False (nothing stored) when the response was deleted
+    meanwhile: told by the ratings' foreign key, so the usual case needs no lookup."""
+    try:
+        async with conn.statement_guard():
+            await store_ratings(conn, project_id, response_id, outcomes)
+    except ForeignKeyViolation:
+        if await response_exists(conn, response_id):
+            raise  # another reference is broken (a criterion deleted meanwhile)
+        return False
+    return True
 
 
 async def row_is_live(conn: Connection, row_id: int) -> bool:

@@ -180,3 +180,35 @@ async def test_closing_commits_an_open_group(tmp_path: Path) -> None:
     assert ("at close",) in check.execute("SELECT name FROM projects").fetchall()
     check.close()
     await task
+
+
+async def test_closing_undoes_a_block_in_the_middle_of_its_transaction(tmp_path: Path) -> None:
+    db = Database(tmp_path / "mid.db")
+    await db.start()
+    db.conn.execute(
+        "INSERT INTO organizations (id, name, created_at, updated_at) VALUES (1, 'org', '', '')"
+    )
+    inside = asyncio.Event()
+
+    async def finished() -> None:
+        await add(db, "complete block")
+
+    async def unfinished() -> None:
+        async with db.begin() as conn:
+            await conn.insert(ADD_PROJECT, {"name": "half a block", "ts": utcnow()})
+            inside.set()
+            await asyncio.sleep(10)  # still inside its transaction when the store closes
+
+    # both in one loop turn: the second block joins the first one's commit group
+    done = asyncio.ensure_future(finished())
+    stuck = asyncio.ensure_future(unfinished())
+    await inside.wait()
+    assert db._joined
+    db.close()
+    check = sqlite3.connect(tmp_path / "mid.db")
+    names = [r[0] for r in check.execute("SELECT name FROM projects")]
+    check.close()
+    assert names == ["complete block"]  # all of the finished block, nothing of the other
+    await done
+    stuck.cancel()
+    await asyncio.gather(stuck, return_exceptions=True)

@@ -144,6 +144,7 @@ class Database:
         self._owner: object = None
         self._block = asyncio.Lock()  # one async block (transaction or read) at a time
         self._group: _CommitGroup | None = None  # the open transaction of group commit
+        self._joined = False  # whether the block that runs now joined an open group
         self._committer: asyncio.Task[None] | None = None
         self._listeners: dict[str, list[Callable[[str], None]]] = {}
 
@@ -188,8 +189,12 @@ class Database:
         self.close()
 
     def close(self) -> None:
-        """Close the connection (idempotent); an open commit group is committed first."""
+        """Close the connection (idempotent). The open commit group is committed first, but
+        not a block still in the middle of its transaction: its writes are undone."""
         if self._conn is not None:
+            if self._depth and self._group is not None:
+                self._undo_block(self._group, self._joined)
+                self._depth, self._owner = 0, None
             self._commit_group()
         conn, self._conn = self._conn, None
         if conn is not None:
@@ -210,8 +215,6 @@ class Database:
         if self._conn is None:
             raise RuntimeError("database is not open")
         return self._conn
-
-    # -- transactions -----------------------------------------------------------------------
 
     # -- the async API (SQLAlchemy Core statements; see .connection) ------------------------
 
@@ -239,7 +242,7 @@ class Database:
                 group.loop.call_soon(self._commit_when_free, group)
             else:
                 self.conn.execute("SAVEPOINT block")
-            self._depth, self._owner = 1, owner
+            self._depth, self._owner, self._joined = 1, owner, joined
             connection = SQLiteConnection(self)
             try:
                 yield connection

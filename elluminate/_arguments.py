@@ -11,7 +11,8 @@ def id_of(obj: Any, kind: str) -> int:
         return obj
     ident = getattr(obj, "id", None)
     if not isinstance(ident, int):
-        raise ValueError(f"expected a {kind} or its integer id, got {type(obj).__name__}")
+        article = "an" if kind[:1] in "aeiou" else "a"
+        raise ValueError(f"expected {article} {kind} or its integer id, got {type(obj).__name__}")
     return ident
 
 

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 
 from .. import schemas
+from .._arguments import id_of
 from .._compat import asleep
 from .._sse import SSEParser
 from ..exceptions import (
@@ -51,17 +52,6 @@ MIN_POLLING_INTERVAL = 0.1
 STREAM_POLLING_INTERVALS = (0.1, 10.0)
 TRAJECTORY_DROPPED = "trajectory dropped"
 AgentEvent = ExperimentStatusEvent[None]
-
-
-def _experiment_id(experiment: Any) -> int:
-    if isinstance(experiment, int) and not isinstance(experiment, bool):
-        return experiment
-    ident = getattr(experiment, "id", None)
-    if not isinstance(ident, int):
-        raise ValueError(
-            f"expected an experiment or its integer id, got {type(experiment).__name__}"
-        )
-    return ident
 
 
 def _results_list(results: Any) -> list[Any]:
@@ -220,7 +210,7 @@ class AgentResultsMixin:
     ) -> schemas.AgentResultsDefinition:
         """The frozen tasks of an AGENTIC experiment with the criteria of each."""
         prefix = await self._prefix()
-        ident = _experiment_id(experiment)
+        ident = id_of(experiment, "experiment")
         return await self._http.get(
             f"{prefix}/experiments/{ident}/agent-results/definition",
             schemas.AgentResultsDefinition,
@@ -241,7 +231,7 @@ class AgentResultsMixin:
         ]
         body = schemas.AgentResultsMatchPreviewRequest(results=only_refs)
         prefix = await self._prefix()
-        ident = _experiment_id(experiment)
+        ident = id_of(experiment, "experiment")
         preview: schemas.AgentResultsMatchPreview = await self._http.send_json(
             "POST",
             f"{prefix}/experiments/{ident}/agent-results/preview",
@@ -272,7 +262,7 @@ class AgentResultsMixin:
         if not isinstance(evaluate, bool):
             raise ValueError("evaluate must be True or False")
         body = schemas.AgentResultsUploadRequest(results=trials, epoch=epoch, evaluate=evaluate)
-        ident = _experiment_id(experiment)
+        ident = id_of(experiment, "experiment")
         if not trials:
             logger.info("no agent results to upload to experiment %s", ident)
             return schemas.AgentResultsUploadResponse(created_responses=0, created_ratings=0)
@@ -334,7 +324,7 @@ class AgentResultsMixin:
         if final.is_failure:
             logger.warning(
                 "the evaluation of experiment %s ended %s: %s",
-                _experiment_id(experiment),
+                id_of(experiment, "experiment"),
                 final.status.value,
                 final.error_msg or "no message",
             )
@@ -368,7 +358,7 @@ class AgentResultsMixin:
         deadline: float | None,
     ) -> AsyncGenerator[AgentEvent, None]:
         """Events of one evaluation wait, the last one final."""
-        ident = _experiment_id(experiment)
+        ident = id_of(experiment, "experiment")
         if task_id is not None and (not isinstance(task_id, str) or not task_id):
             raise ValueError("task_id must be a task id string (or None)")
         prefix = await self._prefix()

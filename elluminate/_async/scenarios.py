@@ -15,21 +15,13 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 
 from .. import schemas
+from .._arguments import id_of
 from ..exceptions import NotFoundError
 from ..schemas._checks import check_field_name, check_field_names
 from .models import ScenarioSet, bind
 
 if TYPE_CHECKING:
     from ._http import AsyncHTTP
-
-
-def _ident(obj: Any, kind: str) -> int:
-    if isinstance(obj, int) and not isinstance(obj, bool):
-        return obj
-    ident = getattr(obj, "id", None)
-    if not isinstance(ident, int):
-        raise ValueError(f"expected a {kind} or its integer id, got {type(obj).__name__}")
-    return ident
 
 
 def _name_arg(name: Any, what: str) -> str | None:
@@ -136,7 +128,7 @@ class ScenarioSetsMixin:
             name=_name_arg(name, "name"), description=description
         )
         prefix = await self._prefix()
-        ident = _ident(scenario_set, "scenario set")
+        ident = id_of(scenario_set, "scenario set")
         updated: ScenarioSet = await self._http.send_json(
             "PUT", f"{prefix}/scenario-sets/{ident}", ScenarioSet, body
         )
@@ -148,7 +140,7 @@ class ScenarioSetsMixin:
     async def delete_scenario_set(self, scenario_set: schemas.ScenarioSet | int) -> None:
         """Delete a scenario set with its fields and scenarios."""
         prefix = await self._prefix()
-        ident = _ident(scenario_set, "scenario set")
+        ident = id_of(scenario_set, "scenario set")
         await self._http.request("DELETE", f"{prefix}/scenario-sets/{ident}")
 
     # ---- used by the ScenarioSet rich model -----------------------------------------------
@@ -177,7 +169,7 @@ class ScenarioSetsMixin:
         self, scenario_set: schemas.ScenarioSet, field: schemas.ScenarioField | int, name: str
     ) -> schemas.ScenarioField:
         check_field_name(name)
-        field_id = _ident(field, "scenario field")
+        field_id = id_of(field, "scenario field")
         path = await self._scenario_set_path(scenario_set)
         renamed: schemas.ScenarioField = await self._http.send_json(
             "PUT",
@@ -191,7 +183,7 @@ class ScenarioSetsMixin:
     async def _delete_scenario_field(
         self, scenario_set: schemas.ScenarioSet, field: schemas.ScenarioField | int
     ) -> None:
-        field_id = _ident(field, "scenario field")
+        field_id = id_of(field, "scenario field")
         path = await self._scenario_set_path(scenario_set)
         await self._http.request("DELETE", f"{path}/fields/{field_id}")
         scenario_set.fields = [f for f in scenario_set.fields if f.id != field_id]
@@ -206,7 +198,7 @@ class ScenarioSetsMixin:
         self, scenario_set: schemas.ScenarioSet, scenario_id: int
     ) -> schemas.Scenario:
         path = await self._scenario_set_path(scenario_set)
-        ident = _ident(scenario_id, "scenario")
+        ident = id_of(scenario_id, "scenario")
         return await self._http.get(f"{path}/scenarios/{ident}", schemas.Scenario)
 
     async def _add_scenario(
@@ -269,7 +261,7 @@ class ScenarioSetsMixin:
     async def _delete_scenario(
         self, scenario_set: schemas.ScenarioSet, scenario: schemas.Scenario | int
     ) -> None:
-        ident = _ident(scenario, "scenario")
+        ident = id_of(scenario, "scenario")
         path = await self._scenario_set_path(scenario_set)
         await self._http.request("DELETE", f"{path}/scenarios/{ident}")
         scenario_set.scenarios_count = max(0, scenario_set.scenarios_count - 1)

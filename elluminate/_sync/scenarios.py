@@ -16,21 +16,13 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 
 from .. import schemas
+from .._arguments import id_of
 from ..exceptions import NotFoundError
 from ..schemas._checks import check_field_name, check_field_names
 from .models import ScenarioSet, bind
 
 if TYPE_CHECKING:
     from ._http import HTTP
-
-
-def _ident(obj: Any, kind: str) -> int:
-    if isinstance(obj, int) and not isinstance(obj, bool):
-        return obj
-    ident = getattr(obj, "id", None)
-    if not isinstance(ident, int):
-        raise ValueError(f"expected a {kind} or its integer id, got {type(obj).__name__}")
-    return ident
 
 
 def _name_arg(name: Any, what: str) -> str | None:
@@ -137,7 +129,7 @@ class ScenarioSetsMixin:
             name=_name_arg(name, "name"), description=description
         )
         prefix = self._prefix()
-        ident = _ident(scenario_set, "scenario set")
+        ident = id_of(scenario_set, "scenario set")
         updated: ScenarioSet = self._http.send_json(
             "PUT", f"{prefix}/scenario-sets/{ident}", ScenarioSet, body
         )
@@ -149,7 +141,7 @@ class ScenarioSetsMixin:
     def delete_scenario_set(self, scenario_set: schemas.ScenarioSet | int) -> None:
         """Delete a scenario set with its fields and scenarios."""
         prefix = self._prefix()
-        ident = _ident(scenario_set, "scenario set")
+        ident = id_of(scenario_set, "scenario set")
         self._http.request("DELETE", f"{prefix}/scenario-sets/{ident}")
 
     # ---- used by the ScenarioSet rich model -----------------------------------------------
@@ -178,7 +170,7 @@ class ScenarioSetsMixin:
         self, scenario_set: schemas.ScenarioSet, field: schemas.ScenarioField | int, name: str
     ) -> schemas.ScenarioField:
         check_field_name(name)
-        field_id = _ident(field, "scenario field")
+        field_id = id_of(field, "scenario field")
         path = self._scenario_set_path(scenario_set)
         renamed: schemas.ScenarioField = self._http.send_json(
             "PUT",
@@ -192,7 +184,7 @@ class ScenarioSetsMixin:
     def _delete_scenario_field(
         self, scenario_set: schemas.ScenarioSet, field: schemas.ScenarioField | int
     ) -> None:
-        field_id = _ident(field, "scenario field")
+        field_id = id_of(field, "scenario field")
         path = self._scenario_set_path(scenario_set)
         self._http.request("DELETE", f"{path}/fields/{field_id}")
         scenario_set.fields = [f for f in scenario_set.fields if f.id != field_id]
@@ -207,7 +199,7 @@ class ScenarioSetsMixin:
         self, scenario_set: schemas.ScenarioSet, scenario_id: int
     ) -> schemas.Scenario:
         path = self._scenario_set_path(scenario_set)
-        ident = _ident(scenario_id, "scenario")
+        ident = id_of(scenario_id, "scenario")
         return self._http.get(f"{path}/scenarios/{ident}", schemas.Scenario)
 
     def _add_scenario(
@@ -270,7 +262,7 @@ class ScenarioSetsMixin:
     def _delete_scenario(
         self, scenario_set: schemas.ScenarioSet, scenario: schemas.Scenario | int
     ) -> None:
-        ident = _ident(scenario, "scenario")
+        ident = id_of(scenario, "scenario")
         path = self._scenario_set_path(scenario_set)
         self._http.request("DELETE", f"{path}/scenarios/{ident}")
         scenario_set.scenarios_count = max(0, scenario_set.scenarios_count - 1)

@@ -12,6 +12,7 @@ import json
 from typing import TYPE_CHECKING, Any, Literal
 
 from .. import schemas
+from .._arguments import id_of
 from ..schemas import ResponsesSampleSortBy
 
 if TYPE_CHECKING:
@@ -19,15 +20,6 @@ if TYPE_CHECKING:
 
 FILTER_SAMPLES_BY = ("improved", "regressed")
 STATS_DAYS = (1, 90)
-
-
-def _ident(obj: Any, kind: str) -> int:
-    if isinstance(obj, int) and not isinstance(obj, bool):
-        return obj
-    ident = getattr(obj, "id", None)
-    if not isinstance(ident, int):
-        raise ValueError(f"expected a {kind} or its integer id, got {type(obj).__name__}")
-    return ident
 
 
 def _categorical_filters(filters: dict[str, list[str]] | None) -> str | None:
@@ -76,8 +68,8 @@ class ViewsMixin:
             )
         prefix = self._prefix()
         params = {
-            "experiment_a_id": _ident(experiment_a, "experiment"),
-            "experiment_b_id": _ident(experiment_b, "experiment"),
+            "experiment_a_id": id_of(experiment_a, "experiment"),
+            "experiment_b_id": id_of(experiment_b, "experiment"),
             "filter_samples_by": filter_samples_by,
             "criterion_ids": list(criterion_ids) if criterion_ids is not None else None,
             "categorical_filters": _categorical_filters(categorical_filters),
@@ -101,7 +93,7 @@ class ViewsMixin:
         (``criteria_filter_by={criterion_id: "YES"}``); ``sort_by`` is a
         ``ResponsesSampleSortBy``.
         """
-        experiment_id = _ident(experiment, "experiment")
+        experiment_id = id_of(experiment, "experiment")
         if filters is not None and filters.experiment_id != experiment_id:
             raise ValueError(
                 f"filters.experiment_id is {filters.experiment_id}, "
@@ -137,7 +129,7 @@ class ViewsMixin:
         prefix = self._prefix()
         params = {
             "days": days,
-            "llm_config_id": None if llm_config is None else _ident(llm_config, "LLM config"),
+            "llm_config_id": None if llm_config is None else id_of(llm_config, "LLM config"),
         }
         return self._http.get(f"{prefix}/responses/stats", schemas.ResponsesStats, params)
 
@@ -150,7 +142,7 @@ class ViewsMixin:
             raise ValueError("page and limit must be at least 1")
         prefix = self._prefix()
         return self._http.get(
-            f"{prefix}/experiments/{_ident(experiment, 'experiment')}/map",
+            f"{prefix}/experiments/{id_of(experiment, 'experiment')}/map",
             schemas.ExperimentMap,
             {"page": page, "limit": limit},
         )

@@ -25,6 +25,7 @@ undocumented. ``HEAD`` routes are the implicit twins of ``GET`` routes and are n
 from __future__ import annotations
 
 import re
+import sys
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Annotated, Any, TypeVar
@@ -453,9 +454,12 @@ def _summary(handler: Any, op: Op) -> tuple[str, str | None]:
 
 
 def _tag(handler: Any) -> str:
+    """The handler's module name (or its ``OPENAPI_TAG``: the runs are "experiments" too)."""
     module = getattr(handler, "__module__", "") or ""
     package, _, leaf = module.rpartition(".")
-    return leaf if package == __package__ and leaf != "openapi" else "server"
+    if package != __package__ or leaf == "openapi":
+        return "server"
+    return str(getattr(sys.modules.get(module), "OPENAPI_TAG", leaf))
 
 
 def _operation(route: RouteInfo, op: Op, schemas: _Schemas) -> dict[str, Any]:

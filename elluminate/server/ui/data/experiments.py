@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from elluminate.schemas import Criterion, Experiment, TaskStatus
 
-from ...api.experiments import cancel_run, retry_failed_run
+from ...api.experiment_runs import cancel_run, retry_failed_run
 from ...engine.task_state import TaskState
 from ...store import experiments as experiment_store
 from ...store import ui_queries as q

@@ -47,7 +47,7 @@ from ..store.responses import Outcome
 from .errors import HTTPError, bad_request
 from .experiments import ONE, check_not_deleting, start_task
 from .http import get_db, json_response, path_id, project_id, read_json
-from .openapi import operation
+from .operations import operation
 from .sse import get_engine
 
 log = logging.getLogger("elluminate.server.api.agent_results")

@@ -39,7 +39,7 @@ from .http import (
     query_str,
     read_json,
 )
-from .openapi import operation
+from .operations import operation
 
 log = logging.getLogger("elluminate.server.api.scenario_sets")
 

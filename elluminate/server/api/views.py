@@ -38,7 +38,7 @@ from .http import (
     query_ints,
     query_str,
 )
-from .openapi import Id, operation
+from .operations import Id, operation
 
 routes = web.RouteTableDef()
 

@@ -3,9 +3,7 @@
 The official package's import path; the structs are defined in ``elluminate.schemas``.
 """
 
-from ._wire import (
-    BatchCreateStatus,
-)
+from ._requests import BatchCreateStatus
 
 __all__ = [
     "BatchCreateStatus",

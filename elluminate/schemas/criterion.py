@@ -3,12 +3,8 @@
 The official package's import path; the structs are defined in ``elluminate.schemas``.
 """
 
-from ._wire import (
-    CreateCriteriaRequest,
-    Criterion,
-    CriterionIn,
-    EditCriterionRequest,
-)
+from ._requests import CreateCriteriaRequest, EditCriterionRequest
+from ._wire import Criterion, CriterionIn
 
 __all__ = [
     "CreateCriteriaRequest",

@@ -3,10 +3,8 @@
 The official package's import path; the structs are defined in ``elluminate.schemas``.
 """
 
-from ._wire import (
-    CreateCriterionSetRequest,
-    CriterionSet,
-)
+from ._requests import CreateCriterionSetRequest
+from ._wire import CriterionSet
 
 __all__ = [
     "CreateCriterionSetRequest",

@@ -3,15 +3,13 @@
 The official package's import path; the structs are defined in ``elluminate.schemas``.
 """
 
-from ._wire import (
+from ._requests import (
     CreateExperimentRequest,
-    Experiment,
     ExperimentFilter,
     ExperimentGenerationStatus,
-    ExperimentResults,
-    MeanRating,
     RunExperimentRequest,
 )
+from ._wire import Experiment, ExperimentResults, MeanRating
 
 __all__ = [
     "CreateExperimentRequest",

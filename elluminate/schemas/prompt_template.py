@@ -3,12 +3,8 @@
 The official package's import path; the structs are defined in ``elluminate.schemas``.
 """
 
-from ._wire import (
-    CreatePromptTemplateRequest,
-    PromptTemplate,
-    PromptTemplateFilter,
-    TemplateString,
-)
+from ._requests import CreatePromptTemplateRequest, PromptTemplateFilter
+from ._wire import PromptTemplate, TemplateString
 
 __all__ = [
     "CreatePromptTemplateRequest",

@@ -4,12 +4,12 @@ The official package's import path; the structs are defined in ``elluminate.sche
 """
 
 from ._enums import RatingMode, RatingValue
-from ._wire import (
+from ._requests import (
     BatchCreateRatingRequest,
     BatchCreateRatingResponseStatus,
     CreateRatingRequest,
-    Rating,
 )
+from ._wire import Rating
 
 __all__ = [
     "BatchCreateRatingRequest",

@@ -4,13 +4,15 @@ The official package's import path; the structs are defined in ``elluminate.sche
 """
 
 from ._enums import ResponsesSampleSortBy
-from ._wire import (
+from ._requests import (
     BatchCreatePromptResponseRequest,
     BatchCreatePromptResponseStatus,
     CreatePromptResponseRequest,
+    PromptResponseFilter,
+)
+from ._wire import (
     DailyUsageStats,
     PromptResponse,
-    PromptResponseFilter,
     ResponsesSample,
     ResponsesSampleFilter,
     ResponsesStats,

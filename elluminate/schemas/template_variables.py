@@ -3,11 +3,8 @@
 The official package's import path; the structs are defined in ``elluminate.schemas``.
 """
 
-from ._wire import (
-    CreateTemplateVariablesRequest,
-    TemplateVariables,
-    UpdateTemplateVariablesRequest,
-)
+from ._requests import CreateTemplateVariablesRequest, UpdateTemplateVariablesRequest
+from ._wire import TemplateVariables
 
 __all__ = [
     "CreateTemplateVariablesRequest",

@@ -4,14 +4,16 @@ The official package's import path; the structs are defined in ``elluminate.sche
 """
 
 from ._enums import ColumnTypeEnum
-from ._wire import (
-    CollectionColumn,
+from ._requests import (
     CreateCollectionRequest,
-    TemplateVariablesCollection,
     TemplateVariablesCollectionFilter,
     TemplateVariablesCollectionSort,
-    TemplateVariablesCollectionWithEntries,
     UpdateCollectionRequest,
+)
+from ._wire import (
+    CollectionColumn,
+    TemplateVariablesCollection,
+    TemplateVariablesCollectionWithEntries,
 )
 
 __all__ = [

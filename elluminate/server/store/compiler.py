@@ -91,7 +91,8 @@ class StatementCache:
         self.dialect = dialect
         self._native = native
         self._expanding: dict[int, tuple[ClauseElement, tuple[str, ...]]] = {}
-        #: statements without IN lists: one lookup by statement
+        #: statements without IN lists: one lookup by statement (the others: by statement
+        #: and IN list sizes, in ``_compiled``)
         self._plain: dict[int, tuple[ClauseElement, Compiled]] = {}
         self._compiled: OrderedDict[tuple[int, tuple[int, ...]], tuple[ClauseElement, Compiled]] = (
             OrderedDict()
@@ -111,10 +112,11 @@ class StatementCache:
             return hit[1]
         compiled = self._compile(stmt, dict(zip(names, sizes, strict=True)))
         with self._lock:
-            if not names:
+            if not names:  # found by the lookup at the top from now on
                 if len(self._plain) > MAX_COMPILED:
                     self._plain.clear()
                 self._plain[id(stmt)] = (stmt, compiled)
+                return compiled
             self._compiled[key] = (stmt, compiled)
             while len(self._compiled) > MAX_COMPILED:
                 self._compiled.popitem(last=False)

@@ -145,6 +145,8 @@ class Database:
         self._block = asyncio.Lock()  # one async block (transaction or read) at a time
         self._group: _CommitGroup | None = None  # the open transaction of group commit
         self._joined = False  # whether the block that runs now joined an open group
+        # the task that commits after a block awaiting inside its transaction (a reference
+        # kept, as the event loop holds tasks weakly)
         self._committer: asyncio.Task[None] | None = None
         self._listeners: dict[str, list[Callable[[str], None]]] = {}
 

@@ -8,7 +8,9 @@ and nothing is stored. Each request's writes run in one transaction that first l
 
 from __future__ import annotations
 
+import contextlib
 import logging
+from collections.abc import AsyncIterator
 from typing import Any
 
 from aiohttp import web
@@ -26,6 +28,7 @@ from elluminate.schemas import (
 
 from ..store import scenarios as store
 from ..store.common import like_escaped
+from ..store.connection import Connection
 from ..store.entries import entries_by_ids, live_rows_query
 from .errors import bad_request, unprocessable
 from .http import (
@@ -59,6 +62,21 @@ def _set_id(request: web.Request) -> int:
 
 def _rules(exc: store.ScenarioRuleError) -> Exception:
     return bad_request(str(exc))
+
+
+@contextlib.asynccontextmanager
+async def _writable_set(
+    request: web.Request, set_id: int
+) -> AsyncIterator[tuple[Connection, Any]]:
+    """A transaction that changes a scenario set: its row locked, a built-in set refused,
+    and a broken set rule answered 400 (nothing written)."""
+    try:
+        async with get_db(request).begin() as conn:
+            row = await store.set_row(conn, project_id(request), set_id, lock=True)
+            store.check_writable(row)
+            yield conn, row
+    except store.ScenarioRuleError as exc:
+        raise _rules(exc) from None
 
 
 # ---- scenario sets ------------------------------------------------------------------------
@@ -175,15 +193,8 @@ async def add_field(request: web.Request) -> web.Response:
     """Declare a field; every existing scenario gets its ``default_value``."""
     body, _ = await read_json(request, ScenarioFieldRequest)
     set_id = _set_id(request)
-    try:
-        async with get_db(request).begin() as conn:
-            row = await store.set_row(conn, project_id(request), set_id, lock=True)
-            store.check_writable(row)
-            column = await store.add_field(
-                conn, row, _field_name(body.name), body.default_value or ""
-            )
-    except store.ScenarioRuleError as exc:
-        raise _rules(exc) from None
+    async with _writable_set(request, set_id) as (conn, row):
+        column = await store.add_field(conn, row, _field_name(body.name), body.default_value or "")
     return json_response(store.field_struct(column), status=201)
 
 
@@ -194,13 +205,8 @@ async def rename_field(request: web.Request) -> web.Response:
     body, _ = await read_json(request, ScenarioFieldRequest)
     set_id = _set_id(request)
     field_id = path_id(request, "field_id", "scenario field")
-    try:
-        async with get_db(request).begin() as conn:
-            row = await store.set_row(conn, project_id(request), set_id, lock=True)
-            store.check_writable(row)
-            column = await store.rename_field(conn, row, field_id, _field_name(body.name))
-    except store.ScenarioRuleError as exc:
-        raise _rules(exc) from None
+    async with _writable_set(request, set_id) as (conn, row):
+        column = await store.rename_field(conn, row, field_id, _field_name(body.name))
     return json_response(store.field_struct(column))
 
 
@@ -210,13 +216,8 @@ async def delete_field(request: web.Request) -> web.Response:
     """Drop a declared field (its key leaves every scenario)."""
     set_id = _set_id(request)
     field_id = path_id(request, "field_id", "scenario field")
-    try:
-        async with get_db(request).begin() as conn:
-            row = await store.set_row(conn, project_id(request), set_id, lock=True)
-            store.check_writable(row)
-            await store.delete_field(conn, row, field_id)
-    except store.ScenarioRuleError as exc:
-        raise _rules(exc) from None
+    async with _writable_set(request, set_id) as (conn, row):
+        await store.delete_field(conn, row, field_id)
     return no_content()
 
 
@@ -313,15 +314,10 @@ async def update_scenario(request: web.Request) -> web.Response:
     body, _ = await read_json(request, ScenarioIn, defaults={"field_values": {}})
     set_id = _set_id(request)
     scenario_id = path_id(request, "scenario_id", "scenario")
-    try:
-        async with get_db(request).begin() as conn:
-            row = await store.set_row(conn, project_id(request), set_id, lock=True)
-            store.check_writable(row)
-            values = _values(body, await store.field_names(conn, row))
-            await store.replace_scenario(conn, row, scenario_id, values)
-            updated = await store.scenario_row(conn, row, scenario_id)
-    except store.ScenarioRuleError as exc:
-        raise _rules(exc) from None
+    async with _writable_set(request, set_id) as (conn, row):
+        values = _values(body, await store.field_names(conn, row))
+        await store.replace_scenario(conn, row, scenario_id, values)
+        updated = await store.scenario_row(conn, row, scenario_id)
     return json_response(store.scenario_struct(updated))
 
 
@@ -331,11 +327,6 @@ async def delete_scenario(request: web.Request) -> web.Response:
     """Delete a scenario (hidden instead when an experiment used it)."""
     set_id = _set_id(request)
     scenario_id = path_id(request, "scenario_id", "scenario")
-    try:
-        async with get_db(request).begin() as conn:
-            row = await store.set_row(conn, project_id(request), set_id, lock=True)
-            store.check_writable(row)
-            await store.delete_scenario(conn, row, scenario_id)
-    except store.ScenarioRuleError as exc:
-        raise _rules(exc) from None
+    async with _writable_set(request, set_id) as (conn, row):
+        await store.delete_scenario(conn, row, scenario_id)
     return no_content()

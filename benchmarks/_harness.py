@@ -33,6 +33,64 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+class TreeServer:
+    """``python -m elluminate.server`` of a code tree (this one or a git worktree of another
+    revision) as a subprocess on a free local port, its output in ``log_dir``.
+
+    ``db`` is the ``--db`` (a new SQLite file in ``log_dir`` when None); ``options`` are more
+    command-line flags (``--llm`` ... ). Wait for it with :meth:`wait_ready` (or ``await``
+    :meth:`ready` inside an event loop), end it with :meth:`stop`.
+    """
+
+    def __init__(
+        self, tree: Path, api_key: str, *options: str, log_dir: Path, db: str | None = None
+    ) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        db = db or str(log_dir / f"bench-{self.port}.db")
+        command = [sys.executable, "-m", "elluminate.server", "--host", "127.0.0.1",
+                   "--port", str(self.port), "--db", db, "--api-key", api_key,
+                   "--log-level", "WARNING", *options]  # fmt: skip
+        env = {k: v for k, v in os.environ.items() if not k.startswith("ELLUMINATE_")}
+        env["PYTHONPATH"] = str(tree)
+        self.log = open(log_dir / f"server-{self.port}.log", "wb")  # noqa: SIM115
+        self.proc = subprocess.Popen(command, cwd=tree, env=env, stdout=self.log,
+                                     stderr=subprocess.STDOUT)  # fmt: skip
+        self._deadline = time.monotonic() + 90
+
+    def _listening(self) -> bool:
+        if self.proc.poll() is not None:
+            raise RuntimeError(f"server exited: see {self.log.name}")
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
+                return True
+        except OSError:
+            if time.monotonic() > self._deadline:
+                raise RuntimeError("server did not start") from None
+            return False
+
+    def wait_ready(self) -> None:
+        """Block until the server accepts connections (90 s at most)."""
+        while not self._listening():
+            time.sleep(0.05)
+
+    async def ready(self) -> None:
+        """:meth:`wait_ready` without blocking the event loop (in a thread)."""
+        import asyncio
+
+        await asyncio.to_thread(self.wait_ready)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.log.close()
+
+
 class ServerProcess:
     """``python -m elluminate.server --llm echo`` as a subprocess on a free local port."""
 

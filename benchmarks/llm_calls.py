@@ -32,8 +32,6 @@ import asyncio
 import contextlib
 import json
 import math
-import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -44,6 +42,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+from _harness import TreeServer, free_port
 from aiohttp import web
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -55,12 +54,6 @@ BASELINE = "875b762"  # the commit this work started from
 
 def log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 # ---- the fake OpenAI-compatible endpoint ------------------------------------------------------
@@ -150,49 +143,9 @@ class FakeOpenAI:
 # ---- servers -----------------------------------------------------------------------------------
 
 
-class Server:
-    """One server process of a code tree on a new SQLite file."""
-
-    def __init__(self, tree: Path, workdir: Path, *options: str) -> None:
-        self.port = free_port()
-        db = workdir / f"bench-{self.port}.db"
-        command = [sys.executable, "-m", "elluminate.server", "--host", "127.0.0.1",
-                   "--port", str(self.port), "--db", str(db), "--api-key", KEY,
-                   "--log-level", "WARNING", *options]
-        env = {k: v for k, v in os.environ.items() if not k.startswith("ELLUMINATE_")}
-        env["PYTHONPATH"] = str(tree)
-        self.log = open(workdir / f"server-{self.port}.log", "wb")  # noqa: SIM115
-        self.proc = subprocess.Popen(command, cwd=tree, env=env, stdout=self.log,
-                                     stderr=subprocess.STDOUT)
-        self.url = f"http://127.0.0.1:{self.port}"
-
-    async def ready(self) -> None:
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"server exited: see {self.log.name}")
-            try:
-                _, writer = await asyncio.open_connection("127.0.0.1", self.port)
-                writer.close()
-                return
-            except OSError:
-                await asyncio.sleep(0.1)
-        raise RuntimeError("server did not start")
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.log.close()
-
-
 @contextlib.asynccontextmanager
 async def running(tree: Path, workdir: Path, *options: str) -> Any:
-    server = Server(tree, workdir, *options)
+    server = TreeServer(tree, KEY, *options, log_dir=workdir)
     try:
         await server.ready()
         connector = aiohttp.TCPConnector(limit=100)

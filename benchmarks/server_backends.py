@@ -27,7 +27,6 @@ import argparse
 import asyncio
 import os
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -39,6 +38,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+from _harness import TreeServer
 
 ROOT = Path(__file__).resolve().parents[1]
 KEY = "bench-key-0123456789"
@@ -46,54 +46,17 @@ P = "/api/v0/projects/1"
 CRITERIA = ["Is it relevant?", "Is it clear?", "Is it short?"]
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class Server:
-    """One server process of a code tree on a database."""
-
-    def __init__(self, tree: Path, db: str, *, latency: float = 0.0, limit: int | None = None,
-                 log_dir: Path) -> None:
-        self.port = free_port()
-        command = [sys.executable, "-m", "elluminate.server", "--host", "127.0.0.1",
-                   "--port", str(self.port), "--db", db, "--api-key", KEY, "--llm", "echo",
-                   "--log-level", "WARNING"]
-        if latency:
-            command += ["--echo-latency", str(latency)]
-        if limit is not None:
-            command += ["--max-concurrency", str(limit)]
-        env = {k: v for k, v in os.environ.items() if not k.startswith("ELLUMINATE_")}
-        env["PYTHONPATH"] = str(tree)
-        self.log = open(log_dir / f"server-{self.port}.log", "wb")  # noqa: SIM115
-        self.proc = subprocess.Popen(command, cwd=tree, env=env, stdout=self.log,
-                                     stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"server exited: see {self.log.name}")
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
-                    return
-            except OSError:
-                time.sleep(0.05)
-        raise RuntimeError("server did not start")
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.log.close()
+def server(tree: Path, db: str, *, latency: float = 0.0, limit: int | None = None,
+           log_dir: Path) -> TreeServer:
+    """One started server process of a code tree on a database (echo provider)."""
+    options = ["--llm", "echo"]
+    if latency:
+        options += ["--echo-latency", str(latency)]
+    if limit is not None:
+        options += ["--max-concurrency", str(limit)]
+    started = TreeServer(tree, KEY, *options, log_dir=log_dir, db=db)
+    started.wait_ready()
+    return started
 
 
 async def admin(server_url: str, sql: str) -> None:
@@ -126,18 +89,18 @@ class Backend:
             await admin(self.postgres or "", f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         self._made.clear()
 
-    async def start(self, workdir: Path, **options: Any) -> list[Server]:
+    async def start(self, workdir: Path, **options: Any) -> list[TreeServer]:
         db = await self.database(workdir)
-        servers = [Server(self.tree, db, log_dir=workdir, **options)]
+        servers = [server(self.tree, db, log_dir=workdir, **options)]
         for _ in range(self.replicas - 1):  # the first one migrated the schema
-            servers.append(Server(self.tree, db, log_dir=workdir, **options))
+            servers.append(server(self.tree, db, log_dir=workdir, **options))
         return servers
 
 
 class Api:
     """Requests to the servers, spread round-robin."""
 
-    def __init__(self, session: aiohttp.ClientSession, servers: Sequence[Server]) -> None:
+    def __init__(self, session: aiohttp.ClientSession, servers: Sequence[TreeServer]) -> None:
         self.session, self.urls, self.turn = session, [s.url for s in servers], 0
 
     def url(self, path: str) -> str:
@@ -249,8 +212,8 @@ async def throughput(backend: Backend, args: argparse.Namespace, workdir: Path) 
                 api, f"{P}/prompt_templates")
             return figures
     finally:
-        for server in servers:
-            server.stop()
+        for started in servers:
+            started.stop()
         await backend.cleanup()
 
 
@@ -266,8 +229,8 @@ async def large_experiment(backend: Backend, args: argparse.Namespace, workdir: 
             await wait_experiments(api, [exp["id"]])
             return time.perf_counter() - start
     finally:
-        for server in servers:
-            server.stop()
+        for started in servers:
+            started.stop()
         await backend.cleanup()
 
 

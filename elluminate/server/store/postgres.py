@@ -12,6 +12,7 @@ for the asyncpg dialect; rows are ``asyncpg.Record`` (by name and by position, l
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
@@ -26,6 +27,9 @@ from .connection import ForeignKeyViolation, IntegrityError, TextNotStorable, Un
 from .migrate import HEAD, VERSION_TABLE, create_statements, needs_upgrade
 
 log = logging.getLogger("elluminate.server.store.postgres")
+
+#: Seconds :meth:`PostgresDatabase.close` waits for connections in use before it terminates them.
+CLOSE_TIMEOUT = 10.0
 
 #: The dialect statements are compiled for (asyncpg's ``$n`` parameters).
 POSTGRES_DIALECT: Any = asyncpg_dialect.dialect()  # type: ignore[no-untyped-call]
@@ -230,14 +234,20 @@ class PostgresDatabase:
         await self.close()
 
     async def close(self) -> None:
-        """Close the listener and the pool (idempotent)."""
+        """Close the listener and the pool (idempotent). A connection that is not given back
+        within :data:`CLOSE_TIMEOUT` seconds is terminated: shutting down never hangs on one."""
         listen, self._listen_conn = self._listen_conn, None
         pool, self._pool = self._pool, None
         if listen is not None:
             with contextlib.suppress(Exception):
-                await listen.close()
+                await listen.close(timeout=CLOSE_TIMEOUT)
         if pool is not None:
-            await pool.close()
+            try:
+                await asyncio.wait_for(pool.close(), CLOSE_TIMEOUT)
+            except (asyncio.TimeoutError, OSError) as exc:
+                log.warning("PostgreSQL pool did not close in %s s (%r): terminated",
+                            CLOSE_TIMEOUT, exc)
+                pool.terminate()
 
     @contextlib.asynccontextmanager
     async def begin(self) -> AsyncIterator[PostgresConnection]:
